@@ -1,0 +1,156 @@
+"""Input checks shared by the whole library.
+
+Each check names the argument, says what was expected and what came, and
+returns the cleaned value, so callers write ``x = check_x(x, ...)`` once.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_positive_int(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral,)):
+        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_layers(layers):
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
+        raise TypeError(f"layers must be a list of node counts such as [5, 10, 2], got {layers!r}")
+    layers = list(layers)
+    if len(layers) < 2:
+        raise ValueError(f"layers needs at least an input and an output size (>= 2 entries), "
+                         f"got {layers!r}")
+    for i, size in enumerate(layers):
+        try:
+            check_positive_int(f"layers[{i}]", size)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{err} (layers = {layers!r})") from None
+    return [int(s) for s in layers]
+
+
+def check_dtype(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be np.float32 or np.float64, got {dtype!r}")
+    return dt
+
+
+def as_generator(seed, name="seed"):
+    """An int, None or an ``np.random.Generator`` -> a Generator (never the global state)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TypeError(f"{name} must be None, a non-negative int or a numpy.random.Generator, "
+                        f"got {type(seed).__name__} {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def _numeric_array(value, name):
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array, got a string")
+    try:
+        arr = np.asarray(value)
+    except Exception as err:  # ragged lists and the like
+        raise ValueError(f"{name} could not be turned into an array: {err}") from None
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be numeric, got an array of Python objects "
+                            f"(e.g. {arr.flat[0]!r})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
+    return arr
+
+
+def check_x(x, *, dtype, n_features=None, name="x", allow_1d=False, owner="the network"):
+    """Return ``x`` as a C-contiguous 2-D array of ``dtype`` with finite values.
+
+    A 1-D ``x`` is one sample when ``allow_1d`` (it comes back with shape (1, d)).
+    """
+    arr = _numeric_array(x, name)
+    if arr.ndim == 1 and allow_1d:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2:
+        extra = " (or 1-D for one sample)" if allow_1d else ""
+        raise ValueError(f"{name} must be a 2-D array (samples, features){extra}, "
+                         f"got {arr.ndim}-D with shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features, but {owner} expects {n_features}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} holds non-finite values (NaN or inf), the first at "
+                         f"row {bad[0]}, column {bad[1]}")
+    return arr
+
+
+def check_labels(y, *, n_classes, name="y"):
+    """Integer class labels in ``[0, n_classes)`` as a 1-D int array."""
+    arr = _numeric_array(y, name)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D class labels, got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
+            raise ValueError(f"{name} must hold whole-number class labels, got values such as "
+                             f"{arr[(~np.isfinite(arr)) | (arr != np.round(arr))][0]!r}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+        raise ValueError(f"{name} holds labels from {arr.min()} to {arr.max()}, but the output "
+                         f"layer has {n_classes} units, so labels must lie in 0..{n_classes - 1}")
+    return arr.astype(np.intp)
+
+
+def check_targets(y, *, n_samples, n_outputs, dtype, categorical=False, name="y"):
+    """Targets as an ``(n_samples, n_outputs)`` array of ``dtype``.
+
+    ``categorical=True`` takes class labels and one-hot encodes them.  A 1-D
+    ``y`` is accepted for a single output unit.
+    """
+    if categorical:
+        labels = check_labels(y, n_classes=n_outputs, name=name)
+        out = np.zeros((labels.shape[0], n_outputs), dtype=dtype)
+        out[np.arange(labels.shape[0]), labels] = 1
+        arr = out
+    else:
+        arr = _numeric_array(y, name)
+        if arr.ndim == 1:
+            if n_outputs != 1:
+                raise ValueError(
+                    f"{name} is 1-D, but the output layer has {n_outputs} units: pass one-hot "
+                    f"targets of shape (n, {n_outputs}), or class labels with categorical=True")
+            arr = arr.reshape(-1, 1)
+        if arr.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (samples, outputs), got shape {arr.shape}")
+        if arr.shape[1] != n_outputs:
+            raise ValueError(f"{name} has {arr.shape[1]} columns, but the output layer has "
+                             f"{n_outputs} units")
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} holds non-finite values (NaN or inf)")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} rows, but x has {n_samples} samples")
+    return arr
+
+
+def check_shape(what, got, expected, hint=""):
+    """Raise if a user function returned an array of the wrong shape."""
+    got = np.shape(got)
+    if got != tuple(expected):
+        raise ValueError(f"{what} returned shape {got}; {hint}must return {tuple(expected)}")

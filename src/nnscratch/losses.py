@@ -1,0 +1,192 @@
+"""Loss functions, each next to its derivative.
+
+Contract (batch-first): ``L(y_pred, y_true)`` takes two ``(n, m)`` arrays and
+returns the loss of every sample, shape ``(n, 1)``.  ``dL(y_pred, y_true)``
+returns the gradient of each sample's loss with respect to its prediction as a
+row vector, stacked to shape ``(n, 1, m)``, so that ``np.matmul(dL, J)``
+chains with an output activation's Jacobian stack ``J`` of shape ``(n, m, m)``.
+
+Logs and divisions are guarded by clipping predictions into ``[eps, 1 - eps]``
+where ``eps`` is the machine epsilon of the prediction's dtype (so float32
+arithmetic gets a float32-sized guard, and float64 gets :data:`EPS`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import losses
+
+EPS = np.finfo(np.float64).eps
+"""Machine epsilon of float64, the guard the article uses for logs and divisions."""
+
+
+def _eps(a):
+    dtype = np.asarray(a).dtype
+    return np.finfo(dtype).eps if np.issubdtype(dtype, np.floating) else EPS
+
+
+def _clip(y_pred):
+    eps = _eps(y_pred)
+    return np.clip(y_pred, eps, 1 - eps)
+
+
+def _row(g):
+    """(n, m) -> (n, 1, m): one row vector per sample."""
+    return np.expand_dims(g, 1)
+
+
+def categorical_crossentropy(y_pred, y_true):
+    """``-sum_j y_j log p_j`` per sample; for one-hot or probability targets."""
+    return -np.sum(y_true * np.log(_clip(y_pred)), axis=1, keepdims=True)
+
+
+def d_categorical_crossentropy(y_pred, y_true):
+    """``-y_j / p_j`` as a row vector per sample."""
+    return _row(-y_true / _clip(y_pred))
+
+
+def binary_crossentropy(y_pred, y_true):
+    """Mean over the outputs of ``-(y log p + (1 - y) log(1 - p))`` per sample.
+
+    Each output is an independent yes/no probability (binary or multi-label).
+    """
+    p = _clip(y_pred)
+    return -np.mean(y_true * np.log(p) + (1 - y_true) * np.log(1 - p), axis=1, keepdims=True)
+
+
+def d_binary_crossentropy(y_pred, y_true):
+    """``(p - y) / (p (1 - p)) / m`` as a row vector per sample."""
+    p = _clip(y_pred)
+    return _row((p - y_true) / (p * (1 - p)) / p.shape[1])
+
+
+def mse(y_pred, y_true):
+    """Mean squared error over the outputs of each sample."""
+    r = y_pred - y_true
+    return np.mean(r * r, axis=1, keepdims=True)
+
+
+def d_mse(y_pred, y_true):
+    """``2 (p - y) / m`` as a row vector per sample."""
+    return _row(2 * (y_pred - y_true) / np.shape(y_pred)[1])
+
+
+def mae(y_pred, y_true):
+    """Mean absolute error over the outputs of each sample."""
+    return np.mean(np.abs(y_pred - y_true), axis=1, keepdims=True)
+
+
+def d_mae(y_pred, y_true):
+    """``sign(p - y) / m`` (0 where they are equal) as a row vector per sample."""
+    return _row(np.sign(y_pred - y_true) / np.shape(y_pred)[1])
+
+
+def huber(y_pred, y_true, delta=1.0):
+    """Huber loss: quadratic for residuals up to ``delta``, linear beyond; mean over outputs."""
+    r = np.abs(y_pred - y_true)
+    quad = np.minimum(r, delta)
+    return np.mean(0.5 * quad * quad + delta * (r - quad), axis=1, keepdims=True)
+
+
+def d_huber(y_pred, y_true, delta=1.0):
+    """The residual clipped to ``[-delta, delta]``, divided by m, as a row vector."""
+    return _row(np.clip(y_pred - y_true, -delta, delta) / np.shape(y_pred)[1])
+
+
+class Loss:
+    """A loss pair with a name; unpacks like the article's ``(L, dL)`` tuple.
+
+    Parameters
+    ----------
+    name : str or None
+    f, df : callable
+        The per-sample loss ``(n, m), (n, m) -> (n, 1)`` and its derivative
+        ``-> (n, 1, m)``.
+    fused : dict, optional
+        For built-ins: maps an output activation's name to a function
+        ``fused(a, y, out)`` that writes ``dL/dz`` (the gradient with respect to
+        the output layer's pre-activation) into ``out``.
+    """
+
+    def __init__(self, name, f, df, *, fused=None):
+        self.name = name
+        self.f = f
+        self.df = df
+        self.fused = dict(fused or {})
+
+    def __iter__(self):
+        return iter((self.f, self.df))
+
+    def __getitem__(self, i):
+        return (self.f, self.df)[i]
+
+    def __len__(self):
+        return 2
+
+    def __call__(self, y_pred, y_true):
+        return self.f(y_pred, y_true)
+
+    def __repr__(self):
+        return f"Loss({(self.name or getattr(self.f, '__name__', 'custom'))!r})"
+
+
+# Fused output gradients.  For these canonical pairs the chain rule
+# dL/dz = dL/da @ da/dz collapses to a closed form, so the (n, m, m) Jacobian is
+# never built.  Each is exact, not an approximation; the test suite compares
+# them with the Jacobian route on every built-in combination.
+
+def _softmax_cce(a, y, out):
+    # dL/dz_b = sum_j (-y_j / a_j) * a_j (delta_jb - a_b) = a_b * sum_j y_j - y_b,
+    # which is a - y when each target row sums to 1 (one-hot or probabilities).
+    np.multiply(a, y.sum(axis=1, keepdims=True), out=out)
+    out -= y
+    return out
+
+
+def _sigmoid_bce(a, y, out):
+    # (a - y) / (a (1 - a)) / m times the sigmoid slope a (1 - a) leaves (a - y) / m.
+    np.subtract(a, y, out=out)
+    out *= 1.0 / a.shape[1]
+    return out
+
+
+def _identity_mse(a, y, out):
+    # The identity's Jacobian is I, so dL/dz is dL/da = 2 (a - y) / m.
+    np.subtract(a, y, out=out)
+    out *= 2.0 / a.shape[1]
+    return out
+
+
+for _name, _f, _df, _fused in [
+    ("categorical_crossentropy", categorical_crossentropy, d_categorical_crossentropy,
+     {"softmax": _softmax_cce}),
+    ("binary_crossentropy", binary_crossentropy, d_binary_crossentropy,
+     {"sigmoid": _sigmoid_bce}),
+    ("mse", mse, d_mse, {"identity": _identity_mse}),
+    ("mae", mae, d_mae, None),
+    ("huber", huber, d_huber, None),
+]:
+    losses.register(_name, Loss(_name, _f, _df, fused=_fused))
+
+
+def register_loss(name, f, df, *, overwrite=False):
+    """Give your own ``(L, dL)`` pair a name (for passing by name and for model files)."""
+    if not callable(f) or not callable(df):
+        raise TypeError(f"register_loss needs two callables (L, dL); got {f!r} and {df!r}")
+    return losses.register(name, Loss(name, f, df), overwrite=overwrite)
+
+
+def resolve_loss(spec, argname="loss"):
+    """Turn a name, a :class:`Loss` or an ``(L, dL)`` pair into a Loss."""
+    if isinstance(spec, str):
+        return losses.get(spec)
+    if isinstance(spec, Loss):
+        return spec
+    if isinstance(spec, (tuple, list)) and len(spec) == 2 and all(callable(p) for p in spec):
+        f, df = spec
+        found = losses.find(lambda e: e.f is f and e.df is df)
+        return found[1] if found else Loss(None, f, df)
+    raise TypeError(
+        f"{argname} must be a (loss, derivative) pair of callables, a Loss or one of the "
+        f"names {losses.names()}; got {type(spec).__name__} {spec!r}"[:300])

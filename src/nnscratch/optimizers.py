@@ -1,0 +1,298 @@
+"""Gradient-based optimizers.
+
+The network talks to an optimizer through one method, the article's
+``update(old_params, gradient) -> new_params``, where both arguments are flat
+1-D vectors (all weights, then all biases).  Any object with that method works.
+
+The built-ins below keep their state (velocities, moment estimates) in arrays
+aligned with that flat vector, and can hand the state out and take it back
+(:meth:`Optimizer.get_state` / :meth:`Optimizer.set_state`).  They also offer
+:meth:`Optimizer.step`, which does the same arithmetic in place; the network
+uses it for built-ins so a training step allocates nothing.  ``update`` never
+modifies its arguments.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .registry import optimizers
+
+
+def _check_number(owner, name, value, *, low=None, high=None, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TypeError(f"{owner}: {name} must be a finite real number, got {value!r}")
+    bad_low = low is not None and (value <= low if low_open else value < low)
+    bad_high = high is not None and (value >= high if high_open else value > high)
+    if bad_low or bad_high:
+        lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
+        hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
+        raise ValueError(f"{owner}: {name} must satisfy {lo}{name}{hi}, got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: settings, aligned state, ``update`` and in-place ``step``.
+
+    Subclasses list their state arrays in ``_state_names`` and implement
+    ``_step(params, gradient, lr)``.
+
+    Parameters
+    ----------
+    learning_rate : float or callable
+        A positive number, or a schedule: a callable taking the step number
+        (0 for the first update) and returning the rate.
+    """
+
+    _state_names = ()
+
+    def __init__(self, learning_rate):
+        if callable(learning_rate):
+            self.learning_rate = learning_rate
+        else:
+            self.learning_rate = _check_number(type(self).__name__, "learning_rate",
+                                               learning_rate, low=0, low_open=True)
+        self.iterations = 0
+        self._state = {}
+        self._scratch = None
+
+    # -- the article's interface ------------------------------------------------
+    def update(self, old_params, gradient):
+        """Return the new parameter vector; neither argument is modified."""
+        params = np.array(old_params, copy=True)
+        self.step(params, np.asarray(gradient))
+        return params
+
+    # -- in place ---------------------------------------------------------------
+    def step(self, params, gradient):
+        """Update ``params`` in place from ``gradient`` (both flat, same length)."""
+        if params.shape != gradient.shape or params.ndim != 1:
+            raise ValueError(
+                f"{type(self).__name__}: params and gradient must be flat vectors of one "
+                f"length, got shapes {params.shape} and {gradient.shape}")
+        self._ensure_state(params)
+        self._step(params, gradient, self.current_learning_rate())
+        self.iterations += 1
+        return params
+
+    def current_learning_rate(self):
+        """The rate the next step will use."""
+        lr = self.learning_rate
+        return float(lr(self.iterations)) if callable(lr) else lr
+
+    def _ensure_state(self, params):
+        if self._scratch is not None and self._scratch.shape == params.shape \
+                and self._scratch.dtype == params.dtype:
+            return
+        for name in self._state_names:
+            arr = self._state.get(name)
+            if arr is None:
+                self._state[name] = np.zeros_like(params)
+            elif arr.shape != params.shape:
+                raise ValueError(
+                    f"{type(self).__name__} holds state for {arr.size} parameters but was "
+                    f"given {params.size}; use a new optimizer for a different network")
+            elif arr.dtype != params.dtype:
+                self._state[name] = arr.astype(params.dtype)
+        self._scratch = np.empty_like(params)
+
+    def _step(self, params, gradient, lr):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- state and settings -----------------------------------------------------
+    def get_state(self):
+        """Copies of the state arrays plus the step counter, as a dict."""
+        state = {name: arr.copy() for name, arr in self._state.items()}
+        state["iterations"] = self.iterations
+        return state
+
+    def set_state(self, state):
+        """Restore what :meth:`get_state` returned (arrays are copied in)."""
+        state = dict(state)
+        iterations = state.pop("iterations", 0)
+        unknown = set(state) - set(self._state_names)
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no state named {sorted(unknown)}; "
+                             f"it keeps {list(self._state_names)}")
+        self._state = {name: np.array(arr, copy=True) for name, arr in state.items()}
+        self.iterations = int(iterations)
+        self._scratch = None
+
+    def reset(self):
+        """Forget all state, as if new."""
+        self._state = {}
+        self._scratch = None
+        self.iterations = 0
+
+    def get_config(self):
+        """The constructor's arguments as a dict (a schedule is returned as is)."""
+        return {name: getattr(self, name) for name in self._config_names}
+
+    _config_names = ("learning_rate",)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    With velocity ``v`` (zero at first)::
+
+        v <- momentum * v - learning_rate * g
+        p <- p + v                                   (classic)
+        p <- p + momentum * v - learning_rate * g    (nesterov=True)
+    """
+
+    _state_names = ("velocity",)
+    _config_names = ("learning_rate", "momentum", "nesterov")
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
+        super().__init__(learning_rate)
+        self.momentum = _check_number("SGD", "momentum", momentum, low=0, high=1, high_open=True)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("SGD: nesterov=True needs a momentum > 0")
+
+    def _step(self, params, gradient, lr):
+        tmp = self._scratch
+        np.multiply(gradient, lr, out=tmp)            # tmp = lr * g
+        if self.momentum == 0:
+            params -= tmp
+            return
+        v = self._state["velocity"]
+        v *= self.momentum
+        v -= tmp                                      # v = mu v - lr g
+        if self.nesterov:
+            params -= tmp
+            np.multiply(v, self.momentum, out=tmp)
+            params += tmp                             # p += mu v - lr g
+        else:
+            params += v
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba, 2015) with bias-corrected moment estimates::
+
+        m <- b1 m + (1 - b1) g
+        v <- b2 v + (1 - b2) g^2
+        p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + epsilon)
+    """
+
+    _state_names = ("m", "v")
+    _config_names = ("learning_rate", "beta_1", "beta_2", "epsilon")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        super().__init__(learning_rate)
+        self.beta_1 = _check_number("Adam", "beta_1", beta_1, low=0, high=1, high_open=True)
+        self.beta_2 = _check_number("Adam", "beta_2", beta_2, low=0, high=1, high_open=True)
+        self.epsilon = _check_number("Adam", "epsilon", epsilon, low=0, low_open=True)
+
+    def _step(self, params, gradient, lr):
+        m, v, tmp = self._state["m"], self._state["v"], self._scratch
+        t = self.iterations + 1
+        m *= self.beta_1
+        np.multiply(gradient, 1 - self.beta_1, out=tmp)
+        m += tmp
+        v *= self.beta_2
+        np.multiply(gradient, gradient, out=tmp)
+        tmp *= 1 - self.beta_2
+        v += tmp
+        np.multiply(v, 1.0 / (1 - self.beta_2 ** t), out=tmp)
+        np.sqrt(tmp, out=tmp)
+        tmp += self.epsilon
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / (1 - self.beta_1 ** t)
+        params -= tmp
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide the step by a running root-mean-square of the gradient::
+
+        s <- rho s + (1 - rho) g^2
+        p <- p - lr * g / (sqrt(s) + epsilon)
+    """
+
+    _state_names = ("s",)
+    _config_names = ("learning_rate", "rho", "epsilon")
+
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-8):
+        super().__init__(learning_rate)
+        self.rho = _check_number("RMSprop", "rho", rho, low=0, high=1, high_open=True)
+        self.epsilon = _check_number("RMSprop", "epsilon", epsilon, low=0, low_open=True)
+
+    def _step(self, params, gradient, lr):
+        s, tmp = self._state["s"], self._scratch
+        s *= self.rho
+        np.multiply(gradient, gradient, out=tmp)
+        tmp *= 1 - self.rho
+        s += tmp
+        _scaled_step(params, gradient, s, tmp, lr, self.epsilon)
+
+
+class Adagrad(Optimizer):
+    """Adagrad: per-parameter rates shrinking with the sum of squared gradients::
+
+        s <- s + g^2
+        p <- p - lr * g / (sqrt(s) + epsilon)
+    """
+
+    _state_names = ("s",)
+    _config_names = ("learning_rate", "epsilon", "initial_accumulator_value")
+
+    def __init__(self, learning_rate=0.01, epsilon=1e-8, initial_accumulator_value=0.0):
+        super().__init__(learning_rate)
+        self.epsilon = _check_number("Adagrad", "epsilon", epsilon, low=0, low_open=True)
+        self.initial_accumulator_value = _check_number(
+            "Adagrad", "initial_accumulator_value", initial_accumulator_value, low=0)
+
+    def _ensure_state(self, params):
+        fresh = "s" not in self._state
+        super()._ensure_state(params)
+        if fresh:
+            self._state["s"].fill(self.initial_accumulator_value)
+
+    def _step(self, params, gradient, lr):
+        s, tmp = self._state["s"], self._scratch
+        np.multiply(gradient, gradient, out=tmp)
+        s += tmp
+        _scaled_step(params, gradient, s, tmp, lr, self.epsilon)
+
+
+def _scaled_step(params, gradient, s, tmp, lr, epsilon):
+    """``params -= lr * gradient / (sqrt(s) + epsilon)`` using ``tmp`` as scratch."""
+    np.sqrt(s, out=tmp)
+    tmp += epsilon
+    np.divide(gradient, tmp, out=tmp)
+    tmp *= lr
+    params -= tmp
+
+
+for _cls in (SGD, Adam, RMSprop, Adagrad):
+    optimizers.register(_cls.__name__.lower(), _cls)
+
+
+def register_optimizer(name, cls, *, overwrite=False):
+    """Register an optimizer class so that it can be named (``cls()`` must work)."""
+    if not callable(cls):
+        raise TypeError(f"register_optimizer needs a class or factory, got {cls!r}")
+    return optimizers.register(name, cls, overwrite=overwrite)
+
+
+def resolve_optimizer(spec, argname="optimizer"):
+    """A name gives a fresh built-in with default settings; an object with ``update`` is used as is."""
+    if isinstance(spec, str):
+        return optimizers.get(spec)()
+    if isinstance(spec, type):
+        raise TypeError(f"{argname} must be an optimizer object, got the class {spec.__name__}; "
+                        f"write {spec.__name__}() instead")
+    if callable(getattr(spec, "update", None)):
+        return spec
+    raise TypeError(f"{argname} must have an update(old_params, gradient) method or be one of "
+                    f"the names {optimizers.names()}; got {type(spec).__name__} {spec!r}"[:300])

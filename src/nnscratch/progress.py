@@ -1,0 +1,97 @@
+"""Training progress display.
+
+``verbose=1`` (the default) shows a tqdm bar per epoch with samples done, the
+running average loss and the speed when the output is a terminal, and one line
+per epoch otherwise (so log files never fill with bars); ``verbose=2`` always
+prints one line per epoch; ``verbose=0`` prints nothing.
+
+The bar is redrawn at most every ``interval`` seconds.  Between redraws a batch
+costs one clock read, so the display never slows training down.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tqdm.auto import tqdm
+
+
+def _format_logs(logs):
+    parts = []
+    for key, value in logs.items():
+        if key in ("epoch", "seconds"):
+            continue
+        parts.append(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+    return " - ".join(parts)
+
+
+class Progress:
+    """Per-epoch progress for ``fit``.
+
+    Parameters
+    ----------
+    verbose : {0, 1, 2}
+    epochs : int
+        Total epochs of this run (for the "Epoch 3/10" label).
+    n_samples : int
+        Samples per epoch.
+    stream : file-like, optional
+        Where to write (default: ``sys.stderr``, like tqdm).
+    interval : float
+        Minimum seconds between bar refreshes.
+    """
+
+    def __init__(self, verbose, epochs, n_samples, *, stream=None, interval=0.2, first_epoch=0):
+        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+            raise ValueError(f"verbose must be 0 (silent), 1 (bar or lines) or 2 (lines), "
+                             f"got {verbose!r}")
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", lambda: False)
+        try:
+            tty = bool(isatty())
+        except ValueError:  # closed stream
+            tty = False
+        self.mode = "none" if verbose == 0 else ("bar" if verbose == 1 and tty else "line")
+        self.epochs = first_epoch + epochs
+        self.n_samples = n_samples
+        self.interval = interval
+        self._bar = None
+        self._next = 0.0
+        self._start = 0.0
+
+    def epoch_begin(self, epoch):
+        self._start = time.perf_counter()
+        if self.mode == "bar":
+            self._bar = tqdm(total=self.n_samples, desc=f"Epoch {epoch + 1}/{self.epochs}",
+                             unit="sample", unit_scale=True, file=self.stream, leave=True,
+                             mininterval=self.interval, dynamic_ncols=True)
+            self._next = self._start + self.interval
+
+    def batch_end(self, done, running_loss):
+        """Called after every batch; redraws only when ``interval`` has passed."""
+        if self._bar is None:
+            return
+        now = time.perf_counter()
+        if now >= self._next:
+            self._next = now + self.interval
+            self._bar.n = done
+            self._bar.set_postfix_str(f"loss={running_loss:.4f}", refresh=False)
+            self._bar.refresh()
+
+    def epoch_end(self, epoch, logs):
+        seconds = time.perf_counter() - self._start
+        if self._bar is not None:
+            self._bar.n = self.n_samples
+            self._bar.set_postfix_str(_format_logs(logs).replace(": ", "="), refresh=False)
+            self._bar.close()
+            self._bar = None
+        elif self.mode == "line":
+            print(f"Epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {_format_logs(logs)}",
+                  file=self.stream, flush=True)
+        return seconds
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
