@@ -190,7 +190,7 @@ def test_registered_user_pair_by_name():
         with pytest.raises(ValueError, match="already registered"):
             nn.register_loss("quartic_test", cube, d_cube)
     finally:
-        nn.losses.unregister("quartic_test")
+        nn.registry.losses.unregister("quartic_test")
 
 
 def test_sigmoid_hidden_pair_in_the_output_slot_gets_the_output_derivative():

@@ -20,9 +20,8 @@ from .losses import (
 )
 from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop, register_optimizer
 from .network import NeuralNetwork
-from .registry import hidden_activations, losses, optimizers, output_activations
 from .utils import to_categorical, train_test_split
-from . import gradcheck, datasets
+from . import datasets, gradcheck, registry
 
 __all__ = [
     "NeuralNetwork", "Activation", "Loss", "Optimizer", "SGD", "Adam", "RMSprop", "Adagrad",
@@ -33,6 +32,5 @@ __all__ = [
     "d_binary_crossentropy", "mse", "d_mse", "mae", "d_mae", "huber", "d_huber",
     "EPS", "to_categorical", "train_test_split",
     "register_activation", "register_loss", "register_optimizer",
-    "hidden_activations", "output_activations", "losses", "optimizers",
-    "gradcheck", "datasets", "__version__",
+    "gradcheck", "datasets", "registry", "__version__",
 ]

@@ -222,8 +222,9 @@ def _relu_forward(z, out):
 
 
 def _relu_backward(z, a, delta):
-    # a = max(z, 0) is positive exactly where the slope is 1.
-    np.copyto(delta, 0, where=a <= 0)
+    # a = max(z, 0) is positive exactly where the slope is 1 (multiplying by a
+    # boolean mask is several times faster than np.copyto with where=).
+    np.multiply(delta, a > 0, out=delta)
 
 
 def _tanh_forward(z, out):
@@ -260,9 +261,10 @@ def _softplus_backward(z, a, delta):
 
 
 def _softmax_forward(z, out):
-    np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    # the same steps as softmax(), written into a reused buffer
+    np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True), out=out)
     np.exp(out, out=out)
-    out /= out.sum(axis=1, keepdims=True)
+    out /= np.add.reduce(out, axis=1, keepdims=True)
     return out
 
 

@@ -21,14 +21,16 @@ EPS = np.finfo(np.float64).eps
 """Machine epsilon of float64, the guard the article uses for logs and divisions."""
 
 
-def _eps(a):
-    dtype = np.asarray(a).dtype
-    return np.finfo(dtype).eps if np.issubdtype(dtype, np.floating) else EPS
+_GUARDS = {np.dtype(t): (np.finfo(t).eps, 1 - np.finfo(t).eps)
+           for t in (np.float16, np.float32, np.float64)}
 
 
 def _clip(y_pred):
-    eps = _eps(y_pred)
-    return np.clip(y_pred, eps, 1 - eps)
+    """A copy of y_pred clipped into [eps, 1 - eps] for its dtype (float64's EPS otherwise)."""
+    y_pred = np.asarray(y_pred)
+    low, high = _GUARDS.get(y_pred.dtype, (EPS, 1 - EPS))
+    out = np.maximum(y_pred, low)
+    return np.minimum(out, high, out=out)
 
 
 def _row(g):
@@ -38,7 +40,9 @@ def _row(g):
 
 def categorical_crossentropy(y_pred, y_true):
     """``-sum_j y_j log p_j`` per sample; for one-hot or probability targets."""
-    return -np.sum(y_true * np.log(_clip(y_pred)), axis=1, keepdims=True)
+    logs = np.log(_clip(y_pred))
+    logs *= y_true
+    return -np.add.reduce(logs, axis=1, keepdims=True)
 
 
 def d_categorical_crossentropy(y_pred, y_true):
@@ -139,7 +143,7 @@ class Loss:
 def _softmax_cce(a, y, out):
     # dL/dz_b = sum_j (-y_j / a_j) * a_j (delta_jb - a_b) = a_b * sum_j y_j - y_b,
     # which is a - y when each target row sums to 1 (one-hot or probabilities).
-    np.multiply(a, y.sum(axis=1, keepdims=True), out=out)
+    np.multiply(a, np.add.reduce(y, axis=1, keepdims=True), out=out)
     out -= y
     return out
 

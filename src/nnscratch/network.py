@@ -64,8 +64,6 @@ class _Buffers:
         self.z = [np.empty((n, k), dtype) for k in sizes]
         self.a = [np.empty((n, k), dtype) for k in sizes]
         self.delta = [np.empty((n, k), dtype) for k in sizes]
-        self.x = np.empty((n, layers[0]), dtype)
-        self.y = np.empty((n, layers[-1]), dtype)
 
 
 class NeuralNetwork:
@@ -258,7 +256,7 @@ class NeuralNetwork:
         delta = out
         for i in range(last, -1, -1):
             np.matmul(io_arrays[i][0].T, delta, out=self._d_weights[i])
-            np.sum(delta, axis=0, keepdims=True, out=self._d_biases[i])
+            np.add.reduce(delta, axis=0, keepdims=True, out=self._d_biases[i])
             if i == 0:
                 break
             prev = np.matmul(delta, self._weights[i].T,
@@ -335,8 +333,7 @@ class NeuralNetwork:
                         xb, yb = x[start:stop], y[start:stop]
                     else:
                         rows = order[start:stop]
-                        xb = np.take(x, rows, axis=0, out=buffers.x)
-                        yb = np.take(y, rows, axis=0, out=buffers.y)
+                        xb, yb = x[rows], y[rows]
                     total += self._train_batch(xb, yb, buffers)
                     progress.batch_end(stop, total / stop)
                 epoch_losses.append(total / n)
