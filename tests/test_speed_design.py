@@ -26,7 +26,7 @@ def test_no_jacobian_stack_for_builtin_outputs(out, loss):
         tracemalloc.stop()
     weights = net.n_params * 8
     activations = 256 * 1000 * 8
-    assert peak < 6 * (weights + activations), peak
+    assert peak < 10 * (weights + activations), peak  # a Jacobian stack would be 2 GB
 
 
 def test_a_users_own_output_pair_does_build_the_jacobian():

@@ -19,12 +19,18 @@ from .losses import (
     d_categorical_crossentropy, d_huber, d_mae, d_mse, huber, mae, mse, register_loss,
 )
 from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop, register_optimizer
-from .network import NeuralNetwork
+from .network import DivergenceWarning, NeuralNetwork, TrainingInterrupted
+from .callbacks import (Callback, CSVLogger, EarlyStopping, LearningRateScheduler,
+                        ModelCheckpoint, ReduceLROnPlateau)
+from .io import load_model
+from .plotting import plot_history
 from .utils import to_categorical, train_test_split
-from . import datasets, gradcheck, registry
+from . import callbacks, datasets, gradcheck, registry, schedules
 
 __all__ = [
-    "NeuralNetwork", "Activation", "Loss", "Optimizer", "SGD", "Adam", "RMSprop", "Adagrad",
+    "NeuralNetwork", "load_model", "plot_history", "DivergenceWarning", "TrainingInterrupted",
+    "Callback", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler",
+    "ReduceLROnPlateau", "CSVLogger", "callbacks", "schedules", "Activation", "Loss", "Optimizer", "SGD", "Adam", "RMSprop", "Adagrad",
     "relu", "d_relu", "sigmoid", "d_sigmoid", "d_sigmoid_output", "tanh", "d_tanh",
     "leaky_relu", "d_leaky_relu", "elu", "d_elu", "softplus", "d_softplus",
     "identity", "d_identity", "softmax", "d_softmax",

@@ -8,26 +8,36 @@ import time
 
 
 def _demo(args):
-    from . import Adam, NeuralNetwork, __version__
+    from . import Adam, EarlyStopping, NeuralNetwork, __version__, plot_history
     from .datasets import load_digits
     from .utils import train_test_split
 
     x, y = load_digits(normalize=True)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, seed=args.seed)
-    print(f"nnscratch {__version__}: the 8x8 digits, {len(x_train)} images to train on, "
-          f"{len(x_test)} held out")
+    print(f"nnscratch {__version__}: the 8x8 digits, {len(x_train)} images to train on "
+          f"(10% of them held out for validation), {len(x_test)} for the final test")
     net = NeuralNetwork([64, 128, 10], "relu", "softmax", "categorical_crossentropy",
-                        Adam(learning_rate=1e-3), seed=args.seed)
+                        Adam(learning_rate=1e-3), seed=args.seed, dropout=0.2)
     print(net)
+    stopper = EarlyStopping(monitor="val_loss", patience=8, min_delta=1e-3)
     start = time.perf_counter()
-    losses = net.fit(x_train, y_train, batch_size=32, epochs=args.epochs, categorical=True,
-                     verbose=args.verbose)
+    net.fit(x_train, y_train, batch_size=32, epochs=args.epochs, categorical=True,
+            validation_split=0.1, callbacks=[stopper], verbose=args.verbose)
     seconds = time.perf_counter() - start
-    train_acc = net.score(x_train, y_train, accuracy=True)
-    test_acc = net.score(x_test, y_test, accuracy=True)
-    print(f"trained {args.epochs} epochs in {seconds:.2f} s; final training loss {losses[-1]:.4f}")
-    print(f"training accuracy {train_acc:.2%}")
-    print(f"test accuracy {test_acc:.2%}")
+    epochs = len(net.history["loss"])
+    best = stopper.best_epoch + 1 if stopper.best_epoch is not None else epochs
+    how = (f"early stopping after epoch {epochs}" if stopper.stopped_epoch is not None
+           else f"all {epochs} epochs")
+    print(f"trained in {seconds:.2f} s ({how}); kept the weights of epoch {best}, "
+          f"validation loss {stopper.best:.4f}")
+    print(f"training accuracy {net.score(x_train, y_train, accuracy=True):.2%}")
+    print(f"test accuracy {net.score(x_test, y_test, accuracy=True):.2%}")
+    if args.plot:
+        try:
+            plot_history(net.history, args.plot, title="nnscratch demo: 8x8 digits")
+            print(f"training curves saved to {args.plot}")
+        except ImportError as err:
+            print(f"no plot: {err}")
     return 0
 
 
@@ -37,8 +47,14 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="train on the embedded 8x8 digits and report test accuracy",
                           description="Train a 64-128-10 network on the embedded digits, "
-                                      "holding out 20%% for testing.")
-    demo.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
+                                      "holding out 20%% for testing, with a validation "
+                                      "split and early stopping.")
+    demo.add_argument("--epochs", type=int, default=100,
+                      help="most epochs to train; early stopping usually ends sooner "
+                           "(default 100)")
+    demo.add_argument("--plot", default="nnscratch-demo-curves.png", metavar="PNG",
+                      help="where to save the training curves (default "
+                           "nnscratch-demo-curves.png; '' for none)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                       help="0 silent, 1 progress bar (lines when not a terminal), 2 lines")

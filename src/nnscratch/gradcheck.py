@@ -135,7 +135,9 @@ def check_loss(loss, d_loss=None, *, y_pred=None, y_true=None, shape=(5, 3), see
 
 
 def check_network(net, x, y, *, categorical=False, h=1e-6):
-    """Check a network's backward pass against finite differences of its mean loss.
+    """Check a network's backward pass against finite differences of its objective.
+
+    The objective is the mean loss plus the L2 term when ``net.l2 > 0``.
 
     Every weight and bias is perturbed in turn, so keep the network and ``x``
     small.  Returns the worst relative error over all weight and bias arrays
@@ -143,7 +145,7 @@ def check_network(net, x, y, *, categorical=False, h=1e-6):
     """
     d_weights, d_biases = net.gradients(x, y, categorical=categorical)
     y_eval = y
-    if categorical:
+    if categorical or (np.ndim(y) == 1 and net.layers[-1] > 1):
         from .utils import to_categorical
         y_eval = to_categorical(y, net.layers[-1])
     worst = 0.0
@@ -153,9 +155,9 @@ def check_network(net, x, y, *, categorical=False, h=1e-6):
             for idx in np.ndindex(*param.shape):
                 original = param[idx]
                 param[idx] = original + h
-                plus = net.score(x, y_eval)
+                plus = net.objective(x, y_eval)
                 param[idx] = original - h
-                minus = net.score(x, y_eval)
+                minus = net.objective(x, y_eval)
                 param[idx] = original
                 numeric[idx] = (plus - minus) / (2 * h)
             worst = max(worst, relative_error(grad, numeric))

@@ -1,10 +1,21 @@
-"""File writing that never leaves a half-written file behind."""
+"""Files: atomic writes, and model files that are data, never code.
+
+A model file is one ``.npz`` archive read with ``allow_pickle=False``: the flat
+parameter vector, the optimizer's state arrays, and a JSON description (layer
+sizes, the registry names of the activations, loss, optimizer and schedule
+with their settings, dtype, the random generator's state, the training history,
+the library version and the format version).  Loading it can never run code.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+import zipfile
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -21,6 +32,15 @@ def atomic_write(path, mode="wb"):
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
                                dir=folder)
     try:
+        # mkstemp makes the file private (0600); give it the mode a plain open()
+        # would have, or keep the mode of the file being replaced
+        try:
+            permissions = os.stat(path).st_mode & 0o777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            permissions = 0o666 & ~umask
+        os.chmod(tmp, permissions)
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -37,3 +57,222 @@ def atomic_write(path, mode="wb"):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+# --------------------------------------------------------------------------- #
+# Model files
+# --------------------------------------------------------------------------- #
+
+FORMAT_NAME = "nnscratch-model"
+FORMAT_VERSION = 1
+"""Version of the model-file layout this library writes (and the newest it reads)."""
+
+
+def _piece_name(piece, registry, what, register_hint):
+    """The registry name under which ``piece`` (an Activation or Loss) can be found again."""
+    if piece.name is not None and piece.name in registry:
+        entry = registry.get(piece.name)
+        if entry is piece or (entry.f is piece.f and entry.df is piece.df):
+            return piece.name
+    found = registry.find(lambda e: e.f is piece.f and e.df is piece.df)
+    if found is not None:
+        return found[0]
+    label = getattr(piece.f, "__name__", "custom")
+    raise ValueError(
+        f"the {what} ({label}, {getattr(piece.df, '__name__', 'custom')}) has no registered "
+        f"name, and model files store names, never code. Register it first, e.g. "
+        f"{register_hint}('{label}', {label}, {getattr(piece.df, '__name__', 'd_' + label)})")
+
+
+def _optimizer_spec(optimizer):
+    from .registry import optimizers
+    from .schedules import schedule_to_config
+    found = optimizers.find(lambda cls: cls is type(optimizer))
+    if found is None:
+        name = type(optimizer).__name__
+        raise ValueError(
+            f"the optimizer {name} has no registered name, and model files store names, "
+            f"never code. Register its class first: "
+            f"nnscratch.register_optimizer('{name.lower()}', {name})")
+    config = dict(optimizer.get_config()) if callable(getattr(optimizer, "get_config", None)) \
+        else {}
+    rate = config.get("learning_rate")
+    if callable(rate):
+        config["learning_rate"] = {"schedule": schedule_to_config(rate)}
+    state = optimizer.get_state() if callable(getattr(optimizer, "get_state", None)) else {}
+    arrays = {k: np.asarray(v) for k, v in state.items() if isinstance(v, np.ndarray)}
+    scalars = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+    return {"name": found[0], "config": config, "state": scalars}, arrays
+
+
+def save_model(network, path):
+    """Write the whole model to one ``.npz`` file (see :meth:`NeuralNetwork.save`)."""
+    from . import __version__
+    from .registry import hidden_activations, losses, output_activations
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    opt_spec, opt_arrays = _optimizer_spec(network.optimizer)
+    meta = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "layers": network.layers,
+        "dtype": network.dtype.name,
+        "hidden_activation": _piece_name(network.hidden_activation, hidden_activations,
+                                         "hidden activation",
+                                         "nnscratch.register_activation"),
+        "output_activation": _piece_name(network.output_activation, output_activations,
+                                         "output activation",
+                                         "nnscratch.register_activation(kind='output') as"),
+        "loss": _piece_name(network.loss, losses, "loss", "nnscratch.register_loss"),
+        "optimizer": opt_spec,
+        "initializer": network.initializer,
+        "dropout": network.dropout,
+        "l2": network.l2,
+        "rng_state": network._rng.bit_generator.state,
+        "history": network.history,
+    }
+    arrays = {"params": network._params}
+    arrays.update({f"optimizer.{k}": v for k, v in opt_arrays.items()})
+    arrays["meta"] = np.array(json.dumps(meta, default=_jsonable))
+    with atomic_write(path) as handle:
+        np.savez(handle, **arrays)
+    return path
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} {value!r} in a model file")
+
+
+def _read_npz(path):
+    """All arrays of an .npz file, read without pickle; ValueError naming the file otherwise."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise ValueError("it holds a single array, not a model (.npz) archive")
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise
+    except ValueError as err:
+        if "allow_pickle" in str(err) or "Object arrays" in str(err):
+            raise ValueError(f"{path}: the file holds Python objects (pickled data), which "
+                             f"nnscratch never loads because unpickling can run code") from None
+        raise ValueError(f"{path}: not a readable nnscratch model file ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise ValueError(f"{path}: not a readable nnscratch model file "
+                         f"({type(err).__name__}: {err})") from None
+
+
+def load_model(path, custom_objects=None):
+    """Rebuild a network saved by :meth:`NeuralNetwork.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+    custom_objects : dict, optional
+        Your own pieces by the names they were saved under, for names not in
+        the registries: ``{"swish": (swish, d_swish), "signsgd": SignSGD}``.
+
+    Returns
+    -------
+    NeuralNetwork
+        Predicts exactly like the saved one, and continues training exactly as
+        the saved one would have (same parameters, optimizer state, random
+        generator state and history).
+
+    Raises
+    ------
+    ValueError
+        The file is damaged, is not a model file, was written by a newer
+        format, or names a piece that is not registered.
+    """
+    from .network import NeuralNetwork
+    path = os.fspath(path)
+    arrays = _read_npz(path)
+    if "meta" not in arrays or "params" not in arrays:
+        raise ValueError(f"{path}: not an nnscratch model file (no model description inside"
+                         f"; a file from save_params loads with net.load_params)")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        if not isinstance(meta, dict):
+            raise ValueError("the description is not a JSON object")
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path}: the model description is damaged ({err})") from None
+    if meta.get("format") != FORMAT_NAME:
+        raise ValueError(f"{path}: not an nnscratch model file (format {meta.get('format')!r})")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"{path}: written in model-file format {version!r} by nnscratch "
+                         f"{meta.get('library_version', '?')}; this nnscratch reads formats up "
+                         f"to {FORMAT_VERSION}. Upgrade nnscratch to load it.")
+    try:
+        network = _build(meta, custom_objects or {}, NeuralNetwork)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{path}: the model description is incomplete or damaged "
+                         f"({type(err).__name__}: {err})") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    params = arrays.pop("params")
+    if params.shape != network._params.shape or params.dtype != network.dtype:
+        raise ValueError(f"{path}: holds {params.size} {params.dtype} parameters, but layers "
+                         f"{network.layers} with dtype {network.dtype} need "
+                         f"{network._params.size}")
+    if not np.isfinite(params).all():
+        raise ValueError(f"{path}: the parameters hold non-finite values")
+    network.set_flat_params(params)
+    state = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("optimizer.")}
+    state.update(meta["optimizer"].get("state", {}))
+    if state and callable(getattr(network.optimizer, "set_state", None)):
+        try:
+            network.optimizer.set_state(state)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{path}: the optimizer state does not fit ({err})") from None
+    return network
+
+
+def _build(meta, custom, network_class):
+    from .registry import hidden_activations, losses, optimizers, output_activations
+    from .schedules import schedule_from_config
+
+    def piece(kind, registry, name, hint):
+        if name in custom:
+            return custom[name]
+        if name in registry:
+            return registry.get(name)
+        raise ValueError(
+            f"the model uses the {kind} {name!r}, which is not registered in this session. "
+            f"Register it before loading ({hint}('{name}', f, df)) or pass it in: "
+            f"load_model(path, custom_objects={{'{name}': (f, df)}})")
+
+    hidden = piece("hidden activation", hidden_activations, meta["hidden_activation"],
+                   "nnscratch.register_activation")
+    output = piece("output activation", output_activations, meta["output_activation"],
+                   "nnscratch.register_activation(kind='output') as")
+    loss = piece("loss", losses, meta["loss"], "nnscratch.register_loss")
+    spec = meta["optimizer"]
+    name = spec["name"]
+    if name in custom:
+        opt_class = custom[name]
+    elif name in optimizers:
+        opt_class = optimizers.get(name)
+    else:
+        raise ValueError(
+            f"the model uses the optimizer {name!r}, which is not registered in this session. "
+            f"Register its class (nnscratch.register_optimizer('{name}', YourClass)) or pass "
+            f"it in: load_model(path, custom_objects={{'{name}': YourClass}})")
+    config = dict(spec.get("config", {}))
+    rate = config.get("learning_rate")
+    if isinstance(rate, dict) and "schedule" in rate:
+        config["learning_rate"] = schedule_from_config(rate["schedule"])
+    optimizer = opt_class(**config)
+    network = network_class(meta["layers"], hidden, output, loss, optimizer,
+                            dtype=np.dtype(meta["dtype"]), initializer=meta["initializer"],
+                            dropout=meta["dropout"], l2=meta["l2"], seed=0)
+    network._rng.bit_generator.state = meta["rng_state"]
+    network.history = {k: list(v) for k, v in meta.get("history", {}).items()}
+    return network

@@ -20,17 +20,64 @@ Two implementation choices make it fast without changing that contract:
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
+import signal
+import threading
+import time
+import warnings
 
 import numpy as np
 
 from . import _checks
 from .activations import resolve_activation
+from .callbacks import CallbackList
 from .initializers import initializers
 from .io import atomic_write
 from .losses import resolve_loss
 from .optimizers import Optimizer, resolve_optimizer
 from .progress import Progress
+from .utils import split_indices
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped because the loss or the parameters stopped being finite."""
+
+
+class TrainingInterrupted(UserWarning):
+    """Training stopped early on Ctrl-C; the model keeps what it had learned."""
+
+
+class _InterruptGuard:
+    """Turns the first Ctrl-C during ``fit`` into a flag checked after each batch.
+
+    The batch in progress is finished, so parameters and optimizer state stay
+    consistent.  A second Ctrl-C interrupts at once, as usual.  Outside the
+    main thread (where Python never delivers SIGINT) it does nothing.
+    """
+
+    def __init__(self):
+        self.interrupted = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._handle)
+            except ValueError:  # embedded interpreters without signal support
+                self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
 
 
 class _ParamList(list):
@@ -91,6 +138,12 @@ class NeuralNetwork:
     initializer : str, keyword-only
         ``'xavier_article'`` (the article's, default), ``'glorot_uniform'`` or
         ``'he_normal'``.
+    dropout : float or list of float, keyword-only
+        Inverted dropout rate after each hidden layer (one rate for all, or one
+        per hidden layer), applied while training only; 0 (default) is off.
+    l2 : float, keyword-only
+        L2 weight decay: the training objective adds ``l2 / 2 * sum(W ** 2)``
+        over all weight matrices (not the biases); 0 (default) is off.
 
     Attributes
     ----------
@@ -98,10 +151,15 @@ class NeuralNetwork:
         ``weights[i]`` has shape ``(layers[i], layers[i + 1])``.
     biases : list of ndarray
         ``biases[i]`` has shape ``(1, layers[i + 1])``.
+    history : dict of lists
+        Per-epoch figures of every ``fit`` so far: ``loss``, ``val_loss``,
+        ``accuracy``, ``val_accuracy`` (where they apply), ``learning_rate``,
+        ``seconds``.
     """
 
     def __init__(self, layers, hidden_activation, output_activation, loss, optimizer, *,
-                 dtype=np.float64, seed=None, initializer="xavier_article"):
+                 dtype=np.float64, seed=None, initializer="xavier_article", dropout=0.0,
+                 l2=0.0):
         self.layers = _checks.check_layers(layers)
         self.hidden_activation = resolve_activation(hidden_activation, "hidden",
                                                     "hidden_activation")
@@ -115,8 +173,21 @@ class NeuralNetwork:
         self._rng = _checks.as_generator(seed)
         self._params, self._weights, self._biases = self._allocate("weights", "biases")
         self._grads, self._d_weights, self._d_biases = self._allocate("d_weights", "d_biases")
+        self.dropout = dropout
+        self._dropout_rates = self._check_dropout(dropout)
+        self.l2 = _check_fraction("l2", l2, upper=None)
         self._buffers = {}
+        self.history = {}
+        self.stop_training = False
         self._initialize(initializers.get(initializer))
+
+    def _check_dropout(self, dropout):
+        hidden = len(self.layers) - 2
+        rates = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout] * hidden
+        if len(rates) != hidden:
+            raise ValueError(f"dropout lists {len(rates)} rates, but the network has {hidden} "
+                             f"hidden layers")
+        return [_check_fraction("dropout", r, upper=1.0) for r in rates]
 
     # ------------------------------------------------------------------ setup
     def _allocate(self, w_label, b_label):
@@ -213,12 +284,13 @@ class NeuralNetwork:
             self._params[...] = params
         return self._weights, self._biases
 
-    def __forward(self, x, buffers=None):
+    def __forward(self, x, buffers=None, training=False):
         """Pass ``x`` through the network, recording every layer.
 
-        Returns a list with one entry per layer, ``[input, z, output]``: the
-        layer's input, its pre-activation ``z = input @ W + b`` and its output
-        ``f(z)``.  The backward pass needs all three.  With ``buffers`` the
+        Returns a list with one entry per layer, ``[input, z, output, mask]``:
+        the layer's input, its pre-activation ``z = input @ W + b``, its output
+        ``f(z)`` and the dropout mask applied to that output (None when there
+        is none).  The backward pass needs all four.  With ``buffers`` the
         arrays are written into reused work arrays.
         """
         io_arrays = []
@@ -232,36 +304,52 @@ class NeuralNetwork:
                 out = act.forward_into(z, buffers.a[i])
             else:
                 out = act.f(z)
-                if buffers is not None:  # first training batch: check the user's function
+                if buffers is not None:  # training: check the user's function
                     _checks.check_shape(_name(act.f), out, z.shape,
                                         "an activation function ")
-            io_arrays.append([a, z, out])
-            a = out
+            mask = None
+            if training and i < last and self._dropout_rates[i] > 0:
+                mask = self._dropout_mask(out.shape, self._dropout_rates[i])
+            io_arrays.append([a, z, out, mask])
+            a = out if mask is None else out * mask
         return io_arrays
 
-    def __backward(self, io_arrays, y_true, buffers=None):
+    def _dropout_mask(self, shape, rate):
+        """Inverted dropout: keep each unit with probability 1 - rate, scaled by 1 / (1 - rate)."""
+        keep = self._rng.random(shape, dtype=self.dtype) >= rate
+        return keep * self.dtype.type(1.0 / (1.0 - rate))
+
+    def __backward(self, io_arrays, y_true, buffers=None, sample_weight=None):
         """Gradient of the batch's mean loss: ``(d_weights, d_biases)``.
 
-        The arrays returned are views into the network's gradient buffer and
-        are overwritten by the next call.
+        With ``sample_weight`` (one weight per row) the loss of each sample is
+        weighted before averaging; with ``l2 > 0`` the decay term's gradient
+        ``l2 * W`` is included.  The arrays returned are views into the
+        network's gradient buffer and are overwritten by the next call.
         """
         n = y_true.shape[0]
         last = len(self._weights) - 1
-        _, z, a = io_arrays[last]
+        _, z, a, _ = io_arrays[last]
         out = None if buffers is None else buffers.delta[last]
         delta = self._output_delta(z, a, y_true, out)
         if out is None:
             out = np.empty_like(delta)
         np.multiply(delta, 1.0 / n, out=out)  # average over the batch
         delta = out
+        if sample_weight is not None:
+            delta *= sample_weight[:, None]
         for i in range(last, -1, -1):
             np.matmul(io_arrays[i][0].T, delta, out=self._d_weights[i])
             np.add.reduce(delta, axis=0, keepdims=True, out=self._d_biases[i])
+            if self.l2:
+                self._d_weights[i] += self.l2 * self._weights[i]
             if i == 0:
                 break
             prev = np.matmul(delta, self._weights[i].T,
                              out=None if buffers is None else buffers.delta[i - 1])
-            _, z_prev, a_prev = io_arrays[i - 1]
+            _, z_prev, a_prev, mask = io_arrays[i - 1]
+            if mask is not None:
+                prev *= mask
             act = self.hidden_activation
             if act.backward_into is not None:
                 act.backward_into(z_prev, a_prev, prev)
@@ -289,7 +377,9 @@ class NeuralNetwork:
         return np.matmul(g, jac)[:, 0, :]
 
     # --------------------------------------------------------------- training
-    def fit(self, x, y, batch_size, epochs, categorical=False, *, verbose=1, shuffle=True):
+    def fit(self, x, y, batch_size, epochs, categorical=False, *, verbose=1, shuffle=True,
+            validation_data=None, validation_split=0.0, callbacks=None, sample_weight=None,
+            class_weight=None):
         """Train with mini-batch gradient descent.
 
         Parameters
@@ -307,53 +397,217 @@ class NeuralNetwork:
             output is not a terminal); 2 one line per epoch.
         shuffle : bool, keyword-only
             Shuffle the rows each epoch (the article always does).
+        validation_data : (x_val, y_val), keyword-only
+            Held-out data scored after every epoch (``y_val`` like ``y``).
+        validation_split : float, keyword-only
+            Hold out this fraction of ``(x, y)`` instead, drawn at random from
+            the network's generator (stratified by class for classification).
+        callbacks : list, keyword-only
+            See :mod:`nnscratch.callbacks`.
+        sample_weight : array-like of shape (n,), keyword-only
+            Weight of each sample's loss.
+        class_weight : dict or 'balanced', keyword-only
+            Weight of each class's samples; 'balanced' weighs classes inversely
+            to their frequency.  Multiplies ``sample_weight`` when both are given.
 
         Returns
         -------
         list of float
-            The average training loss of each epoch.
+            The average training loss of each epoch (weighted, plus the L2 term
+            when those are used).  Per-epoch figures, validation included,
+            accumulate in :attr:`history`.
+
+        Notes
+        -----
+        If the loss or the parameters stop being finite, training stops, the
+        parameters from the start of that epoch are restored and a
+        :class:`DivergenceWarning` says what to try.  Ctrl-C finishes the
+        current batch, stops, warns with :class:`TrainingInterrupted` and
+        returns normally, keeping the model and its history.
         """
         x = _checks.check_x(x, dtype=self.dtype, n_features=self.layers[0])
         y = _checks.check_targets(y, n_samples=x.shape[0], n_outputs=self.layers[-1],
                                   dtype=self.dtype, categorical=categorical)
         batch_size = _checks.check_positive_int("batch_size", batch_size)
         epochs = _checks.check_positive_int("epochs", epochs)
-        n = x.shape[0]
-        progress = Progress(verbose, epochs, n)
+        classify = categorical or self._is_classifier()
+        weights = self._sample_weights(y, sample_weight, class_weight, classify)
+        x, y, weights, validation = self._split_validation(
+            x, y, weights, validation_data, validation_split, categorical, classify)
+        cbs = CallbackList(callbacks, self)
+        self.stop_training = False
+        progress = Progress(verbose, epochs, x.shape[0])
         epoch_losses = []
-        try:
-            for epoch in range(epochs):
-                progress.epoch_begin(epoch)
-                order = self._rng.permutation(n) if shuffle else None
-                total = 0.0
-                for start in range(0, n, batch_size):
-                    stop = min(start + batch_size, n)
-                    buffers = self._buffers_for(stop - start)
-                    if order is None:
-                        xb, yb = x[start:stop], y[start:stop]
-                    else:
-                        rows = order[start:stop]
-                        xb, yb = x[rows], y[rows]
-                    total += self._train_batch(xb, yb, buffers)
-                    progress.batch_end(stop, total / stop)
-                epoch_losses.append(total / n)
-                progress.epoch_end(epoch, {"loss": total / n})
-        finally:
-            progress.close()
+        with _InterruptGuard() as guard:
+            try:
+                cbs.call("on_train_begin", {})
+                for epoch in range(epochs):
+                    logs = self._run_epoch(epoch, x, y, weights, batch_size, shuffle, classify,
+                                           validation, cbs, progress, guard)
+                    if logs is None:  # diverged or interrupted mid-epoch
+                        break
+                    epoch_losses.append(logs["loss"])
+                    if cbs.call("on_epoch_end", epoch, logs) or guard.interrupted:
+                        break
+            finally:
+                progress.close()
+            cbs.call("on_train_end", {})
+        if guard.interrupted:
+            warnings.warn("training interrupted by Ctrl-C; the model keeps the parameters "
+                          "of the last finished batch and its history", TrainingInterrupted,
+                          stacklevel=2)
         return epoch_losses
 
-    def _train_batch(self, xb, yb, buffers):
-        """One forward, backward and update; returns the batch's summed loss."""
-        io_arrays = self.__forward(xb, buffers)
-        per_sample = self.loss.f(io_arrays[-1][2], yb)
+    def _is_classifier(self):
+        return self.loss.name in ("categorical_crossentropy", "binary_crossentropy")
+
+    def _sample_weights(self, y, sample_weight, class_weight, classify):
+        """One weight per row, or None when every weight would be 1."""
+        n = y.shape[0]
+        weights = None
+        if sample_weight is not None:
+            if np.ndim(sample_weight) != 1:
+                raise ValueError(f"sample_weight must be 1-D (one weight per sample), got "
+                                 f"shape {np.shape(sample_weight)}")
+            weights = _checks.check_x(np.reshape(sample_weight, (-1, 1)), dtype=self.dtype,
+                                      name="sample_weight")[:, 0]
+            if weights.shape[0] != n:
+                raise ValueError(f"sample_weight has {weights.shape[0]} entries, but x has "
+                                 f"{n} samples")
+            if (weights < 0).any():
+                raise ValueError("sample_weight must not hold negative weights")
+        if class_weight is not None:
+            labels = _labels_of(y)
+            per_class = _class_weights(class_weight, labels, y.shape[1])
+            row_weights = per_class[labels].astype(self.dtype)
+            weights = row_weights if weights is None else weights * row_weights
+        return weights
+
+    def _split_validation(self, x, y, weights, validation_data, validation_split,
+                          categorical, classify):
+        if validation_data is not None and validation_split:
+            raise ValueError("pass validation_data or validation_split, not both")
+        if validation_split:
+            split = _check_fraction("validation_split", validation_split, upper=1.0)
+            labels = _labels_of(y) if classify else None
+            held = np.zeros(x.shape[0], dtype=bool)
+            held[split_indices(x.shape[0], split, self._rng, labels=labels)] = True
+            validation = (x[held], y[held])
+            x, y = x[~held], y[~held]
+            if weights is not None:
+                weights = weights[~held]
+            return x, y, weights, validation
+        if validation_data is None:
+            return x, y, weights, None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (x_val, y_val)")
+        x_val = _checks.check_x(validation_data[0], dtype=self.dtype,
+                                n_features=self.layers[0], name="validation x")
+        y_val = _checks.check_targets(validation_data[1], n_samples=x_val.shape[0],
+                                      n_outputs=self.layers[-1], dtype=self.dtype,
+                                      categorical=categorical, name="validation y")
+        return x, y, weights, (x_val, y_val)
+
+    def _run_epoch(self, epoch, x, y, weights, batch_size, shuffle, classify, validation,
+                   cbs, progress, guard):
+        """Train one epoch; returns its logs, or None when training must stop now."""
+        start_time = time.perf_counter()
+        n = x.shape[0]
+        snapshot = self._params.copy()  # known-finite parameters to fall back on
+        cbs.call("on_epoch_begin", epoch, {})
+        progress.epoch_begin(epoch)
+        order = self._rng.permutation(n) if shuffle else None
+        total = weight_total = 0.0
+        correct = 0
+        for batch, start in enumerate(range(0, n, batch_size)):
+            stop = min(start + batch_size, n)
+            buffers = self._buffers_for(stop - start)
+            rows = slice(start, stop) if order is None else order[start:stop]
+            xb, yb = x[rows], y[rows]
+            wb = None if weights is None else weights[rows]
+            batch_loss, batch_correct = self._train_batch(xb, yb, buffers, wb, classify)
+            if not math.isfinite(batch_loss):
+                self._diverged(epoch, snapshot, "the loss became " + str(batch_loss))
+                return None
+            total += batch_loss
+            correct += batch_correct
+            progress.batch_end(stop, total / stop)
+            if cbs.has_batch_hooks and cbs.batch_end(
+                    batch, {"loss": batch_loss / (stop - start), "size": stop - start}):
+                self.stop_training = True
+            if guard.interrupted or self.stop_training:
+                if stop < n:
+                    return None
+        if not _checks.all_finite(self._params):
+            self._diverged(epoch, snapshot, "the parameters stopped being finite")
+            return None
+        logs = {"loss": total / n + self._l2_penalty()}
+        if classify:
+            logs["accuracy"] = correct / (n * (y.shape[1] if self._multilabel() else 1))
+        if validation is not None:
+            logs["val_loss"] = self._mean_loss(*validation)
+            if classify:
+                logs["val_accuracy"] = self._accuracy(*validation)
+        logs["learning_rate"] = _current_rate(self.optimizer)
+        logs["seconds"] = time.perf_counter() - start_time
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+        progress.epoch_end(epoch, logs)
+        return logs
+
+    def _diverged(self, epoch, snapshot, what):
+        self._params[...] = snapshot
+        self.stop_training = True
+        rate = _current_rate(self.optimizer)
+        hint = f" (it is {rate:g})" if rate == rate else ""
+        warnings.warn(
+            f"training diverged in epoch {len(self.history.get('loss', [])) + 1}: {what}. "
+            f"The parameters from the start of that epoch were restored and training "
+            f"stopped. Try a smaller learning rate{hint}, gradient clipping (clipnorm=1.0 "
+            f"on the optimizer) or inputs scaled to about unit size.",
+            DivergenceWarning, stacklevel=4)
+
+    def _train_batch(self, xb, yb, buffers, weights=None, classify=False):
+        """One forward, backward and update; returns (summed loss, correct predictions)."""
+        io_arrays = self.__forward(xb, buffers, training=True)
+        output = io_arrays[-1][2]
+        per_sample = self.loss.f(output, yb)
         if per_sample.shape != (xb.shape[0], 1):
             _checks.check_shape(_name(self.loss.f), per_sample, (xb.shape[0], 1),
                                 "a loss function ")
-        d_weights, d_biases = self.__backward(io_arrays, yb, buffers)
+        d_weights, d_biases = self.__backward(io_arrays, yb, buffers, weights)
         params = self.__flatten_params(self.weights, self.biases)
         gradient = self.__flatten_params(d_weights, d_biases)
         self._apply_update(params, gradient)
-        return float(per_sample.sum())
+        loss = float(per_sample.sum()) if weights is None else float(weights @ per_sample[:, 0])
+        return loss, (self._count_correct(output, yb) if classify else 0)
+
+    def _multilabel(self):
+        return self.output_activation.name == "sigmoid" or self.layers[-1] == 1
+
+    def _count_correct(self, output, targets):
+        if self._multilabel():
+            return int(np.count_nonzero((output > 0.5) == (targets > 0.5)))
+        return int(np.count_nonzero(output.argmax(axis=1) == targets.argmax(axis=1)))
+
+    def _mean_loss(self, x, y):
+        return float(np.mean(self.loss.f(self.predict(x), y)))
+
+    def _accuracy(self, x, y):
+        correct = self._count_correct(self.predict(x), y)
+        return correct / (y.shape[0] * (y.shape[1] if self._multilabel() else 1))
+
+    def _l2_penalty(self):
+        if not self.l2:
+            return 0.0
+        return 0.5 * self.l2 * float(sum(np.vdot(w, w) for w in self._weights))
+
+    def objective(self, x, y, categorical=False):
+        """The quantity training minimises on ``(x, y)``: mean loss plus the L2 term."""
+        x = _checks.check_x(x, dtype=self.dtype, n_features=self.layers[0])
+        y = _checks.check_targets(y, n_samples=x.shape[0], n_outputs=self.layers[-1],
+                                  dtype=self.dtype, categorical=categorical)
+        return self._mean_loss(x, y) + self._l2_penalty()
 
     def _apply_update(self, params, gradient):
         opt = self.optimizer
@@ -385,6 +639,14 @@ class NeuralNetwork:
                                   dtype=self.dtype, categorical=categorical)
         d_weights, d_biases = self.__backward(self.__forward(x), y)
         return [d.copy() for d in d_weights], [d.copy() for d in d_biases]
+
+    def get_flat_params(self):
+        """A copy of all parameters as one flat vector (weights, then biases)."""
+        return self._params.copy()
+
+    def set_flat_params(self, params):
+        """Overwrite all parameters from a flat vector of the right length."""
+        self.__restore_params(np.asarray(params, dtype=self.dtype))
 
     # -------------------------------------------------------------- inference
     def predict(self, x, labels=False):
@@ -486,6 +748,18 @@ class NeuralNetwork:
                              f"uses {self.dtype}; build it with dtype=np.{params.dtype}")
         self.__restore_params(params)
 
+    def save(self, path):
+        """Save the whole model to one ``.npz`` file; returns the path written.
+
+        The file holds the parameters, the architecture, the registry names
+        of the activations, loss and optimizer with their settings, the
+        optimizer's state, the random generator's state and the history, and is
+        written atomically.  :func:`nnscratch.load_model` rebuilds the network
+        without unpickling anything.  ``.npz`` is appended when missing.
+        """
+        from .io import save_model
+        return save_model(self, path)
+
     def __repr__(self):
         def label(piece):
             return repr(piece.name) if piece.name else _name(piece.f)
@@ -498,3 +772,52 @@ class NeuralNetwork:
 
 def _name(func):
     return getattr(func, "__name__", type(func).__name__)
+
+
+def _check_fraction(name, value, upper):
+    """A number in [0, upper) (or [0, inf) when upper is None)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if value < 0 or (upper is not None and value >= upper):
+        bound = f"0 <= {name} < {upper}" if upper is not None else f"{name} >= 0"
+        raise ValueError(f"{name} must satisfy {bound}, got {value!r}")
+    return float(value)
+
+
+def _labels_of(y):
+    """Class index of each row of a 2-D target array (one-hot, or 0/1 for one unit)."""
+    if y.shape[1] == 1:
+        return (y[:, 0] > 0.5).astype(np.intp)
+    return y.argmax(axis=1)
+
+
+def _class_weights(class_weight, labels, n_outputs):
+    n_classes = max(n_outputs, 2)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        present = counts > 0
+        weights = np.ones(n_classes)
+        weights[present] = labels.shape[0] / (present.sum() * counts[present])
+        return weights
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict or 'balanced', got "
+                        f"{type(class_weight).__name__}")
+    weights = np.ones(n_classes)
+    for label, weight in class_weight.items():
+        if not isinstance(label, (int, np.integer)) or not 0 <= label < n_classes:
+            raise ValueError(f"class_weight has the key {label!r}, but classes are 0.."
+                             f"{n_classes - 1}")
+        if not isinstance(weight, (int, float, np.floating, np.integer)) or weight < 0:
+            raise ValueError(f"class_weight[{label}] must be a non-negative number, "
+                             f"got {weight!r}")
+        weights[label] = weight
+    return weights
+
+
+def _current_rate(optimizer):
+    if isinstance(optimizer, Optimizer):
+        return float(optimizer.current_learning_rate())
+    rate = getattr(optimizer, "learning_rate", None)
+    return float(rate) if isinstance(rate, (int, float, np.floating)) else float("nan")

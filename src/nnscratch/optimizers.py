@@ -48,17 +48,27 @@ class Optimizer:
     ----------
     learning_rate : float or callable
         A positive number, or a schedule: a callable taking the step number
-        (0 for the first update) and returning the rate.
+        (0 for the first update) and returning the rate (see
+        :mod:`nnscratch.schedules`).
+    clipnorm : float, optional, keyword-only
+        Scale the whole gradient down to this Euclidean norm when it is longer.
+    clipvalue : float, optional, keyword-only
+        Clip every gradient entry into ``[-clipvalue, clipvalue]``.
     """
 
     _state_names = ()
 
-    def __init__(self, learning_rate):
+    def __init__(self, learning_rate, *, clipnorm=None, clipvalue=None):
+        owner = type(self).__name__
         if callable(learning_rate):
             self.learning_rate = learning_rate
         else:
-            self.learning_rate = _check_number(type(self).__name__, "learning_rate",
-                                               learning_rate, low=0, low_open=True)
+            self.learning_rate = _check_number(owner, "learning_rate", learning_rate,
+                                               low=0, low_open=True)
+        self.clipnorm = None if clipnorm is None else _check_number(
+            owner, "clipnorm", clipnorm, low=0, low_open=True)
+        self.clipvalue = None if clipvalue is None else _check_number(
+            owner, "clipvalue", clipvalue, low=0, low_open=True)
         self.iterations = 0
         self._state = {}
         self._scratch = None
@@ -78,11 +88,24 @@ class Optimizer:
                 f"{type(self).__name__}: params and gradient must be flat vectors of one "
                 f"length, got shapes {params.shape} and {gradient.shape}")
         self._ensure_state(params)
+        if self.clipnorm is not None or self.clipvalue is not None:
+            gradient = self.clip_gradient(gradient)
         self._step(params, gradient, self.current_learning_rate())
         self.iterations += 1
         if self.iterations % FLUSH_EVERY == 0:
             self._flush_tiny()
         return params
+
+    def clip_gradient(self, gradient):
+        """A clipped copy: each entry into ``[-clipvalue, clipvalue]``, then the whole
+        vector scaled down to a Euclidean norm of at most ``clipnorm``."""
+        if self.clipvalue is not None:
+            gradient = np.clip(gradient, -self.clipvalue, self.clipvalue)
+        if self.clipnorm is not None:
+            norm = float(np.sqrt(np.dot(gradient, gradient)))
+            if norm > self.clipnorm:
+                gradient = gradient * (self.clipnorm / norm)
+        return gradient
 
     def current_learning_rate(self):
         """The rate the next step will use."""
@@ -149,12 +172,15 @@ class Optimizer:
 
     def get_config(self):
         """The constructor's arguments as a dict (a schedule is returned as is)."""
-        return {name: getattr(self, name) for name in self._config_names}
+        config = {name: getattr(self, name) for name in self._config_names}
+        config.update(clipnorm=self.clipnorm, clipvalue=self.clipvalue)
+        return config
 
     _config_names = ("learning_rate",)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
+                         if not (k.startswith("clip") and v is None))
         return f"{type(self).__name__}({args})"
 
 
@@ -171,8 +197,8 @@ class SGD(Optimizer):
     _state_names = ("velocity",)
     _config_names = ("learning_rate", "momentum", "nesterov")
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **clipping):
+        super().__init__(learning_rate, **clipping)
         self.momentum = _check_number("SGD", "momentum", momentum, low=0, high=1, high_open=True)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
@@ -208,8 +234,9 @@ class Adam(Optimizer):
     _state_names = ("m", "v")
     _config_names = ("learning_rate", "beta_1", "beta_2", "epsilon")
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 **clipping):
+        super().__init__(learning_rate, **clipping)
         self.beta_1 = _check_number("Adam", "beta_1", beta_1, low=0, high=1, high_open=True)
         self.beta_2 = _check_number("Adam", "beta_2", beta_2, low=0, high=1, high_open=True)
         self.epsilon = _check_number("Adam", "epsilon", epsilon, low=0, low_open=True)
@@ -242,8 +269,8 @@ class RMSprop(Optimizer):
     _state_names = ("s",)
     _config_names = ("learning_rate", "rho", "epsilon")
 
-    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-8):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-8, **clipping):
+        super().__init__(learning_rate, **clipping)
         self.rho = _check_number("RMSprop", "rho", rho, low=0, high=1, high_open=True)
         self.epsilon = _check_number("RMSprop", "epsilon", epsilon, low=0, low_open=True)
 
@@ -266,8 +293,9 @@ class Adagrad(Optimizer):
     _state_names = ("s",)
     _config_names = ("learning_rate", "epsilon", "initial_accumulator_value")
 
-    def __init__(self, learning_rate=0.01, epsilon=1e-8, initial_accumulator_value=0.0):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.01, epsilon=1e-8, initial_accumulator_value=0.0,
+                 **clipping):
+        super().__init__(learning_rate, **clipping)
         self.epsilon = _check_number("Adagrad", "epsilon", epsilon, low=0, low_open=True)
         self.initial_accumulator_value = _check_number(
             "Adagrad", "initial_accumulator_value", initial_accumulator_value, low=0)

@@ -22,7 +22,12 @@ def _format_logs(logs):
     for key, value in logs.items():
         if key in ("epoch", "seconds"):
             continue
-        parts.append(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+        if key == "learning_rate":
+            parts.append(f"{key}: {value:.3g}")
+        elif isinstance(value, float):
+            parts.append(f"{key}: {value:.4f}")
+        else:
+            parts.append(f"{key}: {value}")
     return " - ".join(parts)
 
 
