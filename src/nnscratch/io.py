@@ -112,6 +112,11 @@ def save_model(network, path):
     path = os.fspath(path)
     if not path.endswith(".npz"):
         path += ".npz"
+    hidden = _piece_name(network.hidden_activation, hidden_activations, "hidden activation",
+                         "nnscratch.register_activation")
+    output = _piece_name(network.output_activation, output_activations, "output activation",
+                         "nnscratch.register_activation(kind='output') as")
+    loss = _piece_name(network.loss, losses, "loss", "nnscratch.register_loss")
     opt_spec, opt_arrays = _optimizer_spec(network.optimizer)
     meta = {
         "format": FORMAT_NAME,
@@ -119,13 +124,9 @@ def save_model(network, path):
         "library_version": __version__,
         "layers": network.layers,
         "dtype": network.dtype.name,
-        "hidden_activation": _piece_name(network.hidden_activation, hidden_activations,
-                                         "hidden activation",
-                                         "nnscratch.register_activation"),
-        "output_activation": _piece_name(network.output_activation, output_activations,
-                                         "output activation",
-                                         "nnscratch.register_activation(kind='output') as"),
-        "loss": _piece_name(network.loss, losses, "loss", "nnscratch.register_loss"),
+        "hidden_activation": hidden,
+        "output_activation": output,
+        "loss": loss,
         "optimizer": opt_spec,
         "initializer": network.initializer,
         "dropout": network.dropout,
@@ -152,9 +153,10 @@ def _jsonable(value):
 def _read_npz(path):
     """All arrays of an .npz file, read without pickle; ValueError naming the file otherwise."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise ValueError("it holds a single array, not a model (.npz) archive")
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not a model (.npz) archive")
+        with data:
             return {key: data[key] for key in data.files}
     except FileNotFoundError:
         raise
