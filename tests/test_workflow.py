@@ -356,13 +356,18 @@ def test_balanced_class_weights_and_weighted_loss_report():
     weights = net._sample_weights(nn.to_categorical(y, 3), None, "balanced", True)
     counts = np.bincount(y, minlength=3)
     np.testing.assert_allclose(weights, (60 / (3 * counts))[y])
-    # the reported loss is the weighted mean: double every weight, double the loss
-    a, b = net_for(seed=1), net_for(seed=1)
-    la = a.fit(x, y, 60, 1, categorical=True, verbose=0, sample_weight=np.ones(60),
-               shuffle=False)
-    lb = b.fit(x, y, 60, 1, categorical=True, verbose=0, sample_weight=np.full(60, 2.0),
-               shuffle=False)
-    assert lb[0] == pytest.approx(2 * la[0])
+    # the reported loss is the weighted mean of the per-sample losses before the update
+    w = np.random.default_rng(0).uniform(0, 3, 60)
+    a = net_for(seed=1)
+    per_sample = nn.categorical_crossentropy(a.predict(x), nn.to_categorical(y, 3))[:, 0]
+    (loss,) = a.fit(x, y, 60, 1, categorical=True, verbose=0, sample_weight=w)
+    assert loss == pytest.approx(np.sum(w * per_sample) / np.sum(w))
+    # weights that are all doubled change nothing (a weighted mean is scale-free)
+    b, c = net_for(seed=1), net_for(seed=1)
+    lb = b.fit(x, y, 16, 2, categorical=True, verbose=0, sample_weight=w)
+    lc = c.fit(x, y, 16, 2, categorical=True, verbose=0, sample_weight=2 * w)
+    np.testing.assert_allclose(lb, lc, rtol=1e-12)
+    np.testing.assert_allclose(b.get_flat_params(), c.get_flat_params(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -17,6 +17,8 @@ multiplying by the derivative without ever building the ``(n, m, m)`` Jacobian
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .registry import hidden_activations, output_activations
@@ -210,11 +212,14 @@ class Activation:
         return f"Activation({label!r}, kind={self.kind!r})"
 
 
+def _copy_into(f, z, out):
+    out[...] = f(z)
+    return out
+
+
 def _generic_forward_into(f):
-    def forward_into(z, out):
-        out[...] = f(z)
-        return out
-    return forward_into
+    # a partial of module-level functions (not a closure), so networks pickle
+    return functools.partial(_copy_into, f)
 
 
 def _relu_forward(z, out):

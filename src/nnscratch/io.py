@@ -133,6 +133,7 @@ def save_model(network, path):
         "l2": network.l2,
         "rng_state": network._rng.bit_generator.state,
         "history": network.history,
+        "metadata": network.metadata,
     }
     arrays = {"params": network._params}
     arrays.update({f"optimizer.{k}": v for k, v in opt_arrays.items()})
@@ -277,4 +278,5 @@ def _build(meta, custom, network_class):
                             dropout=meta["dropout"], l2=meta["l2"], seed=0)
     network._rng.bit_generator.state = meta["rng_state"]
     network.history = {k: list(v) for k, v in meta.get("history", {}).items()}
+    network.metadata = dict(meta.get("metadata", {}))
     return network

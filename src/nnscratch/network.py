@@ -155,6 +155,9 @@ class NeuralNetwork:
         Per-epoch figures of every ``fit`` so far: ``loss``, ``val_loss``,
         ``accuracy``, ``val_accuracy`` (where they apply), ``learning_rate``,
         ``seconds``.
+    metadata : dict
+        Your own notes (class names, preprocessing, ...); anything JSON can
+        hold.  Saved in model files.
     """
 
     def __init__(self, layers, hidden_activation, output_activation, loss, optimizer, *,
@@ -178,6 +181,7 @@ class NeuralNetwork:
         self.l2 = _check_fraction("l2", l2, upper=None)
         self._buffers = {}
         self.history = {}
+        self.metadata = {}  # free-form JSON-able notes kept in model files
         self.stop_training = False
         self._initialize(initializers.get(initializer))
 
@@ -322,8 +326,8 @@ class NeuralNetwork:
     def __backward(self, io_arrays, y_true, buffers=None, sample_weight=None):
         """Gradient of the batch's mean loss: ``(d_weights, d_biases)``.
 
-        With ``sample_weight`` (one weight per row) the loss of each sample is
-        weighted before averaging; with ``l2 > 0`` the decay term's gradient
+        With ``sample_weight`` (one weight per row) the batch loss is the
+        weighted mean ``sum(w_i L_i) / sum(w_i)``; with ``l2 > 0`` the decay term's gradient
         ``l2 * W`` is included.  The arrays returned are views into the
         network's gradient buffer and are overwritten by the next call.
         """
@@ -334,10 +338,13 @@ class NeuralNetwork:
         delta = self._output_delta(z, a, y_true, out)
         if out is None:
             out = np.empty_like(delta)
-        np.multiply(delta, 1.0 / n, out=out)  # average over the batch
+        if sample_weight is None:
+            np.multiply(delta, 1.0 / n, out=out)  # average over the batch
+        else:  # weighted average; a batch whose weights are all 0 contributes nothing
+            total = float(sample_weight.sum())
+            np.multiply(delta, (sample_weight / total if total > 0 else 0 * sample_weight)
+                        [:, None], out=out)
         delta = out
-        if sample_weight is not None:
-            delta *= sample_weight[:, None]
         for i in range(last, -1, -1):
             np.matmul(io_arrays[i][0].T, delta, out=self._d_weights[i])
             np.add.reduce(delta, axis=0, keepdims=True, out=self._d_biases[i])
@@ -405,7 +412,8 @@ class NeuralNetwork:
         callbacks : list, keyword-only
             See :mod:`nnscratch.callbacks`.
         sample_weight : array-like of shape (n,), keyword-only
-            Weight of each sample's loss.
+            Weight of each sample's loss: every batch minimises the weighted mean
+            ``sum(w_i L_i) / sum(w_i)``.
         class_weight : dict or 'balanced', keyword-only
             Weight of each class's samples; 'balanced' weighs classes inversely
             to their frequency.  Multiplies ``sample_weight`` when both are given.
@@ -413,8 +421,8 @@ class NeuralNetwork:
         Returns
         -------
         list of float
-            The average training loss of each epoch (weighted, plus the L2 term
-            when those are used).  Per-epoch figures, validation included,
+            The average training loss of each epoch (the weighted mean when
+            weights are given, plus the L2 term when ``l2 > 0``).  Per-epoch figures, validation included,
             accumulate in :attr:`history`.
 
         Notes
@@ -525,15 +533,18 @@ class NeuralNetwork:
             rows = slice(start, stop) if order is None else order[start:stop]
             xb, yb = x[rows], y[rows]
             wb = None if weights is None else weights[rows]
-            batch_loss, batch_correct = self._train_batch(xb, yb, buffers, wb, classify)
+            batch_loss, batch_weight, batch_correct = self._train_batch(xb, yb, buffers, wb,
+                                                                        classify)
             if not math.isfinite(batch_loss):
                 self._diverged(epoch, snapshot, "the loss became " + str(batch_loss))
                 return None
             total += batch_loss
+            weight_total += batch_weight
             correct += batch_correct
-            progress.batch_end(stop, total / stop)
+            progress.batch_end(stop, total / max(weight_total, 1e-300))
             if cbs.has_batch_hooks and cbs.batch_end(
-                    batch, {"loss": batch_loss / (stop - start), "size": stop - start}):
+                    batch, {"loss": batch_loss / max(batch_weight, 1e-300),
+                            "size": stop - start}):
                 self.stop_training = True
             if guard.interrupted or self.stop_training:
                 if stop < n:
@@ -541,7 +552,7 @@ class NeuralNetwork:
         if not _checks.all_finite(self._params):
             self._diverged(epoch, snapshot, "the parameters stopped being finite")
             return None
-        logs = {"loss": total / n + self._l2_penalty()}
+        logs = {"loss": total / max(weight_total, 1e-300) + self._l2_penalty()}
         if classify:
             logs["accuracy"] = correct / (n * (y.shape[1] if self._multilabel() else 1))
         if validation is not None:
@@ -568,7 +579,11 @@ class NeuralNetwork:
             DivergenceWarning, stacklevel=4)
 
     def _train_batch(self, xb, yb, buffers, weights=None, classify=False):
-        """One forward, backward and update; returns (summed loss, correct predictions)."""
+        """One forward, backward and update.
+
+        Returns (summed loss, summed weight, correct predictions); without
+        weights every row weighs 1.
+        """
         io_arrays = self.__forward(xb, buffers, training=True)
         output = io_arrays[-1][2]
         per_sample = self.loss.f(output, yb)
@@ -579,8 +594,11 @@ class NeuralNetwork:
         params = self.__flatten_params(self.weights, self.biases)
         gradient = self.__flatten_params(d_weights, d_biases)
         self._apply_update(params, gradient)
-        loss = float(per_sample.sum()) if weights is None else float(weights @ per_sample[:, 0])
-        return loss, (self._count_correct(output, yb) if classify else 0)
+        if weights is None:
+            loss, weight = float(per_sample.sum()), float(xb.shape[0])
+        else:
+            loss, weight = float(weights @ per_sample[:, 0]), float(weights.sum())
+        return loss, weight, (self._count_correct(output, yb) if classify else 0)
 
     def _multilabel(self):
         return self.output_activation.name == "sigmoid" or self.layers[-1] == 1

@@ -1,0 +1,39 @@
+"""The examples run (the MNIST ones briefly, on a slice of the data)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, shared_data_dir
+
+EXAMPLES = REPO / "examples"
+
+
+def run(script, *args, cwd):
+    return subprocess.run([sys.executable, str(EXAMPLES / script), *args],
+                          capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+def test_article_example(tmp_path):
+    proc = run("article_example.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    accuracy = float(proc.stdout.split("test accuracy ")[1].split("%")[0])
+    assert accuracy > 95
+    assert float(proc.stdout.split("R^2 ")[1]) > 0.95
+
+
+def test_sklearn_pipeline_example(tmp_path):
+    pytest.importorskip("sklearn")
+    proc = run("sklearn_pipeline.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout.split("test accuracy ")[1].split("%")[0]) > 93
+
+
+@pytest.mark.parametrize("script", ["mnist.py", "fashion_mnist.py"])
+def test_mnist_family_examples_start(tmp_path, script, mnist_dir):
+    proc = run(script, "--data-home", str(shared_data_dir()), "--epochs", "1", "--limit",
+               "3000", "--verbose", "0", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "test accuracy" in proc.stdout
