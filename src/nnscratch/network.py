@@ -59,14 +59,16 @@ class _InterruptGuard:
 
     def __init__(self):
         self.interrupted = False
+        self._installed = False
         self._previous = None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             try:
                 self._previous = signal.signal(signal.SIGINT, self._handle)
+                self._installed = True
             except ValueError:  # embedded interpreters without signal support
-                self._previous = None
+                pass
         return self
 
     def _handle(self, signum, frame):
@@ -75,8 +77,12 @@ class _InterruptGuard:
         self.interrupted = True
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._installed:
+            # None means the previous handler was set outside Python; Python's own is
+            # the closest thing to put back
+            previous = self._previous if self._previous is not None \
+                else signal.default_int_handler
+            signal.signal(signal.SIGINT, previous)
         return False
 
 
