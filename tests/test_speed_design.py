@@ -8,6 +8,16 @@ import pytest
 import nnscratch as nn
 
 
+def peak_training_memory(net, x, y, batch_size):
+    """Peak bytes NumPy allocates during one epoch of training (tracemalloc sees them)."""
+    tracemalloc.start()
+    try:
+        net.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("out, loss", [("softmax", "categorical_crossentropy"),
                                        ("sigmoid", "binary_crossentropy"),
                                        ("softmax", "mse"), ("sigmoid", "huber"),
@@ -18,12 +28,7 @@ def test_no_jacobian_stack_for_builtin_outputs(out, loss):
     x = rng.normal(size=(512, 256))
     y = nn.to_categorical(rng.integers(0, 1000, 512), 1000)
     net = nn.NeuralNetwork([256, 1000], "relu", out, loss, nn.SGD(0.01, 0.9), seed=0)
-    tracemalloc.start()
-    try:
-        net.fit(x, y, batch_size=256, epochs=1, verbose=0)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = peak_training_memory(net, x, y, 256)
     weights = net.n_params * 8
     activations = 256 * 1000 * 8
     assert peak < 10 * (weights + activations), peak  # a Jacobian stack would be 2 GB
@@ -37,12 +42,7 @@ def test_a_users_own_output_pair_does_build_the_jacobian():
     net = nn.NeuralNetwork([16, 200], "relu", (lambda z: nn.softmax(z),
                                                lambda z: nn.d_softmax(z)),
                            "categorical_crossentropy", "sgd", seed=0)
-    tracemalloc.start()
-    try:
-        net.fit(x, y, batch_size=64, epochs=1, verbose=0)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = peak_training_memory(net, x, y, 64)
     assert peak >= 64 * 200 * 200 * 8
 
 
