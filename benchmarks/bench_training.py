@@ -23,7 +23,10 @@ Contenders
 
 Shapes: "mnist" is 784-256-128-10 on the 60,000 MNIST training images (read from
 ../shared/data when present, random pixels otherwise); "digits" is 64-128-10 on the
-1,797 embedded digits.
+1,797 embedded digits (at least 15 rounds, 10 with --quick, as its epochs take
+milliseconds).  Before each
+timed epoch the benchmark rests for --pause seconds, so that worker threads still spinning
+after the previous contender (OpenBLAS, OpenMP) do not slow the next one down.
 
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: some machines of this project set them, which slows
 OpenBLAS.  --also-unset runs the whole benchmark a second time in a child process with
@@ -199,7 +202,7 @@ def available_contenders():
 
 
 # -------------------------------------------------------------------------- running
-def measure(shapes, batches, rounds, quick, skip_article_above):
+def measure(shapes, batches, rounds, quick, pause):
     contenders, notes = available_contenders()
     results = {}
     for shape in shapes:
@@ -208,13 +211,16 @@ def measure(shapes, batches, rounds, quick, skip_article_above):
         for batch in batches:
             epochs = {}
             for name, (make, dtype) in contenders.items():
-                if name.startswith("article") and x.shape[0] * (32 / batch) > skip_article_above:
-                    continue
                 epochs[name] = make(layers, x, y, batch, dtype)
                 epochs[name]()  # warm-up: buffers, first-call costs
             times = {name: [] for name in epochs}
-            for _ in range(rounds):
+            # an epoch of the small shape takes milliseconds: more rounds cost little and
+            # steady the medians against the machine's noise
+            for _ in range(rounds if shape == "mnist" else max(rounds, 10 if quick else 15)):
                 for name, run in epochs.items():
+                    # BLAS and OpenMP worker threads of the previous contender keep
+                    # spinning for a moment after their work; let them go idle first
+                    time.sleep(pause)
                     start = time.perf_counter()
                     run()
                     times[name].append(time.perf_counter() - start)
@@ -306,6 +312,9 @@ def main(argv=None):
     parser.add_argument("--shapes", default="mnist,digits")
     parser.add_argument("--out", default=None, help="write the markdown report here")
     parser.add_argument("--json", default=None, help="write raw timings here")
+    parser.add_argument("--pause", type=float, default=None,
+                        help="seconds of rest before each timed epoch (default 0.15; "
+                             "0.05 with --quick)")
     parser.add_argument("--also-unset", action="store_true",
                         help="repeat in a child process without OPENBLAS_CORETYPE/L2_SIZE")
     args = parser.parse_args(argv)
@@ -313,8 +322,8 @@ def main(argv=None):
     batches = [int(b) for b in args.batch_sizes.split(",")]
     shapes = args.shapes.split(",")
     env = environment()
-    results, notes = measure(shapes, batches, rounds, args.quick,
-                             skip_article_above=float("inf"))
+    pause = args.pause if args.pause is not None else (0.05 if args.quick else 0.15)
+    results, notes = measure(shapes, batches, rounds, args.quick, pause)
     mode = "quick (12,000 MNIST rows)" if args.quick else "full (60,000 MNIST rows)"
     text = report(results, notes, env, f"{mode}, {rounds} rounds, as the environment is")
     raw = {"environment": env, "results": results}
@@ -322,7 +331,8 @@ def main(argv=None):
         child_env = {k: v for k, v in os.environ.items()
                      if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
         cmd = [sys.executable, __file__, "--rounds", str(rounds), "--batch-sizes",
-               args.batch_sizes, "--shapes", args.shapes, "--json", "-"]
+               args.batch_sizes, "--shapes", args.shapes, "--json", "-", "--pause",
+               str(pause)]
         if args.quick:
             cmd.append("--quick")
         child = subprocess.run(cmd, env=child_env, capture_output=True, text=True, check=True)

@@ -122,8 +122,9 @@ def check_labels(y, *, n_classes, name="y"):
         raise ValueError(f"{name} must be 1-D class labels, got shape {arr.shape}")
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
+            bad = arr[(~np.isfinite(arr)) | (arr != np.round(arr))][0]
             raise ValueError(f"{name} must hold whole-number class labels, got values such as "
-                             f"{arr[(~np.isfinite(arr)) | (arr != np.round(arr))][0]!r}")
+                             f"{bad.item()!r}")
     if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
         raise ValueError(f"{name} holds labels from {arr.min()} to {arr.max()}, but the output "
                          f"layer has {n_classes} units, so labels must lie in 0..{n_classes - 1}")

@@ -77,11 +77,14 @@ def _piece_name(piece, registry, what, register_hint):
     found = registry.find(lambda e: e.f is piece.f and e.df is piece.df)
     if found is not None:
         return found[0]
-    label = getattr(piece.f, "__name__", "custom")
+    label = getattr(piece.f, "__name__", "")
+    d_label = getattr(piece.df, "__name__", "")
+    shown = f"({label or 'f'}, {d_label or 'df'})"
+    if not (label.isidentifier() and d_label.isidentifier()):  # lambdas and partials
+        label, d_label = "my_" + what.split()[-1], "d_my_" + what.split()[-1]
     raise ValueError(
-        f"the {what} ({label}, {getattr(piece.df, '__name__', 'custom')}) has no registered "
-        f"name, and model files store names, never code. Register it first, e.g. "
-        f"{register_hint}('{label}', {label}, {getattr(piece.df, '__name__', 'd_' + label)})")
+        f"the {what} {shown} has no registered name, and model files store names, never "
+        f"code. Register it first, e.g. {register_hint}('{label}', {label}, {d_label})")
 
 
 def _optimizer_spec(optimizer):
@@ -154,6 +157,11 @@ def _jsonable(value):
 def _read_npz(path):
     """All arrays of an .npz file, read without pickle; ValueError naming the file otherwise."""
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+        if not magic.startswith(b"PK\x03\x04"):
+            what = "a single .npy array" if magic == b"\x93NUMPY" else "not an .npz archive"
+            raise ValueError(f"it is {what}, not a model (.npz) archive")
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise ValueError("it holds a single array, not a model (.npz) archive")

@@ -17,18 +17,19 @@ import time
 from tqdm.auto import tqdm
 
 
-def _format_logs(logs):
+def _format_logs(logs, assign=": ", sep=" - "):
     parts = []
     for key, value in logs.items():
         if key in ("epoch", "seconds"):
             continue
         if key == "learning_rate":
-            parts.append(f"{key}: {value:.3g}")
+            text = f"{value:.3g}"
         elif isinstance(value, float):
-            parts.append(f"{key}: {value:.4f}")
+            text = f"{value:.4f}"
         else:
-            parts.append(f"{key}: {value}")
-    return " - ".join(parts)
+            text = str(value)
+        parts.append(f"{key}{assign}{text}")
+    return sep.join(parts)
 
 
 class Progress:
@@ -88,7 +89,7 @@ class Progress:
         seconds = time.perf_counter() - self._start
         if self._bar is not None:
             self._bar.n = self.n_samples
-            self._bar.set_postfix_str(_format_logs(logs).replace(": ", "="), refresh=False)
+            self._bar.set_postfix_str(_format_logs(logs, "=", ", "), refresh=False)
             self._bar.close()
             self._bar = None
         elif self.mode == "line":
