@@ -52,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import nnscratch as nn  # noqa: E402
+from nnscratch.io import atomic_write  # noqa: E402
 from article_algorithm import (ArticleNetwork, MomentumSGD, cross_entropy,  # noqa: E402
                                d_cross_entropy, d_relu, d_softmax, relu, softmax)
 
@@ -343,11 +344,13 @@ def main(argv=None):
         raw["unset"] = payload
     print(text)
     if args.out:
-        Path(args.out).write_text(text)
+        with atomic_write(args.out, "w") as handle:
+            handle.write(text)
     if args.json == "-":
         print("\n@@JSON@@\n" + json.dumps(raw))
     elif args.json:
-        Path(args.json).write_text(json.dumps(raw, indent=1))
+        with atomic_write(args.json, "w") as handle:
+            handle.write(json.dumps(raw, indent=1))
     return 0
 
 
