@@ -274,8 +274,12 @@ def _demo(args):
     from .datasets import load_digits
     from .utils import train_test_split
 
-    x, y = load_digits(normalize=True)
+    x, y = load_digits()
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, seed=args.seed)
+    # scale every pixel to mean 0 and spread 1, using the training images only
+    mean, spread = x_train.mean(axis=0), x_train.std(axis=0)
+    spread[spread == 0] = 1.0
+    x_train, x_test = (x_train - mean) / spread, (x_test - mean) / spread
     print(f"nnscratch {__version__}: the 8x8 digits, {len(x_train)} images to train on "
           f"(10% of them held out for validation), {len(x_test)} for the final test")
     net = NeuralNetwork([64, 128, 10], "relu", "softmax", "categorical_crossentropy",
