@@ -1,6 +1,5 @@
 """The examples run (the MNIST ones briefly, on a slice of the data)."""
 
-import os
 import subprocess
 import sys
 

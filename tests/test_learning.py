@@ -3,7 +3,6 @@
 import time
 
 import numpy as np
-import pytest
 
 import nnscratch as nn
 from nnscratch.datasets import load_digits, read_idx

@@ -1,7 +1,6 @@
 """The NeuralNetwork class: the article's methods, seeds, dtypes, names, files, progress."""
 
 import io
-import sys
 
 import numpy as np
 import pytest

@@ -118,7 +118,7 @@ def test_state_hand_out_and_take_back(cls):
     clone.set_state(state)
     np.testing.assert_array_equal(original.update(p, GRADS[2]), clone.update(p, GRADS[2]))
     # the handed-out state is a copy
-    for key, value in state.items():
+    for value in state.values():
         if isinstance(value, np.ndarray):
             value += 100
     np.testing.assert_array_equal(original.update(p, GRADS[0]), clone.update(p, GRADS[0]))

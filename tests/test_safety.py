@@ -1,7 +1,6 @@
 """Model files that are data, atomic writes, damaged files, divergence and Ctrl-C."""
 
 import json
-import os
 import pickle
 import signal
 import subprocess

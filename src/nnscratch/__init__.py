@@ -30,7 +30,8 @@ from . import callbacks, datasets, gradcheck, registry, schedules
 __all__ = [
     "NeuralNetwork", "load_model", "plot_history", "DivergenceWarning", "TrainingInterrupted",
     "Callback", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler",
-    "ReduceLROnPlateau", "CSVLogger", "callbacks", "schedules", "Activation", "Loss", "Optimizer", "SGD", "Adam", "RMSprop", "Adagrad",
+    "ReduceLROnPlateau", "CSVLogger", "callbacks", "schedules",
+    "Activation", "Loss", "Optimizer", "SGD", "Adam", "RMSprop", "Adagrad",
     "relu", "d_relu", "sigmoid", "d_sigmoid", "d_sigmoid_output", "tanh", "d_tanh",
     "leaky_relu", "d_leaky_relu", "elu", "d_elu", "softplus", "d_softplus",
     "identity", "d_identity", "softmax", "d_softmax",

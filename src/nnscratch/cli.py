@@ -135,7 +135,8 @@ def _train(args):
             validation_split=split, callbacks=callbacks, verbose=args.verbose)
     seconds = time.perf_counter() - start
     history = net.history
-    summary = f"trained {len(history['loss'])} epochs in {seconds:.1f} s; loss {history['loss'][-1]:.4f}"
+    summary = (f"trained {len(history['loss'])} epochs in {seconds:.1f} s; "
+               f"loss {history['loss'][-1]:.4f}")
     if "val_loss" in history:
         summary += f", validation loss {history['val_loss'][-1]:.4f}"
     if "val_accuracy" in history:

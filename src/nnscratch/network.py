@@ -333,8 +333,8 @@ class NeuralNetwork:
         """Gradient of the batch's mean loss: ``(d_weights, d_biases)``.
 
         With ``sample_weight`` (one weight per row) the batch loss is the
-        weighted mean ``sum(w_i L_i) / sum(w_i)``; with ``l2 > 0`` the decay term's gradient
-        ``l2 * W`` is included.  The arrays returned are views into the
+        weighted mean ``sum(w_i L_i) / sum(w_i)``; with ``l2 > 0`` the decay
+        term's gradient ``l2 * W`` is included.  The arrays returned are views into the
         network's gradient buffer and are overwritten by the next call.
         """
         n = y_true.shape[0]
@@ -428,8 +428,8 @@ class NeuralNetwork:
         -------
         list of float
             The average training loss of each epoch (the weighted mean when
-            weights are given, plus the L2 term when ``l2 > 0``).  Per-epoch figures, validation included,
-            accumulate in :attr:`history`.
+            weights are given, plus the L2 term when ``l2 > 0``).  Per-epoch
+            figures, validation included, accumulate in :attr:`history`.
 
         Notes
         -----

@@ -334,7 +334,8 @@ def register_optimizer(name, cls, *, overwrite=False):
 
 
 def resolve_optimizer(spec, argname="optimizer"):
-    """A name gives a fresh built-in with default settings; an object with ``update`` is used as is."""
+    """A name gives a fresh built-in with default settings; an object with
+    ``update`` is used as is."""
     if isinstance(spec, str):
         return optimizers.get(spec)()
     if isinstance(spec, type):
