@@ -158,3 +158,12 @@ def test_train_and_evaluate_on_a_fashion_mnist_folder(tmp_path):
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Ankle boot" in proc.stdout and proc.stdout.startswith("10 samples")
+
+
+def test_the_console_script_is_installed():
+    from pathlib import Path
+    script = Path(sys.executable).parent / "nnscratch"
+    if not script.exists():
+        pytest.skip("nnscratch was not installed as a package in this environment")
+    proc = subprocess.run([str(script), "info", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "usage: nnscratch info" in proc.stdout
