@@ -3,6 +3,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Property tests: the same examples on every run by default, so CI is reproducible;
+# HYPOTHESIS_PROFILE=thorough explores many more, at random.
+settings.register_profile("default", max_examples=60, derandomize=True, deadline=None)
+settings.register_profile("thorough", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -97,3 +97,16 @@ def test_optimizer_sees_flat_vectors():
     net.fit(np.ones((5, 3)), [0, 1, 0, 1, 1], batch_size=2, epochs=1, categorical=True,
             verbose=0)
     assert seen == [((26,), (26,))] * 3
+
+
+def test_to_categorical_refuses_infinite_and_huge_labels():
+    """Guards a bug hypothesis found: an inf label crashed with OverflowError, and a stray
+    huge label would have asked for gigabytes."""
+    with pytest.raises(ValueError, match="whole-number"):
+        nn.to_categorical([0.0, np.inf])
+    with pytest.raises(ValueError, match="pass num_classes explicitly"):
+        nn.to_categorical([0, 10 ** 9])
+    with pytest.raises(ValueError, match="negative label -1"):
+        nn.to_categorical([0, -1])
+    with pytest.raises(ValueError, match="num_classes"):
+        nn.to_categorical([0, 1], num_classes=0)

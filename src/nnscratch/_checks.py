@@ -114,7 +114,10 @@ def all_finite(arr):
 
 
 def check_labels(y, *, n_classes, name="y"):
-    """Integer class labels in ``[0, n_classes)`` as a 1-D int array."""
+    """Integer class labels in ``[0, n_classes)`` as a 1-D int array.
+
+    With ``n_classes=None`` only whole, non-negative labels are required.
+    """
     arr = _numeric_array(y, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -125,7 +128,10 @@ def check_labels(y, *, n_classes, name="y"):
             bad = arr[(~np.isfinite(arr)) | (arr != np.round(arr))][0]
             raise ValueError(f"{name} must hold whole-number class labels, got values such as "
                              f"{bad.item()!r}")
-    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} holds the negative label {arr.min().item()}; class labels "
+                         f"count from 0")
+    if arr.size and n_classes is not None and arr.max() >= n_classes:
         raise ValueError(f"{name} holds labels from {arr.min()} to {arr.max()}, but the output "
                          f"layer has {n_classes} units, so labels must lie in 0..{n_classes - 1}")
     return arr.astype(np.intp)

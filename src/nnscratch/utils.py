@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_generator, check_labels
+from ._checks import as_generator, check_labels, check_positive_int
+
+MAX_INFERRED_CLASSES = 100_000
+"""to_categorical refuses to guess more classes than this (a stray huge label would
+otherwise ask for gigabytes)."""
 
 
 def to_categorical(labels, num_classes=None):
@@ -21,14 +25,17 @@ def to_categorical(labels, num_classes=None):
     -------
     ndarray of shape (n, num_classes), float64
     """
-    arr = np.asarray(labels)
     if num_classes is None:
-        if arr.size == 0:
+        labels = check_labels(labels, n_classes=None, name="labels")
+        if labels.size == 0:
             raise ValueError("labels is empty; pass num_classes to encode an empty array")
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"labels must be integer class labels, got dtype {arr.dtype}")
-        num_classes = int(np.max(arr)) + 1
-    labels = check_labels(arr, n_classes=num_classes, name="labels")
+        num_classes = int(labels.max()) + 1
+        if num_classes > MAX_INFERRED_CLASSES:
+            raise ValueError(f"labels go up to {num_classes - 1}; pass num_classes explicitly "
+                             f"if there really are {num_classes} classes")
+    else:
+        num_classes = check_positive_int("num_classes", num_classes)
+        labels = check_labels(labels, n_classes=num_classes, name="labels")
     out = np.zeros((labels.shape[0], num_classes))
     out[np.arange(labels.shape[0]), labels] = 1.0
     return out
