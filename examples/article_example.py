@@ -41,5 +41,5 @@ regressor = NeuralNetwork([1, 32, 32, 1], (relu, d_relu), (identity, d_identity)
 regressor.fit(x[:800], y[:800], batch_size=16, epochs=100, verbose=0)
 residual = regressor.predict(x[800:]) - y[800:]
 r2 = 1 - np.sum(residual ** 2) / np.sum((y[800:] - y[800:].mean()) ** 2)
-print(f"regression: test mean squared error {regressor.score(x[800:], y[800:]):.4f}, "
+print(f"regression: test mean squared error {regressor.score(x[800:], y[800:]):.2e}, "
       f"R^2 {r2:.3f}")
