@@ -439,9 +439,7 @@ class NeuralNetwork:
         current batch, stops, warns with :class:`TrainingInterrupted` and
         returns normally, keeping the model and its history.
         """
-        x = _checks.check_x(x, dtype=self.dtype, n_features=self.layers[0])
-        y = _checks.check_targets(y, n_samples=x.shape[0], n_outputs=self.layers[-1],
-                                  dtype=self.dtype, categorical=categorical)
+        x, y = self._check_xy(x, y, categorical)
         batch_size = _checks.check_positive_int("batch_size", batch_size)
         epochs = _checks.check_positive_int("epochs", epochs)
         classify = categorical or self._is_classifier()
@@ -471,6 +469,13 @@ class NeuralNetwork:
                           "of the last finished batch and its history", TrainingInterrupted,
                           stacklevel=2)
         return epoch_losses
+
+    def _check_xy(self, x, y, categorical):
+        """``x`` and ``y`` validated and converted to the network's dtype, once."""
+        x = _checks.check_x(x, dtype=self.dtype, n_features=self.layers[0])
+        y = _checks.check_targets(y, n_samples=x.shape[0], n_outputs=self.layers[-1],
+                                  dtype=self.dtype, categorical=categorical)
+        return x, y
 
     def _is_classifier(self):
         return self.loss.name in ("categorical_crossentropy", "binary_crossentropy")
@@ -628,9 +633,7 @@ class NeuralNetwork:
 
     def objective(self, x, y, categorical=False):
         """The quantity training minimises on ``(x, y)``: mean loss plus the L2 term."""
-        x = _checks.check_x(x, dtype=self.dtype, n_features=self.layers[0])
-        y = _checks.check_targets(y, n_samples=x.shape[0], n_outputs=self.layers[-1],
-                                  dtype=self.dtype, categorical=categorical)
+        x, y = self._check_xy(x, y, categorical)
         return self._mean_loss(x, y) + self._l2_penalty()
 
     def _apply_update(self, params, gradient):
@@ -658,9 +661,7 @@ class NeuralNetwork:
         -------
         (d_weights, d_biases) : lists of new arrays shaped like ``weights`` and ``biases``
         """
-        x = _checks.check_x(x, dtype=self.dtype, n_features=self.layers[0])
-        y = _checks.check_targets(y, n_samples=x.shape[0], n_outputs=self.layers[-1],
-                                  dtype=self.dtype, categorical=categorical)
+        x, y = self._check_xy(x, y, categorical)
         d_weights, d_biases = self.__backward(self.__forward(x), y)
         return [d.copy() for d in d_weights], [d.copy() for d in d_biases]
 
