@@ -51,10 +51,19 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from article_algorithm import (  # noqa: E402
+    ArticleNetwork,
+    MomentumSGD,
+    cross_entropy,
+    d_cross_entropy,
+    d_relu,
+    d_softmax,
+    relu,
+    softmax,
+)
+
 import nnscratch as nn  # noqa: E402
-from nnscratch.io import atomic_write  # noqa: E402
-from article_algorithm import (ArticleNetwork, MomentumSGD, cross_entropy,  # noqa: E402
-                               d_cross_entropy, d_relu, d_softmax, relu, softmax)
+from nnscratch._atomic import atomic_write  # noqa: E402
 
 LR, MOMENTUM = 0.01, 0.9
 SHAPES = {"mnist": [784, 256, 128, 10], "digits": [64, 128, 10]}
@@ -298,8 +307,8 @@ def report(results, notes, env, title):
         ("article f64 / nnscratch f64", "article f64", "nnscratch f64"),
     ]
     for label, top, bottom in rows:
-        cells = [f"{ratio(results[k]['median_s'].get(top), results[k]['median_s'].get(bottom)):.2f}"
-                 for k in keys]
+        medians = [results[k]["median_s"] for k in keys]
+        cells = [f"{ratio(m.get(top), m.get(bottom)):.2f}" for m in medians]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -6,9 +6,21 @@ object, fit / predict / score, and saving the parameters.
 
 import numpy as np
 
-from nnscratch import (SGD, NeuralNetwork, categorical_crossentropy, d_categorical_crossentropy,
-                       d_identity, d_mse, d_relu, d_softmax, identity, mse, relu, softmax,
-                       train_test_split)
+from nnscratch import (
+                       SGD,
+                       NeuralNetwork,
+                       categorical_crossentropy,
+                       d_categorical_crossentropy,
+                       d_identity,
+                       d_mse,
+                       d_relu,
+                       d_softmax,
+                       identity,
+                       mse,
+                       relu,
+                       softmax,
+                       train_test_split,
+)
 from nnscratch.datasets import load_digits
 
 # --- classification: the 8x8 digits ------------------------------------------------

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, shared_data_dir
 
 EXAMPLES = REPO / "examples"

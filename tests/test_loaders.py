@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 import nnscratch.datasets._mnist as mnist_module
-from nnscratch.datasets import (data_home, load_csv, load_fashion_mnist, load_mnist, load_npz,
-                                load_table)
+from nnscratch.datasets import (
+    data_home,
+    load_csv,
+    load_fashion_mnist,
+    load_mnist,
+    load_npz,
+    load_table,
+)
 
 FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]

@@ -9,23 +9,56 @@ that trains with ``fit`` and answers with ``predict`` and ``score``.
 
 __version__ = "0.1.0"
 
+from . import callbacks, datasets, gradcheck, registry, schedules
 from .activations import (
-    Activation, d_elu, d_identity, d_leaky_relu, d_relu, d_sigmoid, d_sigmoid_output,
-    d_softmax, d_softplus, d_tanh, elu, identity, leaky_relu, register_activation, relu,
-    sigmoid, softmax, softplus, tanh,
+    Activation,
+    d_elu,
+    d_identity,
+    d_leaky_relu,
+    d_relu,
+    d_sigmoid,
+    d_sigmoid_output,
+    d_softmax,
+    d_softplus,
+    d_tanh,
+    elu,
+    identity,
+    leaky_relu,
+    register_activation,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tanh,
+)
+from .callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
 )
 from .losses import (
-    EPS, Loss, binary_crossentropy, categorical_crossentropy, d_binary_crossentropy,
-    d_categorical_crossentropy, d_huber, d_mae, d_mse, huber, mae, mse, register_loss,
+    EPS,
+    Loss,
+    binary_crossentropy,
+    categorical_crossentropy,
+    d_binary_crossentropy,
+    d_categorical_crossentropy,
+    d_huber,
+    d_mae,
+    d_mse,
+    huber,
+    mae,
+    mse,
+    register_loss,
 )
-from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop, register_optimizer
 from .network import DivergenceWarning, NeuralNetwork, TrainingInterrupted
-from .callbacks import (Callback, CSVLogger, EarlyStopping, LearningRateScheduler,
-                        ModelCheckpoint, ReduceLROnPlateau)
-from .io import load_model
+from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop, register_optimizer
 from .plotting import plot_history
+from .saving import load_model
 from .utils import to_categorical, train_test_split
-from . import callbacks, datasets, gradcheck, registry, schedules
 
 __all__ = [
     "NeuralNetwork", "load_model", "plot_history", "DivergenceWarning", "TrainingInterrupted",

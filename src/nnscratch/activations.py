@@ -23,7 +23,6 @@ import numpy as np
 
 from .registry import hidden_activations, output_activations
 
-
 # --------------------------------------------------------------------------- #
 # Hidden (elementwise) activations
 # --------------------------------------------------------------------------- #

@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from .io import atomic_write
+from ._atomic import atomic_write
 
 
 class Callback:

@@ -39,8 +39,7 @@ def _prepare(x, meta):
 
 def _load_data(source, split, target, seed, data_home, require_target=True):
     """-> dict(x, y, task, class_names, feature_names, target_name, offset, scale)."""
-    from .datasets import (FASHION_CLASSES, load_digits, load_fashion_mnist, load_mnist,
-                           load_table)
+    from .datasets import FASHION_CLASSES, load_digits, load_fashion_mnist, load_mnist, load_table
     from .utils import split_indices
     if source == "digits":
         x, y = load_digits()
@@ -199,8 +198,8 @@ def _evaluate(args):
 
 def _predict(args):
     from . import load_model
+    from ._atomic import atomic_write
     from .datasets import load_table
-    from .io import atomic_write
     net = load_model(args.model)
     meta = net.metadata
     x, _, names, _ = load_table(args.input, meta.get("target_name"), require_target=False)

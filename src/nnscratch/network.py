@@ -31,10 +31,10 @@ import warnings
 import numpy as np
 
 from . import _checks
+from ._atomic import atomic_write
 from .activations import resolve_activation
 from .callbacks import CallbackList
 from .initializers import initializers
-from .io import atomic_write
 from .losses import resolve_loss
 from .optimizers import Optimizer, resolve_optimizer
 from .progress import Progress
@@ -782,7 +782,7 @@ class NeuralNetwork:
         written atomically.  :func:`nnscratch.load_model` rebuilds the network
         without unpickling anything.  ``.npz`` is appended when missing.
         """
-        from .io import save_model
+        from .saving import save_model
         return save_model(self, path)
 
     def __repr__(self):

@@ -21,7 +21,6 @@ import numpy as np
 
 from .registry import optimizers
 
-
 FLUSH_EVERY = 16
 FLUSH_BELOW = 2.0 ** 24
 

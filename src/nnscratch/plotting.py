@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .io import atomic_write
+from ._atomic import atomic_write
 
 
 def plot_history(history, path=None, *, size=(960, 400), dpi=100, title=None):

@@ -20,8 +20,12 @@ try:
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
-    from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
-                                          column_or_1d, validate_data)
+    from sklearn.utils.validation import (
+        _check_sample_weight,
+        check_is_fitted,
+        column_or_1d,
+        validate_data,
+    )
 except ImportError as err:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError("nnscratch.sklearn needs scikit-learn, an optional extra: "
                       "pip install 'nnscratch[sklearn]' (or pip install scikit-learn)") from err

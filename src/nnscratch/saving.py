@@ -1,4 +1,4 @@
-"""Files: atomic writes, and model files that are data, never code.
+"""Model files that are data, never code.
 
 A model file is one ``.npz`` archive read with ``allow_pickle=False``: the flat
 parameter vector, the optimizer's state arrays, and a JSON description (layer
@@ -9,55 +9,13 @@ the library version and the format version).  Loading it can never run code.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
-
-@contextlib.contextmanager
-def atomic_write(path, mode="wb"):
-    """Open a temporary file next to ``path``; on success it replaces ``path``.
-
-    The data is flushed and synced to disk before the rename, and the rename is
-    atomic, so a reader (or a crash at any moment) sees either the old file or
-    the complete new one.  On failure the temporary file is removed and the old
-    file is left untouched.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
-    try:
-        # mkstemp makes the file private (0600); give it the mode a plain open()
-        # would have, or keep the mode of the file being replaced
-        try:
-            permissions = os.stat(path).st_mode & 0o777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            permissions = 0o666 & ~umask
-        os.chmod(tmp, permissions)
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-    # make the rename itself durable where the platform allows it
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
+from ._atomic import atomic_write
 
 # --------------------------------------------------------------------------- #
 # Model files
