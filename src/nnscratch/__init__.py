@@ -54,10 +54,9 @@ from .losses import (
     mse,
     register_loss,
 )
-from .network import DivergenceWarning, NeuralNetwork, TrainingInterrupted
+from .network import DivergenceWarning, NeuralNetwork, TrainingInterrupted, load_model
 from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop, register_optimizer
 from .plotting import plot_history
-from .saving import load_model
 from .utils import to_categorical, train_test_split
 
 __all__ = [

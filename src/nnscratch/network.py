@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from . import _checks
+from . import _checks, saving
 from ._atomic import atomic_write
 from .activations import resolve_activation
 from .callbacks import CallbackList
@@ -205,6 +205,11 @@ class NeuralNetwork:
         pairs = list(zip(self.layers[:-1], self.layers[1:]))
         total = sum(i * o for i, o in pairs) + sum(o for _, o in pairs)
         flat = np.zeros(total, dtype=self.dtype)
+        return (flat, *self._views(flat, w_label, b_label))
+
+    def _views(self, flat, w_label, b_label):
+        """Weight and bias lists viewing the flat vector ``flat``."""
+        pairs = list(zip(self.layers[:-1], self.layers[1:]))
         weights, biases, start = [], [], 0
         for fan_in, fan_out in pairs:
             weights.append(flat[start:start + fan_in * fan_out].reshape(fan_in, fan_out))
@@ -212,7 +217,7 @@ class NeuralNetwork:
         for _, fan_out in pairs:
             biases.append(flat[start:start + fan_out].reshape(1, fan_out))
             start += fan_out
-        return flat, _ParamList(weights, w_label), _ParamList(biases, b_label)
+        return _ParamList(weights, w_label), _ParamList(biases, b_label)
 
     def _initialize(self, init):
         draws_biases = getattr(init, "draws_biases", False)
@@ -253,6 +258,27 @@ class NeuralNetwork:
             checked.append(new)
         for view, new in zip(views, checked):  # all shapes checked: nothing half-assigned
             view[...] = new
+
+    @property
+    def rng(self):
+        """The network's one random generator (initialisation, shuffling, dropout, splits)."""
+        return self._rng
+
+    # Pickling and copying.  ``weights`` and ``biases`` are views into the flat
+    # buffers; pickle and deepcopy would turn them into independent arrays, and
+    # then training would update one copy while predicting with the other.  So
+    # the views are dropped on the way out and rebuilt over the new buffers.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in ("_weights", "_biases", "_d_weights", "_d_biases"):
+            state.pop(key, None)
+        state["_buffers"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._weights, self._biases = self._views(self._params, "weights", "biases")
+        self._d_weights, self._d_biases = self._views(self._grads, "d_weights", "d_biases")
 
     @property
     def n_params(self):
@@ -665,6 +691,40 @@ class NeuralNetwork:
         d_weights, d_biases = self.__backward(self.__forward(x), y)
         return [d.copy() for d in d_weights], [d.copy() for d in d_biases]
 
+    def loss_and_gradient(self, x, y, *, sample_weight=None, categorical=False):
+        """The training objective on ``(x, y)`` and its gradient, without updating anything.
+
+        This is what a full-batch optimizer (``scipy.optimize.minimize`` with
+        L-BFGS, say) needs; combine it with :meth:`get_flat_params` and
+        :meth:`set_flat_params`.
+
+        Parameters
+        ----------
+        x : array-like, shape (n, layers[0])
+        y : array-like, shape (n, layers[-1]), or (n,) labels with ``categorical=True``
+        sample_weight : array-like of shape (n,), optional
+            The objective becomes the weighted mean ``sum(w_i L_i) / sum(w_i)``.
+
+        Returns
+        -------
+        objective : float
+            Mean (or weighted mean) loss plus the L2 term.
+        gradient : ndarray of shape (n_params,)
+            A new flat vector laid out like :meth:`get_flat_params`.
+        """
+        x, y = self._check_xy(x, y, categorical)
+        weights = self._sample_weights(y, sample_weight, None, False)
+        records = self.__forward(x)
+        per_sample = self.loss.f(records[-1][2], y)
+        _checks.check_shape(_name(self.loss.f), per_sample, (x.shape[0], 1), "a loss function ")
+        if weights is None:
+            loss = float(np.mean(per_sample))
+        else:
+            total = float(weights.sum())
+            loss = float(weights @ per_sample[:, 0]) / total if total > 0 else 0.0
+        self.__backward(records, y, None, weights)
+        return loss + self._l2_penalty(), self._grads.copy()
+
     def get_flat_params(self):
         """A copy of all parameters as one flat vector (weights, then biases)."""
         return self._params.copy()
@@ -782,8 +842,7 @@ class NeuralNetwork:
         written atomically.  :func:`nnscratch.load_model` rebuilds the network
         without unpickling anything.  ``.npz`` is appended when missing.
         """
-        from .saving import save_model
-        return save_model(self, path)
+        return saving.save_model(self, path)
 
     def __repr__(self):
         def label(piece):
@@ -793,6 +852,32 @@ class NeuralNetwork:
                 f"output_activation={label(self.output_activation)}, "
                 f"loss={label(self.loss)}, optimizer={self.optimizer!r}, "
                 f"dtype={self.dtype.name})")
+
+
+def load_model(path, custom_objects=None):
+    """Rebuild a network saved by :meth:`NeuralNetwork.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+    custom_objects : dict, optional
+        Your own pieces by the names they were saved under, for names not in
+        the registries: ``{"swish": (swish, d_swish), "signsgd": SignSGD}``.
+
+    Returns
+    -------
+    NeuralNetwork
+        Predicts exactly like the saved one, and continues training exactly as
+        the saved one would have (same parameters, optimizer state, random
+        generator state and history).
+
+    Raises
+    ------
+    ValueError
+        The file is damaged, is not a model file, was written by a newer
+        format, or names a piece that is not registered.
+    """
+    return saving.load_model(path, NeuralNetwork, custom_objects)
 
 
 def _name(func):

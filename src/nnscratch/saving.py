@@ -92,11 +92,11 @@ def save_model(network, path):
         "initializer": network.initializer,
         "dropout": network.dropout,
         "l2": network.l2,
-        "rng_state": network._rng.bit_generator.state,
+        "rng_state": network.rng.bit_generator.state,
         "history": network.history,
         "metadata": network.metadata,
     }
-    arrays = {"params": network._params}
+    arrays = {"params": network.get_flat_params()}
     arrays.update({f"optimizer.{k}": v for k, v in opt_arrays.items()})
     arrays["meta"] = np.array(json.dumps(meta, default=_jsonable))
     with atomic_write(path) as handle:
@@ -137,12 +137,17 @@ def _read_npz(path):
                          f"({type(err).__name__}: {err})") from None
 
 
-def load_model(path, custom_objects=None):
+def load_model(path, network_class, custom_objects=None):
     """Rebuild a network saved by :meth:`NeuralNetwork.save`.
+
+    Users call :func:`nnscratch.load_model`, which passes the network class in
+    (this module never imports the network: the network imports it).
 
     Parameters
     ----------
     path : str or path-like
+    network_class : type
+        The class to build, :class:`~nnscratch.NeuralNetwork`.
     custom_objects : dict, optional
         Your own pieces by the names they were saved under, for names not in
         the registries: ``{"swish": (swish, d_swish), "signsgd": SignSGD}``.
@@ -160,7 +165,6 @@ def load_model(path, custom_objects=None):
         The file is damaged, is not a model file, was written by a newer
         format, or names a piece that is not registered.
     """
-    from .network import NeuralNetwork
     path = os.fspath(path)
     arrays = _read_npz(path)
     if "meta" not in arrays or "params" not in arrays:
@@ -180,17 +184,17 @@ def load_model(path, custom_objects=None):
                          f"{meta.get('library_version', '?')}; this nnscratch reads formats up "
                          f"to {FORMAT_VERSION}. Upgrade nnscratch to load it.")
     try:
-        network = _build(meta, custom_objects or {}, NeuralNetwork)
+        network = _build(meta, custom_objects or {}, network_class)
     except (KeyError, TypeError) as err:
         raise ValueError(f"{path}: the model description is incomplete or damaged "
                          f"({type(err).__name__}: {err})") from None
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
     params = arrays.pop("params")
-    if params.shape != network._params.shape or params.dtype != network.dtype:
+    if params.shape != (network.n_params,) or params.dtype != network.dtype:
         raise ValueError(f"{path}: holds {params.size} {params.dtype} parameters, but layers "
                          f"{network.layers} with dtype {network.dtype} need "
-                         f"{network._params.size}")
+                         f"{network.n_params}")
     if not np.isfinite(params).all():
         raise ValueError(f"{path}: the parameters hold non-finite values")
     network.set_flat_params(params)
@@ -242,7 +246,7 @@ def _build(meta, custom, network_class):
     network = network_class(meta["layers"], hidden, output, loss, optimizer,
                             dtype=np.dtype(meta["dtype"]), initializer=meta["initializer"],
                             dropout=meta["dropout"], l2=meta["l2"], seed=0)
-    network._rng.bit_generator.state = meta["rng_state"]
+    network.rng.bit_generator.state = meta["rng_state"]
     network.history = {k: list(v) for k, v in meta.get("history", {}).items()}
     network.metadata = dict(meta.get("metadata", {}))
     return network
