@@ -44,7 +44,7 @@ def test_pickled_network_trains_exactly_like_the_original(how, optimizer, dtype)
     for net in (original, clone):
         for views in (net.weights, net.biases):
             for view in views:
-                assert np.shares_memory(view, net.get_flat_params.__self__._params)
+                assert np.shares_memory(view, net._params)
     x, y = _digits()
     expected = original.fit(x, y, 32, 3, categorical=True, verbose=0)
     got = clone.fit(x, y, 32, 3, categorical=True, verbose=0)
