@@ -11,6 +11,7 @@ import nnscratch as nn
 from nnscratch import gradcheck
 from nnscratch.callbacks import Callback
 from nnscratch.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay
+from nnscratch.training import sample_weights
 from nnscratch.utils import split_indices
 
 
@@ -89,7 +90,8 @@ class Recorder(Callback):
 
     def on_epoch_end(self, epoch, logs):
         self.calls.append(f"epoch_end {epoch}")
-        return epoch == self.stop_at
+        if epoch == self.stop_at:
+            self.network.stop_training = True
 
     def on_train_end(self, logs):
         self.calls.append("train_end")
@@ -108,7 +110,7 @@ def test_callback_protocol_order_and_stop():
 def test_stop_from_a_batch_hook():
     class StopNow(Callback):
         def on_batch_end(self, batch, logs):
-            return True
+            self.network.stop_training = True
 
     x, y = blobs(40)
     net = net_for()
@@ -251,8 +253,8 @@ def test_dropout_gradient_matches_finite_differences_for_a_fixed_mask():
     net = nn.NeuralNetwork([4, 6, 5, 3], "tanh", "softmax", "categorical_crossentropy",
                            "sgd", seed=1, dropout=[0.5, 0.3])
     masks = [net._dropout_mask((5, 6), 0.5), net._dropout_mask((5, 5), 0.3)]
-    forward = net._NeuralNetwork__forward
-    backward = net._NeuralNetwork__backward
+    forward = net._forward
+    backward = net._backward
 
     def run(train):
         records = forward(x)
@@ -260,12 +262,13 @@ def test_dropout_gradient_matches_finite_differences_for_a_fixed_mask():
         for i, rec in enumerate(records):  # redo the forward with the fixed masks
             z = a @ net.weights[i] + net.biases[i]
             out = np.tanh(z) if i < 2 else nn.softmax(z)
-            rec[:] = [a, z, out, masks[i] if i < 2 else None]
+            records[i] = rec._replace(input=a, z=z, output=out,
+                                      mask=masks[i] if i < 2 else None)
             a = out * masks[i] if i < 2 else out
         return records
 
     def loss():
-        return float(np.mean(nn.categorical_crossentropy(run(False)[-1][2], y)))
+        return float(np.mean(nn.categorical_crossentropy(run(False)[-1].output, y)))
 
     d_w, _ = backward(run(True), y)
     analytic = d_w[0].copy()
@@ -353,7 +356,7 @@ def test_class_weights_equal_matching_sample_weights(one_hot):
 def test_balanced_class_weights_and_weighted_loss_report():
     x, y = blobs(60, p=[0.7, 0.2, 0.1])
     net = net_for(seed=1)
-    weights = net._sample_weights(nn.to_categorical(y, 3), None, "balanced", True)
+    weights = sample_weights(net, nn.to_categorical(y, 3), None, "balanced")
     counts = np.bincount(y, minlength=3)
     np.testing.assert_allclose(weights, (60 / (3 * counts))[y])
     # the reported loss is the weighted mean of the per-sample losses before the update

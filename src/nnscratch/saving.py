@@ -104,6 +104,58 @@ def save_model(network, path):
     return path
 
 
+def read_params_file(path, n_params, dtype, layers=None):
+    """The flat parameter vector of a ``.npy`` file from ``save_params``, checked.
+
+    Refuses, naming the file: anything but a 1-D ``.npy`` array of ``n_params``
+    values of ``dtype``, pickled data, and non-finite values.  ``.npy`` files
+    carry no checksum, so a flipped bit inside the values themselves cannot be
+    detected; model files from ``net.save`` are the integrity-checked format.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+            if magic != b"\x93NUMPY":
+                raise ValueError(f"{path} is not a .npy parameter file written by save_params "
+                                 f"(it does not start with the .npy signature)")
+            handle.seek(0)
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                header = np.lib.format.read_array_header_1_0(handle, max_header_size=10_000)
+            elif version == (2, 0):
+                header = np.lib.format.read_array_header_2_0(handle, max_header_size=10_000)
+            else:
+                raise ValueError(f"{path}: unsupported .npy format version {version}")
+            shape, fortran, file_dtype = header
+            if file_dtype.hasobject:
+                raise ValueError(f"{path} holds Python objects, which nnscratch never loads "
+                                 f"(unpickling can run code)")
+            where = f" for layers {layers}" if layers is not None else ""
+            if len(shape) != 1 or shape[0] != n_params:
+                raise ValueError(f"{path} holds an array of shape {shape}, but this network"
+                                 f"{where} has {n_params} parameters (a flat vector)")
+            if file_dtype != np.dtype(dtype):
+                raise ValueError(f"{path} holds {file_dtype} parameters, but this network uses "
+                                 f"{np.dtype(dtype)}; build it with dtype=np.{file_dtype}")
+            data = handle.read(n_params * file_dtype.itemsize + 1)
+    except FileNotFoundError:
+        raise
+    except ValueError as err:
+        if str(err).startswith(path):
+            raise
+        raise ValueError(f"{path} is not a readable .npy parameter file ({err})") from None
+    except OSError as err:
+        raise ValueError(f"{path} cannot be read ({err})") from None
+    if len(data) != n_params * file_dtype.itemsize:
+        raise ValueError(f"{path} is truncated or has trailing bytes: expected "
+                         f"{n_params * file_dtype.itemsize} bytes of values")
+    params = np.frombuffer(data, dtype=file_dtype).copy()
+    if not np.isfinite(params).all():
+        raise ValueError(f"{path} holds non-finite parameters (NaN or inf)")
+    return params
+
+
 def _jsonable(value):
     if isinstance(value, np.generic):
         return value.item()
