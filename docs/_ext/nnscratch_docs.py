@@ -1,0 +1,280 @@
+"""Sphinx helpers that keep the site honest: what it shows is computed at build time.
+
+Three pieces, each small enough to read in one sitting:
+
+``.. runblock::``
+    Runs the Python code of the directive while the page is read and shows
+    the code followed by what it printed.  All runblocks of one page share
+    one namespace and run in order, in a temporary working folder, so files
+    a snippet writes never land in the repository.  A snippet that raises
+    stops the build with the traceback: a page cannot show code that fails.
+
+``.. command-output:: ARGS``
+    Runs ``python -m nnscratch ARGS`` and shows the command and its output.
+
+``.. nnscratch-help::``
+    The ``--help`` of the ``nnscratch`` command and of every subcommand its
+    parser knows, found from the parser itself, so new commands appear
+    without editing the page.
+
+:func:`write_api_pages` writes the API reference sources (``docs/api/generated``)
+from ``nnscratch.__all__`` and from the package's public submodules, so the
+reference cannot miss a public name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util.docutils import SphinxDirective
+
+HELP_COLUMNS = "90"  # argparse wraps help text to $COLUMNS: fixed, so pages don't vary
+
+
+# ------------------------------------------------------------------ runblock
+class RunBlock(SphinxDirective):
+    """Show Python code, run it in the page's namespace, show its output."""
+
+    has_content = True
+    option_spec = {"hide-output": directives.flag}
+
+    def run(self):
+        code = "\n".join(self.content)
+        state = self.env.temp_data.setdefault("runblock", _PageState())
+        try:
+            printed = state.execute(code, f"<{self.env.docname} runblock {self.lineno}>")
+        except Exception:  # noqa: BLE001 - any failure must stop the build, with the trace
+            raise self.error(f"this runblock raised an exception:\n{traceback.format_exc()}")
+        shown = [_literal(code, "python")]
+        if printed.strip() and "hide-output" not in self.options:
+            block = _literal(printed.rstrip("\n"), "text")
+            block["classes"].append("runblock-output")
+            shown.append(block)
+        return shown
+
+
+class _PageState:
+    """One namespace and one scratch folder per page."""
+
+    def __init__(self):
+        self.namespace = {"__name__": "__docs__"}
+        self.folder = tempfile.mkdtemp(prefix="nnscratch-docs-")
+
+    def execute(self, code, label):
+        out = io.StringIO()
+        here = os.getcwd()
+        os.chdir(self.folder)
+        try:
+            with contextlib.redirect_stdout(out):
+                exec(compile(code, label, "exec"), self.namespace)  # noqa: S102 - our own pages
+        finally:
+            os.chdir(here)
+        return out.getvalue()
+
+
+def _literal(text, language):
+    block = nodes.literal_block(text, text)
+    block["language"] = language
+    return block
+
+
+def _forget_page_state(app, env, docname):
+    state = env.temp_data.pop("runblock", None)
+    if state is not None:
+        shutil.rmtree(state.folder, ignore_errors=True)
+
+
+# ------------------------------------------------------------ command output
+def run_cli(args):
+    """The text ``python -m nnscratch ARGS`` prints (stdout and stderr), and its status."""
+    env = dict(os.environ, COLUMNS=HELP_COLUMNS, NO_COLOR="1")
+    proc = subprocess.run([sys.executable, "-m", "nnscratch", *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+    return proc.stdout + proc.stderr, proc.returncode
+
+
+class CommandOutput(SphinxDirective):
+    """``.. command-output:: train --help`` shows ``$ nnscratch train --help`` and its output."""
+
+    required_arguments = 1
+    final_argument_whitespace = True
+
+    def run(self):
+        args = self.arguments[0].split()
+        text, status = run_cli(args)
+        if status != 0:
+            raise self.error(f"'nnscratch {' '.join(args)}' exited with status {status}:\n{text}")
+        return [_literal(f"$ nnscratch {' '.join(args)}\n{text.rstrip()}", "console")]
+
+
+def subcommands():
+    """The names of the ``nnscratch`` subcommands, read from the CLI's own parser."""
+    import argparse
+
+    from nnscratch import cli
+
+    parser = cli.build_parser()
+    for action in parser._actions:  # argparse keeps subparsers as one action
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
+class NnscratchHelp(SphinxDirective):
+    """Every ``--help`` of the command line, one section-less block each."""
+
+    def run(self):
+        shown = []
+        for args in [["--help"]] + [[name, "--help"] for name in subcommands()]:
+            text, status = run_cli(args)
+            if status != 0:
+                raise self.error(f"'nnscratch {' '.join(args)}' exited with status "
+                                 f"{status}:\n{text}")
+            title = nodes.rubric(text=f"nnscratch {' '.join(args[:-1])}".strip())
+            title["ids"].append(nodes.make_id(f"cli-{'-'.join(args[:-1]) or 'main'}"))
+            shown += [title, _literal(f"$ nnscratch {' '.join(args)}\n{text.rstrip()}",
+                                      "console")]
+        return shown
+
+
+# ------------------------------------------------------------------ API pages
+# The submodules with a page of their own: those nnscratch exports as modules,
+# plus these (each appears only when it can be imported: an optional extra this
+# machine lacks, or a module not written yet, simply has no page).
+DOCUMENTED_MODULES = ["callbacks", "schedules", "gradcheck", "datasets", "registry",
+                      "network", "training", "data", "sklearn", "distributed", "export",
+                      "reference"]
+
+
+def documented_modules():
+    """Full names of the submodules that get a page, in the order above."""
+    import importlib
+    import inspect
+
+    import nnscratch
+
+    names = list(DOCUMENTED_MODULES)
+    names += [n for n in nnscratch.__all__
+              if inspect.ismodule(getattr(nnscratch, n)) and n not in names]
+    found = []
+    for name in names:
+        try:
+            importlib.import_module(f"nnscratch.{name}")
+        except ImportError:
+            continue
+        found.append(f"nnscratch.{name}")
+    return found
+
+
+def _kind(obj):
+    """Which autodoc directive documents ``obj`` (None: not documented on its own)."""
+    import inspect
+
+    if inspect.ismodule(obj):
+        return None
+    if inspect.isclass(obj):
+        return "autoexception" if issubclass(obj, BaseException) else "autoclass"
+    if callable(obj):
+        return "autofunction"
+    return "autodata"
+
+
+def module_members(module):
+    """The public names a module offers: its ``__all__``, or what it defines itself."""
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n, obj in vars(module).items()
+                 if not n.startswith("_") and getattr(obj, "__module__", None) == module.__name__]
+    return list(names)
+
+
+def top_level_groups():
+    """``nnscratch.__all__`` sorted into kinds: classes, exceptions, functions, data, modules."""
+    import nnscratch
+
+    labels = {"autoclass": "Classes", "autoexception": "Warnings and exceptions",
+              "autofunction": "Functions", "autodata": "Constants", None: "Submodules"}
+    groups = {label: [] for label in labels.values()}
+    for name in nnscratch.__all__:
+        groups[labels[_kind(getattr(nnscratch, name))]].append(name)
+    return groups
+
+
+def _heading(text, char):
+    return f"{text}\n{char * len(text)}\n"
+
+
+def _entry(directive, target):
+    options = "   :members:\n   :show-inheritance:\n" if directive == "autoclass" else ""
+    return f".. {directive}:: {target}\n{options}"
+
+
+def write_api_pages(folder):
+    """Write the reST sources of the API reference into ``folder`` (replacing it).
+
+    ``nnscratch.rst`` documents every name of ``nnscratch.__all__``; each
+    documented submodule gets a page with its docstring and the names it offers
+    that are not already top-level names (those are listed as links).
+    Returns the page names written.
+    """
+    import importlib
+
+    import nnscratch
+
+    folder = Path(folder)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    lines = [_heading("``nnscratch``", "="), ".. automodule:: nnscratch\n   :no-members:\n",
+             "Every name in ``nnscratch.__all__``, grouped by kind.\n"]
+    for group, names in top_level_groups().items():
+        if not names:
+            continue
+        lines.append(_heading(group, "-"))
+        if group == "Submodules":
+            lines += [f"* :mod:`nnscratch.{name}`" for name in sorted(names)] + [""]
+            continue
+        for name in names:
+            if name == "__version__":
+                lines.append(".. data:: nnscratch.__version__\n\n   The installed version, "
+                             "a string such as ``'0.1.0'``.\n")
+            else:
+                lines.append(_entry(_kind(getattr(nnscratch, name)), f"nnscratch.{name}"))
+    (folder / "nnscratch.rst").write_text("\n".join(lines))
+    pages = ["nnscratch"]
+    for full in documented_modules():
+        module = importlib.import_module(full)
+        text = [_heading(f"``{full}``", "="), f".. automodule:: {full}\n   :no-members:\n"]
+        exported, own = [], []
+        for name in module_members(module):
+            obj = getattr(module, name)
+            if _kind(obj) is None:
+                continue
+            top = getattr(nnscratch, name, None)
+            (exported if top is obj and name in nnscratch.__all__ else own).append(name)
+        if exported:
+            text.append("Also importable from ``nnscratch`` and documented there: "
+                        + ", ".join(f":obj:`~nnscratch.{n}`" for n in exported) + ".\n")
+        text += [_entry(_kind(getattr(module, n)), f"{full}.{n}") for n in own]
+        (folder / f"{full}.rst").write_text("\n".join(text))
+        pages.append(full)
+    return pages
+
+
+def setup(app):
+    app.add_directive("runblock", RunBlock)
+    app.add_directive("command-output", CommandOutput)
+    app.add_directive("nnscratch-help", NnscratchHelp)
+    app.connect("doctree-read", lambda app, doctree: _forget_page_state(app, app.env, None))
+    return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True}
+
