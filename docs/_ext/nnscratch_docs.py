@@ -9,6 +9,16 @@ Three pieces, each small enough to read in one sitting:
     a snippet writes never land in the repository.  A snippet that raises
     stops the build with the traceback: a page cannot show code that fails.
 
+``.. needs:: EXPRESSION``
+    From here to the end of the page, the runblocks need a feature that may
+    be missing from this build (an optional package, or a part of nnscratch
+    still being written).  EXPRESSION is Python, evaluated with ``nnscratch``,
+    ``importlib`` and ``inspect`` at hand; an ImportError counts as false.
+    Where it is false, the runblocks that follow are shown but not run, and
+    the page says so in a note, naming the directive's content as the reason.
+    ``tests/test_docs.py`` reads the same lines and skips those blocks,
+    giving the same reason.
+
 ``.. command-output:: ARGS``
     Runs ``python -m nnscratch ARGS`` and shows the command and its output.
 
@@ -51,6 +61,8 @@ class RunBlock(SphinxDirective):
     def run(self):
         code = "\n".join(self.content)
         state = self.env.temp_data.setdefault("runblock", _PageState())
+        if state.missing is not None:
+            return [_literal(code, "python")]
         try:
             printed = state.execute(code, f"<{self.env.docname} runblock {self.lineno}>")
         except Exception:  # noqa: BLE001 - any failure must stop the build, with the trace
@@ -69,6 +81,7 @@ class _PageState:
     def __init__(self):
         self.namespace = {"__name__": "__docs__"}
         self.folder = tempfile.mkdtemp(prefix="nnscratch-docs-")
+        self.missing = None  # the reason why the page's remaining runblocks don't run
 
     def execute(self, code, label):
         out = io.StringIO()
@@ -80,6 +93,39 @@ class _PageState:
         finally:
             os.chdir(here)
         return out.getvalue()
+
+
+def needs_met(expression):
+    """Whether a ``.. needs::`` expression holds in this Python (ImportError: no)."""
+    import importlib
+    import inspect
+
+    import nnscratch
+
+    try:
+        return bool(eval(expression, {"nnscratch": nnscratch, "importlib": importlib,
+                                      "inspect": inspect}))
+    except (ImportError, AttributeError):
+        return False
+
+
+class Needs(SphinxDirective):
+    """``.. needs:: EXPRESSION`` with the reason as content; see the module docstring."""
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    has_content = True
+
+    def run(self):
+        state = self.env.temp_data.setdefault("runblock", _PageState())
+        if needs_met(self.arguments[0]):
+            return []
+        reason = " ".join(self.content).strip() or self.arguments[0]
+        state.missing = reason
+        note = nodes.note()
+        note += nodes.paragraph(text="The examples below were not run when this page was "
+                                     f"built: {reason}")
+        return [note]
 
 
 def _literal(text, language):
@@ -95,26 +141,38 @@ def _forget_page_state(app, env, docname):
 
 
 # ------------------------------------------------------------ command output
-def run_cli(args):
+def run_cli(args, cwd=None):
     """The text ``python -m nnscratch ARGS`` prints (stdout and stderr), and its status."""
     env = dict(os.environ, COLUMNS=HELP_COLUMNS, NO_COLOR="1")
     proc = subprocess.run([sys.executable, "-m", "nnscratch", *args], capture_output=True,
-                          text=True, env=env, timeout=120)
+                          text=True, env=env, timeout=120, cwd=cwd)
     return proc.stdout + proc.stderr, proc.returncode
 
 
 class CommandOutput(SphinxDirective):
-    """``.. command-output:: train --help`` shows ``$ nnscratch train --help`` and its output."""
+    """``.. command-output:: train --help`` shows ``$ nnscratch train --help`` and its output.
+
+    The command runs in the page's scratch folder (the one its runblocks use),
+    so files it writes stay out of the repository and later commands and
+    runblocks of the page find them.
+    """
 
     required_arguments = 1
     final_argument_whitespace = True
+    option_spec = {"fails": directives.flag}  # the command is expected to fail
 
     def run(self):
         args = self.arguments[0].split()
-        text, status = run_cli(args)
+        state = self.env.temp_data.setdefault("runblock", _PageState())
+        text, status = run_cli(args, cwd=state.folder)
+        if (status != 0) != ("fails" in self.options):
+            expected = "to fail" if "fails" in self.options else "to succeed"
+            raise self.error(f"'nnscratch {' '.join(args)}' was expected {expected} but exited "
+                             f"with status {status}:\n{text}")
+        shown = f"$ nnscratch {' '.join(args)}\n{text.rstrip()}"
         if status != 0:
-            raise self.error(f"'nnscratch {' '.join(args)}' exited with status {status}:\n{text}")
-        return [_literal(f"$ nnscratch {' '.join(args)}\n{text.rstrip()}", "console")]
+            shown += f"\n$ echo $?\n{status}"
+        return [_literal(shown, "console")]
 
 
 def subcommands():
@@ -135,8 +193,9 @@ class NnscratchHelp(SphinxDirective):
 
     def run(self):
         shown = []
+        scratch = tempfile.mkdtemp(prefix="nnscratch-docs-")
         for args in [["--help"]] + [[name, "--help"] for name in subcommands()]:
-            text, status = run_cli(args)
+            text, status = run_cli(args, cwd=scratch)
             if status != 0:
                 raise self.error(f"'nnscratch {' '.join(args)}' exited with status "
                                  f"{status}:\n{text}")
@@ -144,7 +203,70 @@ class NnscratchHelp(SphinxDirective):
             title["ids"].append(nodes.make_id(f"cli-{'-'.join(args[:-1]) or 'main'}"))
             shown += [title, _literal(f"$ nnscratch {' '.join(args)}\n{text.rstrip()}",
                                       "console")]
+        shutil.rmtree(scratch, ignore_errors=True)
         return shown
+
+
+# ----------------------------------------------------------- benchmark table
+# Friendlier row names for the contenders of benchmarks/bench_training.py;
+# a contender not listed here is shown under its own key.
+CONTENDER_NAMES = {
+    "floor f32": "matmul floor, float32",
+    "floor f64": "matmul floor, float64",
+    "nnscratch f32": "nnscratch, float32",
+    "nnscratch f64": "nnscratch, float64",
+    "generic f64": "nnscratch, your own pairs (Jacobian route), float64",
+    "article f64": "the article's algorithm as written, float64",
+    "sklearn f32": "scikit-learn MLPClassifier, float32",
+    "torch f32": "PyTorch eager (CPU), float32",
+}
+
+
+class BenchmarkTable(SphinxDirective):
+    """``.. benchmark-table:: PATH``: the median seconds per epoch of a benchmark JSON file.
+
+    PATH is relative to the page's source file.  One row per contender, one
+    column per run (data set and batch size), from the file's ``results``.
+    """
+
+    required_arguments = 1
+
+    def run(self):
+        import json
+
+        path = Path(self.env.srcdir, self.env.docname).parent / self.arguments[0]
+        self.env.note_dependency(str(path))
+        try:
+            results = json.loads(path.read_text())["results"]
+        except (OSError, ValueError, KeyError) as err:
+            raise self.error(f"cannot read the benchmark results {path}: {err}")
+        runs = list(results)
+        contenders = []
+        for run in results.values():
+            contenders += [c for c in run["median_s"] if c not in contenders]
+        table = nodes.table(classes=["benchmark-table"])
+        group = nodes.tgroup(cols=len(runs) + 1)
+        table += group
+        for _ in range(len(runs) + 1):
+            group += nodes.colspec(colwidth=1)
+        head, body = nodes.thead(), nodes.tbody()
+        group += head
+        group += body
+        head += self._row(["median seconds per epoch"] + runs)
+        for name in contenders:
+            cells = [f"{results[r]['median_s'][name]:.3f}" if name in results[r]["median_s"]
+                     else "" for r in runs]
+            body += self._row([CONTENDER_NAMES.get(name, name)] + cells)
+        return [table]
+
+    @staticmethod
+    def _row(texts):
+        row = nodes.row()
+        for text in texts:
+            entry = nodes.entry()
+            entry += nodes.paragraph(text=text)
+            row += entry
+        return row
 
 
 # ------------------------------------------------------------------ API pages
@@ -273,6 +395,8 @@ def write_api_pages(folder):
 
 def setup(app):
     app.add_directive("runblock", RunBlock)
+    app.add_directive("needs", Needs)
+    app.add_directive("benchmark-table", BenchmarkTable)
     app.add_directive("command-output", CommandOutput)
     app.add_directive("nnscratch-help", NnscratchHelp)
     app.connect("doctree-read", lambda app, doctree: _forget_page_state(app, app.env, None))
