@@ -48,6 +48,8 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.util.docutils import SphinxDirective
 
+from nnscratch_pages import needs_met
+
 HELP_COLUMNS = "90"  # argparse wraps help text to $COLUMNS: fixed, so pages don't vary
 
 
@@ -93,20 +95,6 @@ class _PageState:
         finally:
             os.chdir(here)
         return out.getvalue()
-
-
-def needs_met(expression):
-    """Whether a ``.. needs::`` expression holds in this Python (ImportError: no)."""
-    import importlib
-    import inspect
-
-    import nnscratch
-
-    try:
-        return bool(eval(expression, {"nnscratch": nnscratch, "importlib": importlib,
-                                      "inspect": inspect}))
-    except (ImportError, AttributeError):
-        return False
 
 
 class Needs(SphinxDirective):

@@ -30,15 +30,15 @@ def spirals(n_per_class, noise, rng):
     return x, y
 
 
-x, y = spirals(300, 0.04, rng)
-grid_u, grid_v = np.meshgrid(np.linspace(-1.3, 1.3, 200), np.linspace(-1.3, 1.3, 200))
+x, y = spirals(200, 0.04, rng)
+grid_u, grid_v = np.meshgrid(np.linspace(-1.3, 1.3, 150), np.linspace(-1.3, 1.3, 150))
 grid = np.column_stack([grid_u.ravel(), grid_v.ravel()])
 
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.8), sharey=True)
 for ax, activation in zip(axes, ["relu", "leaky_relu", "elu", "tanh"]):
     net = nn.NeuralNetwork([2, 32, 32, 2], activation, "softmax",
                            "categorical_crossentropy", nn.Adam(1e-2), seed=0)
-    net.fit(x, y, 32, 300, categorical=True, verbose=0)
+    net.fit(x, y, 32, 250, categorical=True, verbose=0)
     accuracy = net.score(x, y, accuracy=True)
     surface = net.predict(grid)[:, 1].reshape(grid_u.shape)
     ax.contourf(grid_u, grid_v, surface, levels=np.linspace(0, 1, 11), cmap="RdBu_r",

@@ -24,6 +24,7 @@ schedules = {
 
 fig, ax = plt.subplots(figsize=(8, 4.5))
 for label, schedule in schedules.items():
+    print(f"{label:>45}: {schedule(0):.2e} at step 0, {schedule(2999):.2e} at step 2999")
     ax.plot(steps, [schedule(int(s)) for s in steps], label=label)
 ax.set_xlabel("update (optimizer step)")
 ax.set_ylabel("learning rate")
