@@ -14,8 +14,9 @@ REPO = DOCS.parent
 sys.path.insert(0, str(DOCS / "_ext"))
 os.environ.setdefault("MPLBACKEND", "Agg")  # figures of runblocks and gallery, no display
 
-import nnscratch  # noqa: E402
 import nnscratch_docs  # noqa: E402
+
+import nnscratch  # noqa: E402
 
 project = "nnscratch"
 author = "the nnscratch authors"

@@ -177,8 +177,9 @@ def test_gallery_example_runs(script):
 
 def test_api_pages_cover_every_public_name(tmp_path):
     pytest.importorskip("sphinx")
-    import nnscratch
     import nnscratch_docs
+
+    import nnscratch
 
     pages = nnscratch_docs.write_api_pages(tmp_path)
     top = (tmp_path / "nnscratch.rst").read_text()

@@ -46,9 +46,8 @@ from pathlib import Path
 
 from docutils import nodes
 from docutils.parsers.rst import directives
-from sphinx.util.docutils import SphinxDirective
-
 from nnscratch_pages import needs_met
+from sphinx.util.docutils import SphinxDirective
 
 HELP_COLUMNS = "90"  # argparse wraps help text to $COLUMNS: fixed, so pages don't vary
 
@@ -67,8 +66,9 @@ class RunBlock(SphinxDirective):
             return [_literal(code, "python")]
         try:
             printed = state.execute(code, f"<{self.env.docname} runblock {self.lineno}>")
-        except Exception:  # noqa: BLE001 - any failure must stop the build, with the trace
-            raise self.error(f"this runblock raised an exception:\n{traceback.format_exc()}")
+        except Exception as err:  # any failure must stop the build, with the trace
+            raise self.error(f"this runblock raised an exception:\n"
+                             f"{traceback.format_exc()}") from err
         shown = [_literal(code, "python")]
         if printed.strip() and "hide-output" not in self.options:
             block = _literal(printed.rstrip("\n"), "text")
@@ -227,7 +227,7 @@ class BenchmarkTable(SphinxDirective):
         try:
             results = json.loads(path.read_text())["results"]
         except (OSError, ValueError, KeyError) as err:
-            raise self.error(f"cannot read the benchmark results {path}: {err}")
+            raise self.error(f"cannot read the benchmark results {path}: {err}") from err
         runs = list(results)
         contenders = []
         for run in results.values():

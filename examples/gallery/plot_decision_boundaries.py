@@ -7,10 +7,10 @@ same 2-32-32-2 network, with the same seed and the same Adam settings, is
 trained with four hidden activations; the colour shows the probability of the
 second class at every point of the plane.  ReLU and leaky ReLU draw their
 boundary out of straight pieces, ELU curves it.  With tanh this run stalls on
-a plateau after learning only the inner part of the spirals (the article's
-algorithm as written, :class:`nnscratch.reference.ArticleNetwork`, stalls in
-exactly the same place): an honest reminder that the activation changes the
-optimisation, not only the shape of the answer.
+a plateau with a boundary hardly better than a straight line (the article's
+algorithm as written, :class:`nnscratch.reference.ArticleNetwork`, stalls at
+the same loss from the same start): a reminder that the activation changes
+the optimisation, not only the shape of the answer.
 """
 
 import matplotlib.pyplot as plt
