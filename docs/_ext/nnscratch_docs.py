@@ -130,11 +130,11 @@ def _forget_page_state(app, env, docname):
 
 # ------------------------------------------------------------ command output
 def run_cli(args, cwd=None):
-    """The text ``python -m nnscratch ARGS`` prints (stdout and stderr), and its status."""
+    """What ``python -m nnscratch ARGS`` prints (stdout and stderr, as they come), and its status."""
     env = dict(os.environ, COLUMNS=HELP_COLUMNS, NO_COLOR="1")
-    proc = subprocess.run([sys.executable, "-m", "nnscratch", *args], capture_output=True,
-                          text=True, env=env, timeout=120, cwd=cwd)
-    return proc.stdout + proc.stderr, proc.returncode
+    proc = subprocess.run([sys.executable, "-m", "nnscratch", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, env=env, timeout=120, cwd=cwd)
+    return proc.stdout, proc.returncode
 
 
 class CommandOutput(SphinxDirective):

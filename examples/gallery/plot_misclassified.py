@@ -28,7 +28,7 @@ print(f"{wrong.size} of {y_test.size} test digits misclassified")
 # %%
 # The most confident mistakes first.
 wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:18]
-fig, axes = plt.subplots(3, 6, figsize=(9, 5.4))
+fig, axes = plt.subplots(3, 6, figsize=(9, 6.6), layout="constrained")
 for ax in axes.flat:
     ax.axis("off")
 for ax, i in zip(axes.flat, wrong):
@@ -36,5 +36,4 @@ for ax, i in zip(axes.flat, wrong):
     ax.set_title(f"true {y_test[i]}, said {predicted[i]}\n"
                  f"({probabilities[i, predicted[i]]:.0%} sure)", fontsize=9)
 fig.suptitle("Test digits the network got wrong, most confident first")
-fig.tight_layout()
 plt.show()
