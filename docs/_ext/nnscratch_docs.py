@@ -130,7 +130,7 @@ def _forget_page_state(app, env, docname):
 
 # ------------------------------------------------------------ command output
 def run_cli(args, cwd=None):
-    """What ``python -m nnscratch ARGS`` prints (stdout and stderr, as they come), and its status."""
+    """What ``python -m nnscratch ARGS`` prints (stdout, stderr as they come), and its status."""
     env = dict(os.environ, COLUMNS=HELP_COLUMNS, NO_COLOR="1")
     proc = subprocess.run([sys.executable, "-m", "nnscratch", *args], stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, env=env, timeout=120, cwd=cwd)
