@@ -215,9 +215,12 @@ class BenchmarkTable(SphinxDirective):
 
     PATH is relative to the page's source file.  One row per contender, one
     column per run (data set and batch size), from the file's ``results``.
+    Each content line ``LABEL: A / B`` adds a row of ratios of two contenders'
+    medians, computed from the same file.
     """
 
     required_arguments = 1
+    has_content = True
 
     def run(self):
         import json
@@ -245,6 +248,20 @@ class BenchmarkTable(SphinxDirective):
             cells = [f"{results[r]['median_s'][name]:.3f}" if name in results[r]["median_s"]
                      else "" for r in runs]
             body += self._row([CONTENDER_NAMES.get(name, name)] + cells)
+        for line in self.content:
+            if not line.strip():
+                continue
+            label, _, pair = line.partition(":")
+            top, _, bottom = (part.strip() for part in pair.partition("/"))
+            unknown = sorted({top, bottom} - set(contenders))
+            if unknown:
+                raise self.error(f"{path} has no contender {unknown[0]!r}; it has {contenders}")
+            cells = []
+            for r in runs:
+                medians = results[r]["median_s"]
+                cells.append(f"{medians[top] / medians[bottom]:.2f}x"
+                             if top in medians and bottom in medians else "")
+            body += self._row([label.strip()] + cells)
         return [table]
 
     @staticmethod
