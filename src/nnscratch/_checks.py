@@ -125,7 +125,8 @@ def check_x(x, *, dtype, n_features=None, name="x", allow_1d=False):
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the network expects "
                          f"{n_features}")
-    converted = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, in our words
+        converted = np.ascontiguousarray(arr, dtype=dtype)
     if not all_finite(converted):
         raise ValueError(describe_non_finite(name, converted, None, arr))
     return converted
@@ -237,8 +238,9 @@ def all_finite(arr):
     overflow) is the exact elementwise test needed.
     """
     flat = arr.reshape(-1)
-    if np.isfinite(np.dot(flat, flat)):
-        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.dot(flat, flat)):
+            return True
     return bool(np.isfinite(arr).all())
 
 
@@ -290,7 +292,8 @@ def check_targets(y, *, n_samples, n_outputs, dtype, categorical=False, name="y"
         if arr.shape[1] != n_outputs:
             raise ValueError(f"{name} has {arr.shape[1]} columns, but the output layer has "
                              f"{n_outputs} units")
-        converted = np.ascontiguousarray(arr, dtype=dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            converted = np.ascontiguousarray(arr, dtype=dtype)
         if not all_finite(converted):
             raise ValueError(describe_non_finite(name, converted, None, arr))
         arr = converted
