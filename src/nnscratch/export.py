@@ -302,11 +302,8 @@ def _builtin_name(activation, table, role):
         if f is function:
             return name
     name = getattr(activation, "name", None)
-    if name:
-        what = f"{name!r}"
-    else:
-        pair = [getattr(p, "__name__", type(p).__name__) for p in activation]
-        what = f"({', '.join(pair)})"
+    pair = "(" + ", ".join(getattr(p, "__name__", type(p).__name__) for p in activation) + ")"
+    what = f"{name!r} {pair}" if name else pair
     raise ValueError(f"cannot export to ONNX: the {role} activation {what} is a user's own "
                      f"pair, which ONNX cannot express; only the built-in {role} activations "
                      f"{', '.join(table)} can be exported")
