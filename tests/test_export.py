@@ -135,6 +135,7 @@ def test_trained_network_matches(digits):
 def test_input_and_outputs_are_named_and_shaped():
     net = make_net("relu", "softmax", np.float32, layers=(5, 4, 3))
     model = to_onnx(net)
+    assert len(model.graph.node) == 5  # Gemm, Relu, Gemm, Softmax, ArgMax -> label
     (inp,) = model.graph.input
     assert inp.name == "input"
     dims = inp.type.tensor_type.shape.dim
@@ -561,6 +562,25 @@ def test_unfitted_estimator_refused(sk, tmp_path):
         with pytest.raises(ValueError, match="not fitted yet"):
             to_onnx(est, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_regressor_has_no_labels(sk, digits):
+    x, y = digits
+    est = sk.NNRegressor(hidden_layer_sizes=(4,), epochs=1, random_state=0).fit(x, y * 1.0)
+    assert [o.name for o in to_onnx(est, labels=None).graph.output] == ["values"]
+    with pytest.raises(ValueError, match="NNRegressor predicts values, not labels"):
+        to_onnx(est, labels=True)
+
+
+def test_other_estimators_are_not_networks(sk, digits):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    x, y = digits
+    pipeline = make_pipeline(StandardScaler(), sk.NNClassifier(hidden_layer_sizes=(4,),
+                                                               epochs=1, random_state=0))
+    for thing in (pipeline, pipeline.fit(x, y)):
+        with pytest.raises(TypeError, match="got Pipeline"):
+            to_onnx(thing)
 
 
 def test_estimator_labels_must_be_a_bool(sk, digits):

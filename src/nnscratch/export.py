@@ -121,6 +121,10 @@ class OnnxGraph:
         self.initializers = []
         self._count = 0
 
+    def __repr__(self):
+        return (f"OnnxGraph(dtype={self.dtype.name}, n_features={self.n_features}, "
+                f"{len(self.nodes)} nodes, {len(self.initializers)} constants)")
+
     def _fresh(self, stem):
         self._count += 1
         return f"{stem}_{self._count}"
@@ -341,7 +345,7 @@ def _output_nodes(graph, x, name, output):
         return graph.node("Softmax", [x], name=output, axis=1)
     if name == "sigmoid":
         return graph.node("Sigmoid", [x], name=output)
-    return graph.node("Identity", [x], name=output)
+    return x  # identity: the last Gemm already wrote ``output``
 
 
 # --------------------------------------------------------------------------- #
@@ -350,13 +354,11 @@ def _output_nodes(graph, x, name, output):
 
 def _unwrap(model):
     """-> (network, estimator or None)."""
-    if hasattr(model, "network_") or (hasattr(model, "get_params") and hasattr(model, "fit")
-                                      and not hasattr(model, "weights")):
-        network = getattr(model, "network_", None)
-        if network is None:
-            raise ValueError(f"this {type(model).__name__} is not fitted yet; call fit before "
-                             f"exporting it to ONNX")
-        return network, model
+    if hasattr(model, "network_"):
+        return model.network_, model
+    if any(cls.__module__ == "nnscratch.sklearn" for cls in type(model).__mro__):
+        raise ValueError(f"this {type(model).__name__} is not fitted yet; call fit before "
+                         f"exporting it to ONNX")
     if all(hasattr(model, attr) for attr in ("layers", "weights", "biases", "dtype",
                                               "hidden_activation", "output_activation")):
         return model, None
@@ -413,7 +415,12 @@ def _label_plan(net, estimator, output_name, labels):
         if labels is not None and not isinstance(labels, bool):
             raise TypeError("for a scikit-learn estimator, labels must be True, False or None "
                             "(the labels are its classes_)")
-        if labels is False or not hasattr(estimator, "classes_"):
+        if not hasattr(estimator, "classes_"):
+            if labels:
+                raise ValueError(f"labels=True, but a {type(estimator).__name__} predicts "
+                                 f"values, not labels")
+            return None
+        if labels is False:
             return None
         if output_name == "sigmoid":  # multi-label: a 0/1 matrix, like estimator.predict
             return ("threshold", None)
@@ -445,20 +452,21 @@ def _label_nodes(graph, probabilities, plan, m):
     """Append the label output; returns its ONNX element type and shape."""
     rule, values = plan
     tp = graph._onnx.TensorProto
+    index_name = _LABEL if values is None else None  # class indices are the label
     if rule == "argmax":
-        index = graph.node("ArgMax", [probabilities], axis=1, keepdims=0)
+        index = graph.node("ArgMax", [probabilities], name=index_name, axis=1, keepdims=0)
         shape = [_BATCH]
     else:
         above = graph.node("Greater", [probabilities, graph.constant(0.5, "threshold")])
-        index = graph.node("Cast", [above], to=tp.INT64)
         if m == 1:
-            index = graph.node("Reshape", [index, graph.constant([-1], "flat",
-                                                                 dtype=np.int64)])
+            index = graph.node("Reshape", [graph.node("Cast", [above], to=tp.INT64),
+                                           graph.constant([-1], "flat", dtype=np.int64)],
+                               name=index_name)
             shape = [_BATCH]
         else:
+            index = graph.node("Cast", [above], name=index_name, to=tp.INT64)
             shape = [_BATCH, m]
     if values is None:
-        graph.node("Identity", [index], name=_LABEL)
         return tp.INT64, shape
     classes = graph.constant(values, "classes", dtype=values.dtype)
     graph.node("Gather", [classes, index], name=_LABEL, axis=0)
@@ -534,20 +542,21 @@ def to_onnx(net, path=None, *, opset=None, dtype=None, labels=None):
     x = _INPUT
     for spec in _transform_specs(network):
         x = input_transforms[spec["name"]](graph, x, spec)
+    result = _VALUES if output == "identity" else _PROBABILITIES
+    final = "values_2d" if flat_values else result  # the output layer's tensor
     last = len(layers) - 2
     for i, (w, b) in enumerate(zip(network.weights, network.biases)):
+        named = i == last and output == "identity"  # a linear output layer ends with Gemm
         z = graph.node("Gemm", [x, graph.constant(w, f"W{i}"),
-                                graph.constant(np.reshape(b, -1), f"b{i}")])
+                                graph.constant(np.reshape(b, -1), f"b{i}")],
+                       name=final if named else None)
         x = _hidden_nodes(graph, z, hidden) if i < last else z
-    result = _VALUES if output == "identity" else _PROBABILITIES
+    x = _output_nodes(graph, x, output, final)
     m = layers[-1]
-    if flat_values:
-        x = _output_nodes(graph, x, output, "values_2d")
+    result_shape = [_BATCH, m]
+    if flat_values:  # a regressor fitted on 1-D y predicts a 1-D array
         graph.node("Reshape", [x, graph.constant([-1], "flat", dtype=np.int64)], name=result)
         result_shape = [_BATCH]
-    else:
-        x = _output_nodes(graph, x, output, result)
-        result_shape = [_BATCH, m]
 
     helper = onnx.helper
     element = helper.np_dtype_to_tensor_dtype(dtype)
