@@ -610,3 +610,29 @@ def test_onnx_example_runs(tmp_path):
     agree, total = out.split("labels agree on ")[1].split(" test images")[0].split(" of ")
     assert int(agree) == int(total) > 300
     assert float(out.split("test accuracy ")[1].split("%")[0]) > 90
+
+
+# ------------------------------------------------------------------ the command line
+def test_cli_export_takes_raw_pixels_and_answers_with_class_names(tmp_path, monkeypatch,
+                                                                   digits):
+    import argparse
+
+    from nnscratch import cli
+    commands = next(a for a in cli.build_parser()._actions
+                    if isinstance(a, argparse._SubParsersAction)).choices
+    if "export" not in commands:
+        pytest.skip("the command line has no export command yet")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--data", "digits", "--epochs", "3", "--verbose", "0",
+                     "--out", "m.npz"]) == 0
+    assert cli.main(["export", "m.npz", "--output", "m.onnx"]) == 0
+    net = nn.load_model("m.npz")
+    x = digits[0]  # raw pixels 0..16; the model was trained on x / 16
+    sess = ort.InferenceSession("m.onnx", providers=["CPUExecutionProvider"])
+    label, proba = sess.run(None, {"input": x.astype(np.float32)})
+    close(proba, net.predict(x / 16), np.float32)
+    assert label.tolist() == [net.metadata["class_names"][i]
+                              for i in net.predict(x / 16, labels=True)]
+    assert cli.main(["export", "m.npz", "--opset", "12"]) == 1
+    assert cli.main(["export", "m.npz", "--no-labels"]) == 0
+    assert [o.name for o in onnx.load("m.onnx").graph.output] == ["probabilities"]
