@@ -419,6 +419,15 @@ def test_builtin_function_with_users_derivative_exports(rng):
     close(run(to_onnx(net), x)["probabilities"], net.predict(x), np.float64)
 
 
+def test_network_method_is_the_same_export(tmp_path, rng):
+    if not hasattr(nn.NeuralNetwork, "to_onnx"):
+        pytest.skip("NeuralNetwork.to_onnx is not there yet")
+    net = make_net("elu", "softmax", np.float32)
+    model = net.to_onnx(tmp_path / "m.onnx", opset=15, labels=False)
+    assert model == to_onnx(net, opset=15, labels=False)
+    assert (tmp_path / "m.onnx").read_bytes() == model.SerializeToString()
+
+
 @pytest.mark.parametrize("thing", ["model.npz", None, 3, [[1.0]], {"layers": [1, 2]}])
 def test_not_a_network(thing):
     with pytest.raises(TypeError, match="exports a NeuralNetwork or a fitted"):
