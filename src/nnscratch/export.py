@@ -613,7 +613,7 @@ def export_command(model_path, output_path, *, opset=None, labels=True):
     -------
     str
     """
-    from .saving import load_model
+    from .network import load_model
     net = load_model(model_path)
     output = getattr(net.output_activation, "name", None)
     choice = False

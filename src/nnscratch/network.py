@@ -703,6 +703,11 @@ class NeuralNetwork:
         """
         return saving.save_model(self, path)
 
+    def to_onnx(self, path=None, **kwargs):
+        """Export to ONNX: see :func:`nnscratch.export.to_onnx` (needs ``nnscratch[onnx]``)."""
+        from .export import to_onnx
+        return to_onnx(self, path, **kwargs)
+
     def __repr__(self):
         def label(piece):
             return repr(piece.name) if piece.name else _name(piece.f)
