@@ -36,6 +36,13 @@ MIN_PASSED = 50
 
 # Tests of the suite that fail against our estimators, and why.
 KNOWN_FAILURES = {
+    "test_lbfgs_regression_maxfun": (
+        "with tol=0 and activation='identity' the network is a linear model; from our "
+        "initial weights L-BFGS-B meets its relative-reduction stopping rule (ftol, left at "
+        "SciPy's default by scikit-learn too) after 9 iterations and 10 evaluations, so it "
+        "converges before max_fun=10 runs out and rightly gives no ConvergenceWarning; "
+        "scikit-learn's different initial weights need one more evaluation. The other "
+        "three activations warn as the test expects"),
     "test_early_stopping_stratified": (
         "expects the message of scikit-learn's stratified split to name the class as "
         "['True']: scikit-learn stratifies on its boolean-encoded targets; we stratify on "
