@@ -527,3 +527,78 @@ def test_verbose_prints_one_line_per_iteration(capsys):
                        random_state=0).fit, x, y)
     out = capsys.readouterr().out
     assert out.count("Iteration") == 4
+
+
+# --------------------------------------------------------------------------- new pieces
+
+def test_scikit_learns_losses_and_exp_output_have_correct_derivatives():
+    from nnscratch import gradcheck
+    from nnscratch.sklearn import (
+        d_exp,
+        d_half_poisson_deviance,
+        d_half_squared_error,
+        d_summed_binary_crossentropy,
+        exp,
+        half_poisson_deviance,
+        half_squared_error,
+        summed_binary_crossentropy,
+    )
+    rng = np.random.default_rng(0)
+    for m in (1, 3):
+        positive = rng.uniform(0.2, 3.0, (6, m))
+        counts = rng.poisson(2.0, (6, m)).astype(float)
+        labels = (rng.random((6, m)) > 0.5).astype(float)
+        assert gradcheck.check_loss(half_squared_error, d_half_squared_error,
+                                    y_pred=rng.normal(size=(6, m)),
+                                    y_true=rng.normal(size=(6, m))) < 1e-7
+        assert gradcheck.check_loss(summed_binary_crossentropy, d_summed_binary_crossentropy,
+                                    y_pred=rng.uniform(0.1, 0.9, (6, m)),
+                                    y_true=labels) < 1e-7
+        assert gradcheck.check_loss(half_poisson_deviance, d_half_poisson_deviance,
+                                    y_pred=positive, y_true=counts) < 1e-7
+        assert gradcheck.check_output_activation(exp, d_exp, shape=(5, m)) < 1e-7
+
+
+@pytest.mark.parametrize("output, loss, make_y", [
+    ("identity", "half_squared_error", lambda rng: rng.normal(size=(9, 3))),
+    ("sigmoid", "summed_binary_crossentropy",
+     lambda rng: (rng.random((9, 3)) > 0.5).astype(float)),
+    ("exp", "half_poisson_deviance", lambda rng: rng.poisson(1.5, (9, 3)).astype(float)),
+])
+def test_fused_output_gradients_equal_the_jacobian_route(output, loss, make_y):
+    from nnscratch import Loss, NeuralNetwork
+    from nnscratch.registry import losses
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(9, 4)), make_y(rng)
+    fast = NeuralNetwork([4, 5, 3], "tanh", output, loss, "sgd", seed=1)
+    piece = losses.get(loss)
+    slow = NeuralNetwork([4, 5, 3], "tanh", output, Loss(None, piece.f, piece.df), "sgd",
+                         seed=1)
+    w = rng.uniform(0.5, 2.0, 9)
+    for weights in (None, w):
+        a_loss, a_grad = fast.loss_and_gradient(x, y, sample_weight=weights)
+        b_loss, b_grad = slow.loss_and_gradient(x, y, sample_weight=weights)
+        assert a_loss == pytest.approx(b_loss, rel=1e-12)
+        np.testing.assert_allclose(a_grad, b_grad, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (NNRegressor(max_iter=3), regression(40)),
+    lambda: (NNRegressor(loss="poisson", max_iter=3),
+             (blobs(40)[0], np.random.default_rng(0).poisson(2.0, 40))),
+    lambda: (NNClassifier(max_iter=3), (blobs(40)[0],
+                                       (np.random.default_rng(0).random((40, 3)) > 0.5)
+                                       .astype(int))),
+])
+def test_the_network_of_every_task_saves_and_loads(make, tmp_path):
+    from nnscratch import load_model
+    est, (x, y) = make()
+    quiet(est.fit, x, y)
+    loaded = load_model(est.network_.save(tmp_path / "model.npz"))
+    np.testing.assert_array_equal(loaded.predict(x), est.network_.predict(x))
+
+
+def test_poisson_needs_non_negative_targets():
+    x, _ = blobs(30)
+    with pytest.raises(ValueError, match="poisson"):
+        NNRegressor(loss="poisson").fit(x, -np.ones(30))
