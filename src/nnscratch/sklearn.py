@@ -678,8 +678,7 @@ class _NNBase(BaseEstimator):
         mean_weight = 1.0 if weights is None else float(np.mean(weights))
         tracker = _SolverCallback(self, n, batch_size, mean_weight, validation, incremental)
         epochs = 1 if incremental else int(self.max_iter)
-        if not incremental:
-            self.n_iter_ = 0
+        self.n_iter_ = 0  # per call, partial_fit included, as in scikit-learn
         net.fit(X, targets, batch_size, epochs, verbose=0, shuffle=bool(self.shuffle),
                 callbacks=[tracker], sample_weight=weights)
         finished = tracker.stopped or tracker.epochs_done == epochs
@@ -870,7 +869,8 @@ _ATTRIBUTES = """
         on the held-out data.
     best_validation_score_ : float or None
     n_iter_ : int
-        Iterations of the last fit.
+        Iterations of the last call to ``fit`` or ``partial_fit`` (as in
+        scikit-learn; ``loss_curve_`` and ``t_`` accumulate).
     t_ : int
         Training samples seen by the stochastic solver.
     n_layers_ : int
