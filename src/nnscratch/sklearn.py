@@ -272,8 +272,9 @@ class _SolverCallback(Callback):
             self.n_samples * self.mean_weight)
         stop = self.estimator._end_iteration(loss, self.n_samples, self.validation,
                                              self.incremental)
-        self.stopped = self.stopped or stop
-        return stop
+        if stop:
+            self.stopped = True
+            net.stop_training = True
 
 
 class _LayerViews(list):
