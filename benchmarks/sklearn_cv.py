@@ -92,11 +92,11 @@ def table(rows):
 NOTES = """
 Notes.  The times are wall-clock seconds on a shared machine and are noisy: the
 two models of a dataset ran one after the other, up to minutes apart, under
-whatever load there was, so read the ratios as rough.  Both libraries leave diabetes far from converged with the
-defaults (the targets, in the hundreds, are not scaled, and 200 Adam iterations
-at a step of 1e-3 do not reach them: both warn with ConvergenceWarning), hence
-the negative R^2 on both sides; scale y (TransformedTargetRegressor) for a
-useful model.
+whatever load there was, so read the ratios as rough.  Both libraries leave
+diabetes far from converged with the defaults (the targets, in the hundreds,
+are not scaled, and 200 Adam iterations at a step of 1e-3 do not reach them:
+both warn with ConvergenceWarning), hence the negative R^2 on both sides;
+scale y (TransformedTargetRegressor) for a useful model.
 """
 
 
