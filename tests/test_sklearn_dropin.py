@@ -533,12 +533,11 @@ def test_verbose_prints_one_line_per_iteration(capsys):
 
 def test_scikit_learns_losses_and_exp_output_have_correct_derivatives():
     from nnscratch import gradcheck
-    from nnscratch.sklearn import (
-        d_exp,
+    from nnscratch.activations import d_exp, exp
+    from nnscratch.losses import (
         d_half_poisson_deviance,
         d_half_squared_error,
         d_summed_binary_crossentropy,
-        exp,
         half_poisson_deviance,
         half_squared_error,
         summed_binary_crossentropy,

@@ -15,15 +15,16 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_number(name, value, *, low=None, high=None, low_open=False, high_open=False,
-                 owner=None):
+                 owner=None, allow_inf=False):
     """A finite real number within the given bounds, returned as a float.
 
     ``low_open`` / ``high_open`` exclude the bound itself.  ``owner`` prefixes
-    the message ("Adam: beta_1 must ...").  The library's one number check.
+    the message ("Adam: beta_1 must ...").  ``allow_inf`` lets +-inf through
+    (never NaN).  The library's one number check.
     """
     prefix = f"{owner}: " if owner else ""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value):
+            or math.isnan(value) or (math.isinf(value) and not allow_inf):
         raise TypeError(f"{prefix}{name} must be a finite real number, got {value!r}")
     bad_low = low is not None and (value <= low if low_open else value < low)
     bad_high = high is not None and (value >= high if high_open else value > high)
@@ -31,7 +32,7 @@ def check_number(name, value, *, low=None, high=None, low_open=False, high_open=
         lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
         hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
         raise ValueError(f"{prefix}{name} must satisfy {lo}{name}{hi}, got {value!r}")
-    return float(value)
+    return value if allow_inf and math.isinf(value) else float(value)
 
 
 def check_positive_int(name, value):

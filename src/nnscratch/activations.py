@@ -150,6 +150,20 @@ def d_softmax(z):
     return jac
 
 
+def exp(z):
+    """The exponential output activation (the inverse of Poisson regression's log link)."""
+    return np.exp(z)
+
+
+def d_exp(z):
+    """Jacobians of the elementwise exponential: ``diag(exp(z))`` per row, (n, m, m)."""
+    n, m = np.shape(z)
+    jac = np.zeros((n, m, m), dtype=np.result_type(z, np.float32))
+    diag = np.arange(m)
+    jac[:, diag, diag] = np.exp(z)
+    return jac
+
+
 def d_sigmoid_output(z):
     """Jacobian stack of sigmoid used as an output layer.
 
@@ -284,6 +298,14 @@ def _identity_vjp(z, a, g):
     return g
 
 
+def _exp_forward(z, out):
+    return np.exp(z, out=out)
+
+
+def _exp_vjp(z, a, g):
+    return g * a  # the slope of exp is exp itself
+
+
 for _name, _f, _df, _fwd, _bwd in [
     ("relu", relu, d_relu, _relu_forward, _relu_backward),
     ("sigmoid", sigmoid, d_sigmoid, None, _sigmoid_backward),
@@ -301,6 +323,7 @@ for _name, _f, _df, _fwd, _vjp in [
     ("softmax", softmax, d_softmax, _softmax_forward, _softmax_vjp),
     ("sigmoid", sigmoid, d_sigmoid_output, None, _sigmoid_vjp),
     ("identity", identity, d_identity, _identity_forward, _identity_vjp),
+    ("exp", exp, d_exp, _exp_forward, _exp_vjp),
 ]:
     output_activations.register(_name, Activation(
         _name, _f, _df, kind="output",

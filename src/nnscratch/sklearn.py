@@ -50,7 +50,6 @@ import numpy as np
 
 try:
     import scipy.optimize
-    from scipy.special import xlogy
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
@@ -69,120 +68,16 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
                       "pip install 'nnscratch[sklearn]' (or pip install scikit-learn scipy)"
                       ) from err
 
-from .activations import Activation
+from . import _checks
 from .callbacks import Callback
-from .losses import Loss
 from .network import NeuralNetwork
 from .optimizers import SGD, Adagrad, Adam, RMSprop
-from .registry import hidden_activations, losses, output_activations
+from .registry import hidden_activations
 
 # Checks of scikit-learn's suite that these estimators are expected to fail, with
 # the reason.  Pass it to check_estimator(expected_failed_checks=...); the test
 # suite does.  It is empty when every check passes.
 EXPECTED_FAILED_CHECKS = {}
-
-
-# --------------------------------------------------------------------------- #
-# scikit-learn's losses (and the exponential output of its Poisson regressor)
-# as nnscratch pieces.  Each has a closed-form output gradient ("fused").
-# --------------------------------------------------------------------------- #
-
-def _row(g):
-    return np.expand_dims(g, 1)
-
-
-def _clip_probability(p):
-    eps = np.finfo(p.dtype).eps if p.dtype.kind == "f" else np.finfo(np.float64).eps
-    return np.clip(p, eps, 1 - eps)
-
-
-def half_squared_error(y_pred, y_true):
-    """Half the squared error, averaged over the outputs: shape (n, 1)."""
-    r = y_pred - y_true
-    return 0.5 * np.mean(r * r, axis=1, keepdims=True)
-
-
-def d_half_squared_error(y_pred, y_true):
-    """``(p - y) / m`` as a row vector per sample: shape (n, 1, m)."""
-    return _row((y_pred - y_true) / np.shape(y_pred)[1])
-
-
-def _half_squared_error_identity(a, y, out):
-    np.subtract(a, y, out=out)
-    out *= 1.0 / a.shape[1]
-    return out
-
-
-def summed_binary_crossentropy(y_pred, y_true):
-    """Binary cross-entropy summed over independent logistic outputs: shape (n, 1)."""
-    p = _clip_probability(y_pred)
-    return -np.sum(xlogy(y_true, p) + xlogy(1 - y_true, 1 - p), axis=1, keepdims=True)
-
-
-def d_summed_binary_crossentropy(y_pred, y_true):
-    """``(p - y) / (p (1 - p))`` as a row vector per sample."""
-    p = _clip_probability(y_pred)
-    return _row((p - y_true) / (p * (1 - p)))
-
-
-def _summed_bce_sigmoid(a, y, out):
-    # the logistic slope a (1 - a) cancels the denominator: dL/dz = a - y
-    return np.subtract(a, y, out=out)
-
-
-def half_poisson_deviance(y_pred, y_true):
-    """Half the Poisson deviance ``y log(y / p) - y + p``, summed over outputs: (n, 1)."""
-    return np.sum(xlogy(y_true, y_true / y_pred) - y_true + y_pred, axis=1, keepdims=True)
-
-
-def d_half_poisson_deviance(y_pred, y_true):
-    """``1 - y / p`` as a row vector per sample."""
-    return _row(1 - y_true / y_pred)
-
-
-def _half_poisson_exp(a, y, out):
-    # with p = exp(z), dp/dz = p, so dL/dz = p (1 - y / p) = p - y
-    return np.subtract(a, y, out=out)
-
-
-def exp(z):
-    """The exponential output activation (the inverse of Poisson regression's log link)."""
-    return np.exp(z)
-
-
-def d_exp(z):
-    """Jacobians of the elementwise exponential: ``diag(exp(z))`` per row, (n, m, m)."""
-    n, m = z.shape
-    jac = np.zeros((n, m, m), dtype=np.result_type(z.dtype, np.float32))
-    diag = np.arange(m)
-    jac[:, diag, diag] = np.exp(z)
-    return jac
-
-
-def _exp_forward(z, out):
-    return np.exp(z, out=out)
-
-
-def _exp_vjp(z, a, g):
-    return g * a
-
-
-def _register(registry, name, entry):
-    if name not in registry:
-        registry.register(name, entry)
-
-
-_register(output_activations, "exp",
-          Activation("exp", exp, d_exp, kind="output", forward_into=_exp_forward, vjp=_exp_vjp))
-_register(losses, "half_squared_error",
-          Loss("half_squared_error", half_squared_error, d_half_squared_error,
-               fused={"identity": _half_squared_error_identity}))
-_register(losses, "summed_binary_crossentropy",
-          Loss("summed_binary_crossentropy", summed_binary_crossentropy,
-               d_summed_binary_crossentropy, fused={"sigmoid": _summed_bce_sigmoid}))
-_register(losses, "half_poisson_deviance",
-          Loss("half_poisson_deviance", half_poisson_deviance, d_half_poisson_deviance,
-               fused={"exp": _half_poisson_exp}))
 
 
 # --------------------------------------------------------------------------- #
@@ -197,16 +92,8 @@ _ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name -> ours
 
 def _check_real(owner, name, value, low=None, high=None, low_open=False, high_open=False,
                 allow_inf=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or math.isnan(value) or (math.isinf(value) and not allow_inf):
-        raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if too_low or too_high:
-        lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
-        hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
-        raise ValueError(f"{owner}: {name} must satisfy {lo}{name}{hi}, got {value!r}")
-    return value
+    return _checks.check_number(name, value, low=low, high=high, low_open=low_open,
+                                high_open=high_open, owner=owner, allow_inf=allow_inf)
 
 
 def _check_int(owner, name, value, low=1):
