@@ -811,27 +811,16 @@ class NeuralNetwork:
         return filename
 
     def load_params(self, filename):
-        """Load what :meth:`save_params` wrote, after checking it fits this network."""
+        """Load what :meth:`save_params` wrote, after checking it fits this network.
+
+        The ``.npy`` format has no checksum: a damaged header, a wrong size or
+        type and non-finite values are refused, but a flipped bit in the data
+        would go unnoticed.  :meth:`save` files are checked (CRC-32 and SHA-256).
+        """
         filename = os.fspath(filename)
         if not os.path.exists(filename) and os.path.exists(filename + ".npy"):
             filename += ".npy"
-        try:
-            params = np.load(filename, allow_pickle=False)
-        except FileNotFoundError:
-            raise
-        except Exception as err:
-            raise ValueError(f"{filename} is not a parameter file written by save_params: "
-                             f"{err}") from None
-        if not isinstance(params, np.ndarray) or params.ndim != 1:
-            raise ValueError(f"{filename} does not hold a flat parameter vector "
-                             f"(found shape {getattr(params, 'shape', None)})")
-        if params.size != self._params.size:
-            raise ValueError(f"{filename} holds {params.size} parameters, but this network "
-                             f"(layers {self.layers}) has {self._params.size}")
-        if params.dtype != self.dtype:
-            raise ValueError(f"{filename} holds {params.dtype} parameters, but this network "
-                             f"uses {self.dtype}; build it with dtype=np.{params.dtype}")
-        self.__restore_params(params)
+        self.__restore_params(saving.read_params_file(filename, self._params.size, self.dtype))
 
     def save(self, path):
         """Save the whole model to one ``.npz`` file; returns the path written.
