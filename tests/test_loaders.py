@@ -41,8 +41,8 @@ def small_set(folder, n_train=12, n_test=5):
     return {name: hashlib.sha256(raw).hexdigest() for name, raw in content.items()}
 
 
-def test_reads_a_data_folder(tmp_path):
-    small_set(tmp_path / "mnist")
+def test_reads_a_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setitem(mnist_module.DATASETS["mnist"], "files", small_set(tmp_path / "mnist"))
     x, y = load_mnist("train", data_home=tmp_path)
     assert x.shape == (12, 784) and x.dtype == np.float32
     assert 0 <= x.min() and x.max() <= 1 and y.dtype == np.int64
@@ -53,7 +53,8 @@ def test_reads_a_data_folder(tmp_path):
 
 
 def test_environment_variable_and_default_folder(tmp_path, monkeypatch):
-    small_set(tmp_path / "fashion-mnist")
+    hashes = small_set(tmp_path / "fashion-mnist")
+    monkeypatch.setitem(mnist_module.DATASETS["fashion-mnist"], "files", hashes)
     monkeypatch.setenv("NNSCRATCH_DATA", str(tmp_path))
     assert data_home() == tmp_path
     x, _ = load_fashion_mnist("test")

@@ -71,7 +71,7 @@ _NUMERIC = (int, float)
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 _MEMBER = re.compile(r"optimizer\.([A-Za-z_][A-Za-z0-9_]*)\.npy")
 _HEADER = re.compile(r"\{'descr': '([^']{1,64})', 'fortran_order': (True|False), "
-                     r"'shape': \(([0-9, ]{0,400})\), \} *\n")
+                     r"'shape': \(([0-9, ]{0,400})\),? ?\} *\n")
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
@@ -676,13 +676,14 @@ class _Archive:
 
     def description(self):
         info = self.members.get("meta.npy")
-        if info is None or "params.npy" not in self.members:
+        if info is None:
             raise _Damaged("not an nnscratch model file (no model description inside; a file "
                            "from save_params loads with net.load_params)")
         _check_member_sizes(info, self.size)
         if info.file_size > MAX_DESCRIPTION_BYTES + MAX_HEADER_BYTES:
-            raise _Damaged(f"the model description is {info.file_size} bytes, more than the "
-                           f"{MAX_DESCRIPTION_BYTES} allowed")
+            raise _Damaged(f"member meta.npy (the model description) declares "
+                           f"{info.file_size} bytes, more than the {MAX_DESCRIPTION_BYTES} "
+                           f"allowed")
         with self.zip.open(info) as stream:
             header = _read_header(stream, "member meta.npy")
             if header.holds_objects():
@@ -693,8 +694,8 @@ class _Archive:
                                f"and shape {header.shape})")
             length = int(match.group(2)) * 4
             if length > MAX_DESCRIPTION_BYTES:
-                raise _Damaged(f"the model description is {length} bytes, more than the "
-                               f"{MAX_DESCRIPTION_BYTES} allowed")
+                raise _Damaged(f"member meta.npy (the model description) declares {length} "
+                               f"bytes, more than the {MAX_DESCRIPTION_BYTES} allowed")
             _check_member_sizes(info, self.size, header.size + length)
             raw = _read_exactly(stream, length)
             if stream.read(1):
