@@ -128,11 +128,12 @@ def build(folder):
             for _ in range(GIB // CHUNK):
                 handle.write(zeros)
 
-    path = files["IDX: dimension product overflowing int64"] = os.path.join(folder, "ovf.idx")
+    # 65536**4 = 2**64 values: the product wraps to 0 in int64, so a header-only
+    # file looked like a valid empty array
+    path = files["IDX: dimension product overflowing int64"] = os.path.join(folder, "ovf4.idx")
     if not os.path.exists(path):
         with open(path, "wb") as handle:
-            handle.write(bytes([0, 0, 8, 3]) + np.array([2 ** 32 - 1] * 3, ">u4").tobytes()
-                         + bytes(100))
+            handle.write(bytes([0, 0, 8, 4]) + np.array([2 ** 16] * 4, ">u4").tobytes())
     return files
 
 
@@ -183,11 +184,14 @@ def measure(path, how):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", default="/tmp/nnscratch-hostile")
+    parser.add_argument("--only", default="", help="run the cases whose label contains this")
     args = parser.parse_args()
     files = build(args.folder)
     print("| case | file size | traced peak | RSS growth | outcome |")
     print("|---|---|---|---|---|")
     for label, path in files.items():
+        if args.only not in label:
+            continue
         how = "model" if label.startswith("model") else (
             "params" if label.startswith("params") else "idx")
         f = measure(path, how)

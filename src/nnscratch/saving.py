@@ -108,10 +108,11 @@ class _Header:
         return None
 
 
-def _read_exactly(stream, n):
+def _read_exactly(stream, n, what):
     data = stream.read(n)
     if len(data) != n:
-        raise _Damaged(f"it ends early (truncated): {n} bytes expected, {len(data)} found")
+        raise _Damaged(f"{what} ends early (truncated): {n} bytes expected, {len(data)} "
+                       f"found")
     return data
 
 
@@ -123,15 +124,15 @@ def _read_header(stream, what):
                        f"magic bytes)")
     version = (magic[6], magic[7])
     if version == (1, 0):
-        length, size = int.from_bytes(_read_exactly(stream, 2), "little"), 10
+        length, size = int.from_bytes(_read_exactly(stream, 2, what), "little"), 10
     elif version in ((2, 0), (3, 0)):
-        length, size = int.from_bytes(_read_exactly(stream, 4), "little"), 12
+        length, size = int.from_bytes(_read_exactly(stream, 4, what), "little"), 12
     else:
         raise _Damaged(f"{what} has an unknown .npy version {version[0]}.{version[1]}")
     if length > MAX_HEADER_BYTES:
         raise _Damaged(f"{what} declares a {length}-byte .npy header, more than the "
                        f"{MAX_HEADER_BYTES} bytes allowed")
-    raw = _read_exactly(stream, length)
+    raw = _read_exactly(stream, length, what)
     text = raw.decode("utf-8" if version == (3, 0) else "latin-1", errors="replace")
     match = _HEADER.fullmatch(text)
     if match is None:
@@ -165,7 +166,8 @@ def _read_floats(stream, dtype, count, what):
     if stream.read(1):
         raise _Damaged(f"{what} holds more data than its .npy header declares")
     if not dtype.isnative:
-        array = array.byteswap().view(dtype.newbyteorder("="))
+        array.byteswap(inplace=True)
+        array = array.view(dtype.newbyteorder("="))
     if not _all_finite(array):
         raise _Damaged(f"{what} holds non-finite values (NaN or infinity)")
     return array
@@ -215,36 +217,37 @@ def read_params_file(path, n_params, dtype):
             magic = stream.read(6)
             stream.seek(0)
             if magic.startswith(b"PK\x03\x04"):
-                raise _Damaged("is an .npz archive, not a .npy parameter file from save_params "
+                raise _Damaged("it is an .npz archive, not a .npy parameter file from save_params "
                                "(a model file from net.save loads with nnscratch.load_model)")
             if magic != b"\x93NUMPY":
-                raise _Damaged("is not a .npy parameter file written by save_params (it does "
+                raise _Damaged("it is not a .npy parameter file written by save_params (it does "
                                "not start with the .npy magic bytes)")
             header = _read_header(stream, "the file")
             if header.holds_objects():
                 raise _pickle_refusal("the file")
             found = header.float_dtype()
             if found is None:
-                raise _Damaged(f"holds values of type {header.descr!r}, not float32 or float64 "
+                raise _Damaged(f"it holds values of type {header.descr!r}, not float32 or float64 "
                                f"parameters")
             if len(header.shape) != 1:
-                raise _Damaged(f"does not hold a flat parameter vector (found shape "
+                raise _Damaged(f"it does not hold a flat parameter vector (found shape "
                                f"{header.shape})")
             if header.fortran_order:
-                raise _Damaged("has a damaged .npy header (Fortran order for a flat vector)")
+                raise _Damaged("the file has a damaged .npy header (Fortran order for a "
+                               "flat vector)")
             if header.count != n_params:
-                raise _Damaged(f"holds {header.count} parameters, but this network has "
+                raise _Damaged(f"it holds {header.count} parameters, but this network has "
                                f"{n_params}")
             if found.newbyteorder("=") != dtype:
-                raise _Damaged(f"holds {found.newbyteorder('=')} parameters, but this network "
+                raise _Damaged(f"it holds {found.newbyteorder('=')} parameters, but this network "
                                f"uses {dtype}; build it with dtype=np.{found.newbyteorder('=')}")
             size = os.fstat(stream.fileno()).st_size
             if size != header.size + n_params * found.itemsize:
-                raise _Damaged(f"is {size} bytes long, but its header describes "
+                raise _Damaged(f"it is {size} bytes long, but its header describes "
                                f"{header.size + n_params * found.itemsize}: truncated or damaged")
             return _read_floats(stream, found, n_params, "the file")
         except _Damaged as err:
-            raise ValueError(f"{path} {err}") from None
+            raise ValueError(f"{path}: {err}") from None
 
 
 # --------------------------------------------------------------------------- #
@@ -697,7 +700,7 @@ class _Archive:
                 raise _Damaged(f"member meta.npy (the model description) declares {length} "
                                f"bytes, more than the {MAX_DESCRIPTION_BYTES} allowed")
             _check_member_sizes(info, self.size, header.size + length)
-            raw = _read_exactly(stream, length)
+            raw = _read_exactly(stream, length, "member meta.npy")
             if stream.read(1):
                 raise _Damaged("member meta.npy holds more data than its header declares")
         try:
