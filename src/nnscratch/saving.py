@@ -542,6 +542,8 @@ def save_model(network, path):
     except RecursionError:
         raise ValueError(f"cannot save to {path}: the metadata nests deeper than "
                          f"{MAX_DEPTH} levels") from None
+    except TypeError as err:
+        raise TypeError(f"cannot save to {path}: {err}") from None
     try:
         _check_description(_parse_description(text))
     except _Damaged as err:
