@@ -564,11 +564,11 @@ def test_params_wrong_files_say_what_they_are(params_file, tmp_path):
         tmp_path / "text.npy": "not a .npy parameter file",
         tmp_path / "empty.npy": "not a .npy parameter file",
         tmp_path / "objects.npy": "Python objects",
-        tmp_path / "shape.npy": "flat parameter vector",
-        tmp_path / "count.npy": "holds 16 parameters, but this network has 17",
+        tmp_path / "shape.npy": "shape (17, 1), but this network for layers [2, 3, 2] has 17",
+        tmp_path / "count.npy": "shape (16,), but this network for layers [2, 3, 2] has 17",
         tmp_path / "dtype.npy": "float32 parameters, but this network uses float64",
         tmp_path / "ints.npy": "not float32 or float64",
-        tmp_path / "huge.npy": "holds 1099511627776 parameters",
+        tmp_path / "huge.npy": "shape (1099511627776,)",
     }
     (tmp_path / "text.npy").write_text("1,2,3\n")
     (tmp_path / "empty.npy").write_bytes(b"")

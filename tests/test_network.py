@@ -1,6 +1,7 @@
 """The NeuralNetwork class: the article's methods, seeds, dtypes, names, files, progress."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -132,7 +133,8 @@ def test_load_params_checks_size_and_dtype(tmp_path):
     net = small_net(seed=0)
     path = net.save_params(tmp_path / "p.npy")
     bigger = nn.NeuralNetwork([4, 7, 3], "relu", "softmax", "categorical_crossentropy", "sgd")
-    with pytest.raises(ValueError, match="holds 51 parameters, but this network"):
+    with pytest.raises(ValueError,
+                       match=r"shape \(51,\), but this network for layers \[4, 7, 3\] has 59"):
         bigger.load_params(path)
     single = small_net(seed=0, dtype=np.float32)
     with pytest.raises(ValueError, match="float64 parameters, but this network uses float32"):
@@ -243,12 +245,11 @@ def test_wrong_shaped_user_derivative_is_reported():
     def bad_d_softmax(z):
         return nn.softmax(z)  # forgot the Jacobian
 
-    net = nn.NeuralNetwork([4, 6, 3], "relu", (nn.softmax, bad_d_softmax),
-                           "categorical_crossentropy", "sgd", seed=0)
-    x, y = data(32)
-    with pytest.raises(ValueError, match=r"bad_d_softmax returned shape \(32, 3\); an output "
-                                         r"activation's derivative must return \(32, 3, 3\)"):
-        net.fit(x, y, 32, 1, categorical=True, verbose=0)
+    # caught when the network is built, before any training
+    with pytest.raises(ValueError, match=r"output_activation looks wrong: .*bad_d_softmax "
+                                         r"returned shape \(2, 3\).*must return \(2, 3, 3\)"):
+        nn.NeuralNetwork([4, 6, 3], "relu", (nn.softmax, bad_d_softmax),
+                         "categorical_crossentropy", "sgd", seed=0)
 
 
 def test_progress_is_one_line_per_epoch_when_not_a_terminal(capsys):
@@ -279,10 +280,55 @@ def test_progress_bar_on_a_terminal():
     progress.epoch_end(0, {"loss": 0.25})
     progress.close()
     text = stream.getvalue()
-    assert "Epoch 1/2" in text and "loss=0.5" in text and "loss=0.25" in text
+    assert "Epoch 1/2" in text and "loss=0.5" in text
+    # the epoch's figures come as a line of their own under the bar
+    assert re.search(r"Epoch 1/2 - [0-9.]+s - loss: 0\.2500\n$", text)
 
 
 def test_repr_names_every_piece():
     text = repr(small_net(seed=0))
     assert text.startswith("NeuralNetwork(layers=[4, 6, 3], hidden_activation='relu'")
     assert "SGD(learning_rate=0.1, momentum=0.9" in text
+
+
+# ------------------------------------------- pieces probed at construction (issue 10.7)
+def _swish(z):
+    return z * nn.sigmoid(z)
+
+
+def _d_swish_flat(z):
+    return np.ravel(z)  # wrong shape on purpose
+
+
+@pytest.mark.parametrize("args, argument", [
+    # the loss pair passed as the output activation, and the output pair as the loss
+    (("relu", (nn.mse, nn.d_mse), (nn.softmax, nn.d_softmax)), "output_activation"),
+    (("relu", "softmax", (nn.softmax, nn.d_softmax)), "loss"),
+    # a loss pair in the hidden slot
+    (((nn.mse, nn.d_mse), "softmax", "categorical_crossentropy"), "hidden_activation"),
+    # a hidden derivative of the wrong shape
+    (((_swish, _d_swish_flat), "softmax", "categorical_crossentropy"), "hidden_activation"),
+    # an elementwise derivative where a Jacobian stack belongs
+    (("relu", (nn.softmax, nn.d_relu), "categorical_crossentropy"), "output_activation"),
+    # a loss whose derivative is the loss itself (wrong shape)
+    (("relu", "softmax", (nn.mse, nn.mse)), "loss"),
+])
+def test_a_piece_in_the_wrong_slot_is_named_at_construction(args, argument):
+    with pytest.raises((TypeError, ValueError), match=rf"^{argument} looks wrong"):
+        nn.NeuralNetwork([4, 5, 3], *args, "sgd")
+
+
+def test_probing_leaves_the_generator_and_the_optimizer_alone():
+    calls = []
+
+    class Recording:
+        def update(self, old_params, gradient):
+            calls.append(1)
+            return old_params - 0.1 * gradient
+
+    a = nn.NeuralNetwork([4, 5, 3], "relu", "softmax", "categorical_crossentropy",
+                         Recording(), seed=5)
+    rng = np.random.default_rng(5)
+    b_weights = rng.normal(0, np.sqrt(1 / 9), (4, 5))
+    np.testing.assert_array_equal(a.weights[0], b_weights)
+    assert calls == []

@@ -48,8 +48,8 @@ def test_a_users_own_output_pair_does_build_the_jacobian():
 
 def test_flatten_and_restore_are_free_for_the_networks_own_arrays():
     net = nn.NeuralNetwork([3, 4, 2], "relu", "softmax", "categorical_crossentropy", "sgd")
-    flatten = net._NeuralNetwork__flatten_params
-    restore = net._NeuralNetwork__restore_params
+    flatten = net._flatten_params
+    restore = net._restore_params
     assert flatten(net.weights, net.biases) is net._params
     weights, biases = restore(net._params)
     assert weights is net.weights and biases is net.biases

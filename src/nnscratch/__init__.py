@@ -39,6 +39,7 @@ from .callbacks import (
     ModelCheckpoint,
     ReduceLROnPlateau,
 )
+from .exceptions import ConcurrentTrainingError, DivergenceWarning, TrainingInterrupted
 from .losses import (
     EPS,
     Loss,
@@ -54,13 +55,14 @@ from .losses import (
     mse,
     register_loss,
 )
-from .network import DivergenceWarning, NeuralNetwork, TrainingInterrupted, load_model
+from .network import NeuralNetwork, load_model
 from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop, register_optimizer
 from .plotting import plot_history
 from .utils import to_categorical, train_test_split
 
 __all__ = [
     "NeuralNetwork", "load_model", "plot_history", "DivergenceWarning", "TrainingInterrupted",
+    "ConcurrentTrainingError",
     "Callback", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler",
     "ReduceLROnPlateau", "CSVLogger", "callbacks", "schedules",
     "Activation", "Loss", "Optimizer", "SGD", "Adam", "RMSprop", "Adagrad",

@@ -6,11 +6,32 @@ returns the cleaned value, so callers write ``x = check_x(x, ...)`` once.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_number(name, value, *, low=None, high=None, low_open=False, high_open=False,
+                 owner=None):
+    """A finite real number within the given bounds, returned as a float.
+
+    ``low_open`` / ``high_open`` exclude the bound itself.  ``owner`` prefixes
+    the message ("Adam: beta_1 must ...").  The library's one number check.
+    """
+    prefix = f"{owner}: " if owner else ""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value):
+        raise TypeError(f"{prefix}{name} must be a finite real number, got {value!r}")
+    bad_low = low is not None and (value <= low if low_open else value < low)
+    bad_high = high is not None and (value >= high if high_open else value > high)
+    if bad_low or bad_high:
+        lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
+        hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
+        raise ValueError(f"{prefix}{name} must satisfy {lo}{name}{hi}, got {value!r}")
+    return float(value)
 
 
 def check_positive_int(name, value):
@@ -69,14 +90,25 @@ def _numeric_array(value, name):
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"{name} must be numeric, got an array of Python objects "
-                            f"(e.g. {arr.flat[0]!r})") from None
+            raise TypeError(f"{name} must be numeric, but {_first_non_numeric(arr)}") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
     return arr
 
 
-def check_x(x, *, dtype, n_features=None, name="x", allow_1d=False, owner="the network"):
+def _first_non_numeric(arr):
+    """Where the first entry that is not a number sits, and what it is."""
+    for index in np.ndindex(*arr.shape):
+        value = arr[index]
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            where = ", ".join(str(i) for i in index)
+            return f"the entry at [{where}] is {type(value).__name__} {value!r}"[:300]
+    return "it holds Python objects that cannot be read as numbers"
+
+
+def check_x(x, *, dtype, n_features=None, name="x", allow_1d=False):
     """Return ``x`` as a C-contiguous 2-D array of ``dtype`` with finite values.
 
     A 1-D ``x`` is one sample when ``allow_1d`` (it comes back with shape (1, d)).
@@ -91,13 +123,111 @@ def check_x(x, *, dtype, n_features=None, name="x", allow_1d=False, owner="the n
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: it has 0 samples")
     if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(f"{name} has {arr.shape[1]} features, but {owner} expects {n_features}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not all_finite(arr):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} holds non-finite values (NaN or inf), the first at "
-                         f"row {bad[0]}, column {bad[1]}")
+        raise ValueError(f"{name} has {arr.shape[1]} features, but the network expects "
+                         f"{n_features}")
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, in our words
+        converted = np.ascontiguousarray(arr, dtype=dtype)
+    if not all_finite(converted):
+        raise ValueError(describe_non_finite(name, converted, None, arr))
+    return converted
+
+
+def check_2d_source(x, *, n_features, name="x"):
+    """A 2-D array of real numbers with the right width, NOT converted.
+
+    NumPy arrays and memory maps pass through as they are (any integer or
+    float dtype), so that training can convert them batch by batch; other
+    array-likes (lists, DataFrames) become arrays first.
+    """
+    arr = x if isinstance(x, np.ndarray) else _numeric_array(x, name)
+    if arr.dtype == object:
+        arr = _numeric_array(arr, name)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (samples, features), got {arr.ndim}-D "
+                         f"with shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples")
+    if arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features, but the network expects "
+                         f"{n_features}")
     return arr
+
+
+def check_accuracy_targets(y, *, n_samples, n_outputs, multilabel, name="y"):
+    """True labels for an accuracy, checked as strictly as ``fit`` checks them.
+
+    Accepts class labels (1-D, whole numbers in range) or rows shaped like the
+    output (one-hot rows, or 0/1 per unit for multi-label outputs).
+    """
+    arr = _numeric_array(y, name)
+    if multilabel and n_outputs > 1:
+        arr = check_targets(arr, n_samples=n_samples, n_outputs=n_outputs,
+                            dtype=np.float64, name=name)
+        if not np.isin(arr, (0.0, 1.0)).all():
+            raise ValueError(f"{name} must hold 0 or 1 per output unit for a multi-label "
+                             f"accuracy")
+        return arr.astype(np.intp)
+    if arr.ndim == 2 and arr.shape[1] == n_outputs and n_outputs > 1:
+        arr = check_targets(arr, n_samples=n_samples, n_outputs=n_outputs,
+                            dtype=np.float64, name=name)
+        return np.argmax(arr, axis=1)
+    labels = check_labels(arr, n_classes=max(n_outputs, 2), name=name)
+    if labels.shape[0] != n_samples:
+        raise ValueError(f"{name} has {labels.shape[0]} rows, but x has {n_samples} samples")
+    return labels
+
+
+def first_non_finite(arr, chunk_rows=4096):
+    """``(row, column)`` of the first NaN or infinity of a 2-D array, or None.
+
+    Searched a block of rows at a time, so the search costs a few blocks of
+    memory even for an array that is NaN throughout.
+    """
+    for start in range(0, arr.shape[0], chunk_rows):
+        block = np.isfinite(arr[start:start + chunk_rows])
+        if not block.all():
+            row, column = np.unravel_index(np.argmin(block), block.shape)
+            return start + int(row), int(column)
+    return None
+
+
+def describe_non_finite(name, converted, rows=None, original=None):
+    """A message naming the first non-finite entry of ``converted``.
+
+    Parameters
+    ----------
+    name : str
+        How the array is called in the message.
+    converted : ndarray, 2-D
+        The array in the network's dtype.
+    rows : slice or ndarray of int, optional
+        Which source rows ``converted`` holds (a batch); rows are named in the
+        source's numbering.
+    original : ndarray, optional
+        The data before conversion (the whole source when ``rows`` is given).
+        A value that was finite there overflowed in the conversion, and is
+        reported as out of range rather than as NaN.
+    """
+    where = first_non_finite(converted)
+    if where is None:
+        return f"{name} holds non-finite values (NaN or inf)"
+    row, column = where
+    source_row = row
+    if isinstance(rows, slice):
+        source_row = (rows.start or 0) + row
+    elif rows is not None:
+        source_row = int(np.asarray(rows)[row])
+    if original is not None and original.dtype.kind in "biuf":
+        value = original[source_row, column].item()
+        if math.isfinite(value):
+            return (f"{name} holds {value!r} at row {source_row}, column {column}, which is "
+                    f"out of range for {converted.dtype} (largest "
+                    f"{np.finfo(converted.dtype).max:.4g}); scale the data or use float64")
+    value = converted[row, column].item()
+    return (f"{name} holds non-finite values (NaN or inf), the first at row {source_row}, "
+            f"column {column} ({value!r})")
 
 
 def all_finite(arr):
@@ -108,8 +238,9 @@ def all_finite(arr):
     overflow) is the exact elementwise test needed.
     """
     flat = arr.reshape(-1)
-    if np.isfinite(np.dot(flat, flat)):
-        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.dot(flat, flat)):
+            return True
     return bool(np.isfinite(arr).all())
 
 
@@ -161,9 +292,11 @@ def check_targets(y, *, n_samples, n_outputs, dtype, categorical=False, name="y"
         if arr.shape[1] != n_outputs:
             raise ValueError(f"{name} has {arr.shape[1]} columns, but the output layer has "
                              f"{n_outputs} units")
-        arr = np.ascontiguousarray(arr, dtype=dtype)
-        if not all_finite(arr):
-            raise ValueError(f"{name} holds non-finite values (NaN or inf)")
+        with np.errstate(over="ignore", invalid="ignore"):
+            converted = np.ascontiguousarray(arr, dtype=dtype)
+        if not all_finite(converted):
+            raise ValueError(describe_non_finite(name, converted, None, arr))
+        arr = converted
     if arr.shape[0] != n_samples:
         raise ValueError(f"{name} has {arr.shape[0]} rows, but x has {n_samples} samples")
     return arr

@@ -1,18 +1,13 @@
 """Callbacks: code that runs at fixed points of ``NeuralNetwork.fit``.
 
-A callback is any object with some of these methods (missing ones are
-skipped); :class:`Callback` provides them all as no-ops::
+A callback is any object with some of the hooks below (missing ones are
+skipped); :class:`Callback` documents them and provides them all as no-ops.
+``fit`` hands every callback the network first, through
+``set_network(network)``, so hooks can read and change ``self.network``.
 
-    on_train_begin(logs)
-    on_epoch_begin(epoch, logs)
-    on_batch_end(batch, logs)          logs: {"loss": mean loss of the batch, "size": rows}
-    on_epoch_end(epoch, logs)          logs: {"loss", "val_loss", "accuracy", ...}
-    on_train_end(logs)
-
-Any of them may return True (or set ``network.stop_training = True``) to ask
-training to stop: after the current batch for ``on_batch_end``, else after the
-current epoch.  ``fit`` hands every callback the network first, through
-``set_network(network)`` when the callback has it.
+To stop training, a hook sets ``self.network.stop_training = True``: after the
+current batch when set in ``on_batch_end``, else after the current epoch.
+That is the one way; what hooks return is ignored.
 """
 
 from __future__ import annotations
@@ -22,33 +17,59 @@ import io
 import math
 import os
 
-import numpy as np
-
+from . import _checks
 from ._atomic import atomic_write
+from ._paths import prepare_output
+from .optimizers import current_learning_rate
 
 
 class Callback:
-    """Base class with every hook as a no-op; ``self.network`` is set by ``fit``."""
+    """Base class: every hook, each a no-op until a subclass fills it in.
+
+    Attributes
+    ----------
+    network : NeuralNetwork or None
+        The network being trained; set by ``fit`` before ``on_train_begin``.
+    """
 
     network = None
 
     def set_network(self, network):
+        """Called by ``fit`` first, with the network it trains."""
         self.network = network
 
     def on_train_begin(self, logs):
-        pass
+        """Once, before the first epoch.  ``logs`` is an empty dict."""
 
     def on_epoch_begin(self, epoch, logs):
-        pass
+        """Before each epoch; ``epoch`` counts from 0 within this ``fit`` call.
+
+        ``logs`` is an empty dict.
+        """
 
     def on_batch_end(self, batch, logs):
-        pass
+        """After each training step.
+
+        ``batch`` counts from 0 within the epoch; ``logs`` holds ``"loss"``
+        (the batch's mean loss, weighted when weights are given) and ``"size"``
+        (its number of rows).  Only callbacks that define this hook cost
+        anything per batch.
+        """
 
     def on_epoch_end(self, epoch, logs):
-        pass
+        """After each epoch, with its figures.
+
+        ``logs`` holds ``"loss"`` (the epoch's mean training loss plus the L2
+        term), ``"accuracy"`` for classifiers, ``"val_loss"`` and
+        ``"val_accuracy"`` when there is validation data, ``"learning_rate"``
+        (the rate the next step will use) and ``"seconds"``.
+        """
 
     def on_train_end(self, logs):
-        pass
+        """Once, after the last epoch, also when training stopped early.
+
+        ``logs`` is an empty dict.
+        """
 
     def __repr__(self):
         shown = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "network"}
@@ -56,7 +77,7 @@ class Callback:
 
 
 class CallbackList:
-    """Calls a hook on every callback and reports whether any asked to stop."""
+    """Calls a hook on every callback that has it."""
 
     HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end",
              "on_train_end")
@@ -80,19 +101,14 @@ class CallbackList:
                              and type(cb).on_batch_end is not Callback.on_batch_end]
 
     def call(self, hook, *args):
-        stop = False
         for cb in self.callbacks:
             method = getattr(cb, hook, None)
-            if callable(method) and method(*args) is True:
-                stop = True
-        return stop or bool(getattr(self.network, "stop_training", False))
+            if callable(method):
+                method(*args)
 
     def batch_end(self, batch, logs):
-        stop = False
         for method in self._batch_hooks:
-            if method(batch, logs) is True:
-                stop = True
-        return stop
+            method(batch, logs)
 
     @property
     def has_batch_hooks(self):
@@ -121,9 +137,8 @@ class _Monitor(Callback):
 
     def __init__(self, monitor, min_delta, mode):
         self.monitor = monitor
-        if not isinstance(min_delta, (int, float)) or min_delta < 0:
-            raise ValueError(f"{type(self).__name__}: min_delta must be >= 0, got {min_delta!r}")
-        self.min_delta = float(min_delta)
+        self.min_delta = _checks.check_number("min_delta", min_delta, low=0,
+                                              owner=type(self).__name__)
         self.mode = _mode(type(self).__name__, mode, monitor)
         self.best = None
 
@@ -145,7 +160,9 @@ class EarlyStopping(_Monitor):
     monitor : str
         A key of the epoch logs, e.g. ``'val_loss'`` (default) or ``'val_accuracy'``.
     patience : int
-        Epochs without improvement to wait before stopping.
+        Epochs without improvement to wait: training stops at the end of the
+        ``patience``-th epoch in a row that did not improve (as Keras counts;
+        0 stops at the first).
     min_delta : float
         The least change that counts as an improvement.
     restore_best_weights : bool
@@ -164,10 +181,7 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0,
                  restore_best_weights=True, mode="auto"):
         super().__init__(monitor, min_delta, mode)
-        if not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be a non-negative integer, "
-                             f"got {patience!r}")
-        self.patience = patience
+        self.patience = _non_negative_int("EarlyStopping", "patience", patience)
         self.restore_best_weights = bool(restore_best_weights)
         self.best_epoch = None
         self.stopped_epoch = None
@@ -187,12 +201,11 @@ class EarlyStopping(_Monitor):
             self.best, self.best_epoch, self._wait = value, epoch, 0
             if self.restore_best_weights:
                 self._best_params = self.network.get_flat_params()
-            return False
+            return
         self._wait += 1
-        if self._wait > self.patience:
+        if self._wait >= self.patience:
             self.stopped_epoch = epoch
-            return True
-        return False
+            self.network.stop_training = True
 
     def on_train_end(self, logs):
         if self.restore_best_weights and self._best_params is not None:
@@ -221,24 +234,28 @@ class ModelCheckpoint(_Monitor):
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
         self.saved = []
+        if "{" not in self.path:  # a fixed name: check it now, not after epoch 1
+            prepare_output(self.path, "ModelCheckpoint path")
 
     def on_train_begin(self, logs):
         self.best = None
+        if "{" not in self.path:
+            prepare_output(self.path, "ModelCheckpoint path")
 
     def on_epoch_end(self, epoch, logs):
         if self.save_best_only:
             value = _monitor_value("ModelCheckpoint", self.monitor, logs)
             if not self._improved(value):
-                return False
+                return
             self.best = value
         fields = {k: v for k, v in logs.items() if k != "epoch"}
-        path = self.path.format(epoch=epoch + 1, **fields)
+        path = prepare_output(self.path.format(epoch=epoch + 1, **fields),
+                              "ModelCheckpoint path")
         if self.save_weights_only:
             path = self.network.save_params(path)
         else:
             path = self.network.save(path)
         self.saved.append(path)
-        return False
 
 
 class LearningRateScheduler(Callback):
@@ -255,24 +272,32 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch, logs):
         opt = self.network.optimizer
-        current = _numeric_rate("LearningRateScheduler", opt)
+        current = _settable_rate("LearningRateScheduler", opt)
         try:
             new = self.schedule(epoch, current)
         except TypeError:
             new = self.schedule(epoch)
-        if isinstance(new, bool) or not isinstance(new, (int, float, np.floating)) \
-                or not math.isfinite(new) or new <= 0:
+        try:
+            new = _checks.check_number("learning rate", new, low=0, low_open=True)
+        except (TypeError, ValueError):
             raise ValueError(f"the schedule returned {new!r} for epoch {epoch}; a learning "
-                             f"rate must be a positive number")
-        opt.learning_rate = float(new)
+                             f"rate must be a positive number") from None
+        opt.learning_rate = new
 
 
-def _numeric_rate(owner, optimizer):
-    rate = getattr(optimizer, "learning_rate", None)
-    if callable(rate) or not isinstance(rate, (int, float, np.floating)):
+def _settable_rate(owner, optimizer):
+    """The optimizer's current rate, when it is a plain number that a callback may replace."""
+    rate = current_learning_rate(optimizer)
+    if callable(getattr(optimizer, "learning_rate", None)) or not math.isfinite(rate):
         raise TypeError(f"{owner} needs an optimizer whose learning_rate is a number, "
-                        f"got {rate!r}")
-    return float(rate)
+                        f"got {getattr(optimizer, 'learning_rate', None)!r}")
+    return rate
+
+
+def _non_negative_int(owner, name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{owner}: {name} must be a non-negative integer, got {value!r}")
+    return value
 
 
 class ReduceLROnPlateau(_Monitor):
@@ -286,13 +311,11 @@ class ReduceLROnPlateau(_Monitor):
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4,
                  cooldown=0, min_lr=0.0, mode="auto"):
         super().__init__(monitor, min_delta, mode)
-        if not isinstance(factor, (int, float)) or not 0 < factor < 1:
-            raise ValueError(f"ReduceLROnPlateau: factor must lie between 0 and 1, got "
-                             f"{factor!r}")
-        self.factor = float(factor)
-        self.patience = patience
-        self.cooldown = cooldown
-        self.min_lr = float(min_lr)
+        self.factor = _checks.check_number("factor", factor, low=0, high=1, low_open=True,
+                                           high_open=True, owner="ReduceLROnPlateau")
+        self.patience = _non_negative_int("ReduceLROnPlateau", "patience", patience)
+        self.cooldown = _non_negative_int("ReduceLROnPlateau", "cooldown", cooldown)
+        self.min_lr = _checks.check_number("min_lr", min_lr, low=0, owner="ReduceLROnPlateau")
         self._wait = 0
         self._cooling = 0
 
@@ -308,15 +331,14 @@ class ReduceLROnPlateau(_Monitor):
             self._wait = 0
         if self._improved(value):
             self.best, self._wait = value, 0
-            return False
+            return
         self._wait += 1
         if self._wait >= self.patience and self._cooling == 0:
             opt = self.network.optimizer
-            rate = _numeric_rate("ReduceLROnPlateau", opt)
+            rate = _settable_rate("ReduceLROnPlateau", opt)
             opt.learning_rate = max(rate * self.factor, self.min_lr)
             self._cooling = self.cooldown
             self._wait = 0
-        return False
 
 
 class CSVLogger(Callback):
@@ -327,13 +349,14 @@ class CSVLogger(Callback):
     """
 
     def __init__(self, path, separator=",", append=False):
-        self.path = os.fspath(path)
+        self.path = prepare_output(path, "CSVLogger path")
         self.separator = separator
         self.append = bool(append)
         self._rows = []
         self._columns = []
 
     def on_train_begin(self, logs):
+        prepare_output(self.path, "CSVLogger path")
         self._rows, self._columns = [], []
         if self.append and os.path.exists(self.path):
             with open(self.path, newline="") as handle:
@@ -355,4 +378,3 @@ class CSVLogger(Callback):
         writer.writerows(self._rows)
         with atomic_write(self.path, "w") as handle:
             handle.write(buffer.getvalue())
-        return False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._pair import Pair, find_pair
 from .registry import losses
 
 EPS = np.finfo(np.float64).eps
@@ -98,7 +99,7 @@ def d_huber(y_pred, y_true, delta=1.0):
     return _row(np.clip(y_pred - y_true, -delta, delta) / np.shape(y_pred)[1])
 
 
-class Loss:
+class Loss(Pair):
     """A loss pair with a name; unpacks like the article's ``(L, dL)`` tuple.
 
     Parameters
@@ -114,25 +115,8 @@ class Loss:
     """
 
     def __init__(self, name, f, df, *, fused=None):
-        self.name = name
-        self.f = f
-        self.df = df
+        super().__init__(name, f, df)
         self.fused = dict(fused or {})
-
-    def __iter__(self):
-        return iter((self.f, self.df))
-
-    def __getitem__(self, i):
-        return (self.f, self.df)[i]
-
-    def __len__(self):
-        return 2
-
-    def __call__(self, y_pred, y_true):
-        return self.f(y_pred, y_true)
-
-    def __repr__(self):
-        return f"Loss({(self.name or getattr(self.f, '__name__', 'custom'))!r})"
 
 
 # Fused output gradients.  For these canonical pairs the chain rule
@@ -188,9 +172,8 @@ def resolve_loss(spec, argname="loss"):
     if isinstance(spec, Loss):
         return spec
     if isinstance(spec, (tuple, list)) and len(spec) == 2 and all(callable(p) for p in spec):
-        f, df = spec
-        found = losses.find(lambda e: e.f is f and e.df is df)
-        return found[1] if found else Loss(None, f, df)
+        found = find_pair(losses, *spec)
+        return found[1] if found else Loss(None, *spec)
     raise TypeError(
         f"{argname} must be a (loss, derivative) pair of callables, a Loss or one of the "
         f"names {losses.names()}; got {type(spec).__name__} {spec!r}"[:300])

@@ -1,8 +1,14 @@
-"""The multi-layer perceptron: initialise, forward, backward, fit, predict, score.
+"""The multi-layer perceptron: initialise, forward, backward, update, predict, score.
 
 The design follows the article: activations and the loss come in as
 ``(function, derivative)`` pairs, the optimizer as any object with
-``update(old_params, gradient)``, and training works on flat parameter vectors.
+``update(old_params, gradient)``, and one training step is
+
+    forward  ->  backward  ->  flatten  ->  optimizer.update  ->  restore
+
+(:meth:`NeuralNetwork.train_on_batch`).  The epochs around it (shuffling,
+validation, callbacks, progress, divergence, Ctrl-C) live in
+:mod:`nnscratch.training`, which drives the network from outside.
 
 Two implementation choices make it fast without changing that contract:
 
@@ -14,76 +20,58 @@ Two implementation choices make it fast without changing that contract:
   Jacobian: canonical pairs (softmax + categorical cross-entropy, sigmoid +
   binary cross-entropy, identity + MSE) use their exact closed-form gradient,
   other built-ins a vector-Jacobian product.  Users' own pairs take the
-  article's route, ``matmul(dL, J)``.  The test suite checks that all routes
-  agree.
+  article's route, ``matmul(dL, J)``.  ``tests/test_reference.py`` checks that
+  every route agrees with the article's algorithm as written.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
-import signal
 import threading
-import time
-import warnings
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from . import _checks, saving
+from . import _checks, _probe, saving, training
 from ._atomic import atomic_write
 from .activations import resolve_activation
-from .callbacks import CallbackList
+from .exceptions import ConcurrentTrainingError
 from .initializers import initializers
 from .losses import resolve_loss
 from .optimizers import Optimizer, resolve_optimizer
-from .progress import Progress
-from .utils import split_indices
+from .protocols import ActivationSpec, LossSpec, OptimizerSpec
+from .utils import labels_from_output
 
 
-class DivergenceWarning(RuntimeWarning):
-    """Training stopped because the loss or the parameters stopped being finite."""
+class LayerRecord(NamedTuple):
+    """What the training forward pass remembers of one layer for the backward pass.
 
-
-class TrainingInterrupted(UserWarning):
-    """Training stopped early on Ctrl-C; the model keeps what it had learned."""
-
-
-class _InterruptGuard:
-    """Turns the first Ctrl-C during ``fit`` into a flag checked after each batch.
-
-    The batch in progress is finished, so parameters and optimizer state stay
-    consistent.  A second Ctrl-C interrupts at once, as usual.  Outside the
-    main thread (where Python never delivers SIGINT) it does nothing.
+    Attributes
+    ----------
+    input : ndarray of shape (n, fan_in)
+        What entered the layer (the previous layer's output after dropout).
+    z : ndarray of shape (n, fan_out)
+        The pre-activation ``input @ W + b``.
+    output : ndarray of shape (n, fan_out)
+        The activation ``f(z)``.
+    mask : ndarray of shape (n, fan_out) or None
+        The inverted-dropout mask applied to ``output`` before the next layer.
     """
 
-    def __init__(self):
-        self.interrupted = False
-        self._installed = False
-        self._previous = None
+    input: np.ndarray
+    z: np.ndarray
+    output: np.ndarray
+    mask: np.ndarray | None
 
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            try:
-                self._previous = signal.signal(signal.SIGINT, self._handle)
-                self._installed = True
-            except ValueError:  # embedded interpreters without signal support
-                pass
-        return self
 
-    def _handle(self, signum, frame):
-        if self.interrupted:
-            raise KeyboardInterrupt
-        self.interrupted = True
+class BatchResult(NamedTuple):
+    """What one training step reports: summed loss, summed weight, correct predictions."""
 
-    def __exit__(self, *exc):
-        if self._installed:
-            # None means the previous handler was set outside Python; Python's own is
-            # the closest thing to put back
-            previous = self._previous if self._previous is not None \
-                else signal.default_int_handler
-            signal.signal(signal.SIGINT, previous)
-        return False
+    loss: float
+    weight: float
+    correct: int
 
 
 class _ParamList(list):
@@ -109,8 +97,8 @@ class _ParamList(list):
         target[...] = value
 
 
-class _Buffers:
-    """Work arrays for one batch size, reused from batch to batch."""
+class _Workspace:
+    """Arrays of one batch size that training steps reuse instead of allocating."""
 
     def __init__(self, n, layers, dtype):
         sizes = layers[1:]
@@ -137,10 +125,11 @@ class NeuralNetwork:
         ``L(y_pred, y_true) -> (n, 1)``; ``dL -> (n, 1, m)``.
     optimizer : object with ``update(old_params, gradient)`` or str
     dtype : {np.float64, np.float32}, keyword-only
-        Type of the parameters and of all arithmetic; inputs are converted once.
+        Type of the parameters and of all arithmetic; inputs are converted
+        batch by batch.
     seed : int, numpy.random.Generator or None, keyword-only
-        Drives initialisation and shuffling.  The global ``np.random`` state is
-        never used.
+        Drives initialisation, shuffling, dropout and validation splits.  The
+        global ``np.random`` state is never used.
     initializer : str, keyword-only
         ``'xavier_article'`` (the article's, default), ``'glorot_uniform'`` or
         ``'he_normal'``.
@@ -164,11 +153,17 @@ class NeuralNetwork:
     metadata : dict
         Your own notes (class names, preprocessing, ...); anything JSON can
         hold.  Saved in model files.
+    stop_training : bool
+        Set it to True (from a callback, say) to end ``fit`` after the current
+        batch or epoch.
     """
 
-    def __init__(self, layers, hidden_activation, output_activation, loss, optimizer, *,
-                 dtype=np.float64, seed=None, initializer="xavier_article", dropout=0.0,
-                 l2=0.0):
+    def __init__(self, layers: Sequence[int], hidden_activation: ActivationSpec,
+                 output_activation: ActivationSpec, loss: LossSpec, optimizer: OptimizerSpec,
+                 *, dtype: DTypeLike = np.float64,
+                 seed: int | np.random.Generator | None = None,
+                 initializer: str = "xavier_article", dropout: float | Sequence[float] = 0.0,
+                 l2: float = 0.0) -> None:
         self.layers = _checks.check_layers(layers)
         self.hidden_activation = resolve_activation(hidden_activation, "hidden",
                                                     "hidden_activation")
@@ -183,21 +178,15 @@ class NeuralNetwork:
         self._params, self._weights, self._biases = self._allocate("weights", "biases")
         self._grads, self._d_weights, self._d_biases = self._allocate("d_weights", "d_biases")
         self.dropout = dropout
-        self._dropout_rates = self._check_dropout(dropout)
-        self.l2 = _check_fraction("l2", l2, upper=None)
-        self._buffers = {}
+        self._dropout_rates = _dropout_rates(dropout, len(self.layers) - 2)
+        self.l2 = _checks.check_number("l2", l2, low=0)
+        self._workspaces = {}
+        self._fit_lock = threading.Lock()
         self.history = {}
         self.metadata = {}  # free-form JSON-able notes kept in model files
         self.stop_training = False
         self._initialize(initializers.get(initializer))
-
-    def _check_dropout(self, dropout):
-        hidden = len(self.layers) - 2
-        rates = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout] * hidden
-        if len(rates) != hidden:
-            raise ValueError(f"dropout lists {len(rates)} rates, but the network has {hidden} "
-                             f"hidden layers")
-        return [_check_fraction("dropout", r, upper=1.0) for r in rates]
+        _probe.probe_pieces(self)
 
     # ------------------------------------------------------------------ setup
     def _allocate(self, w_label, b_label):
@@ -233,7 +222,7 @@ class NeuralNetwork:
 
     @weights.setter
     def weights(self, value):
-        self._assign(self._weights, value, "weights")
+        _assign(self._weights, value, "weights")
 
     @property
     def biases(self):
@@ -241,28 +230,17 @@ class NeuralNetwork:
 
     @biases.setter
     def biases(self, value):
-        self._assign(self._biases, value, "biases")
-
-    @staticmethod
-    def _assign(views, value, label):
-        if value is views:
-            return
-        value = list(value)
-        if len(value) != len(views):
-            raise ValueError(f"{label} needs {len(views)} arrays, got {len(value)}")
-        checked = []
-        for i, (view, new) in enumerate(zip(views, value)):
-            new = np.asarray(new)
-            if new.shape != view.shape:
-                raise ValueError(f"{label}[{i}] has shape {view.shape}, got {new.shape}")
-            checked.append(new)
-        for view, new in zip(views, checked):  # all shapes checked: nothing half-assigned
-            view[...] = new
+        _assign(self._biases, value, "biases")
 
     @property
     def rng(self):
         """The network's one random generator (initialisation, shuffling, dropout, splits)."""
         return self._rng
+
+    @property
+    def n_params(self):
+        """Total number of weights and biases."""
+        return self._params.size
 
     # Pickling and copying.  ``weights`` and ``biases`` are views into the flat
     # buffers; pickle and deepcopy would turn them into independent arrays, and
@@ -270,31 +248,19 @@ class NeuralNetwork:
     # the views are dropped on the way out and rebuilt over the new buffers.
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_weights", "_biases", "_d_weights", "_d_biases"):
+        for key in ("_weights", "_biases", "_d_weights", "_d_biases", "_fit_lock"):
             state.pop(key, None)
-        state["_buffers"] = {}
+        state["_workspaces"] = {}
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._weights, self._biases = self._views(self._params, "weights", "biases")
         self._d_weights, self._d_biases = self._views(self._grads, "d_weights", "d_biases")
-
-    @property
-    def n_params(self):
-        """Total number of weights and biases."""
-        return self._params.size
-
-    @property
-    def n_features(self):
-        return self.layers[0]
-
-    @property
-    def n_outputs(self):
-        return self.layers[-1]
+        self._fit_lock = threading.Lock()
 
     # ---------------------------------------------- the article's private helpers
-    def __flatten_params(self, weights, biases):
+    def _flatten_params(self, weights, biases):
         """All weights, then all biases, as one 1-D vector.
 
         The network's own parameter and gradient lists are views into flat
@@ -306,7 +272,7 @@ class NeuralNetwork:
             return self._grads
         return np.concatenate([np.ravel(w) for w in weights] + [np.ravel(b) for b in biases])
 
-    def __restore_params(self, params):
+    def _restore_params(self, params):
         """Put a flat parameter vector back into the network's weights and biases.
 
         Returns the ``(weights, biases)`` lists, which view the network's buffer.
@@ -317,84 +283,103 @@ class NeuralNetwork:
                 raise ValueError(
                     f"the optimizer returned parameters of shape {params.shape}, but the "
                     f"network has {self._params.size} parameters (shape {self._params.shape})")
+            if not np.can_cast(params.dtype, self.dtype, casting="same_kind"):
+                raise TypeError(f"the optimizer returned parameters of dtype {params.dtype}; "
+                                f"the network needs real numbers ({self.dtype})")
             self._params[...] = params
         return self._weights, self._biases
 
-    def __forward(self, x, buffers=None, training=False):
-        """Pass ``x`` through the network, recording every layer.
+    def _forward(self, x, workspace=None, training=False):
+        """The training forward pass: every layer's record, for the backward pass.
 
-        Returns a list with one entry per layer, ``[input, z, output, mask]``:
-        the layer's input, its pre-activation ``z = input @ W + b``, its output
-        ``f(z)`` and the dropout mask applied to that output (None when there
-        is none).  The backward pass needs all four.  With ``buffers`` the
-        arrays are written into reused work arrays.
+        Parameters
+        ----------
+        x : ndarray of shape (n, layers[0])
+        workspace : _Workspace, optional
+            Reused arrays for ``z`` and the outputs; new arrays otherwise.
+        training : bool
+            Apply dropout (with fresh masks from the network's generator).
+
+        Returns
+        -------
+        list of LayerRecord, one per layer
         """
-        io_arrays = []
+        records = []
         a = x
         last = len(self._weights) - 1
         for i, (w, b) in enumerate(zip(self._weights, self._biases)):
             act = self.hidden_activation if i < last else self.output_activation
-            z = np.matmul(a, w, out=None if buffers is None else buffers.z[i])
+            z = np.matmul(a, w, out=None if workspace is None else workspace.z[i])
             z += b
-            if buffers is not None and act.forward_into is not None:
-                out = act.forward_into(z, buffers.a[i])
+            if act.forward_into is not None:
+                out = act.forward_into(z, np.empty_like(z) if workspace is None
+                                       else workspace.a[i])
             else:
                 out = act.f(z)
-                if buffers is not None:  # training: check the user's function
-                    _checks.check_shape(_name(act.f), out, z.shape,
-                                        "an activation function ")
+                _checks.check_shape(_name(act.f), out, z.shape, "an activation function ")
             mask = None
             if training and i < last and self._dropout_rates[i] > 0:
                 mask = self._dropout_mask(out.shape, self._dropout_rates[i])
-            io_arrays.append([a, z, out, mask])
+            records.append(LayerRecord(a, z, out, mask))
             a = out if mask is None else out * mask
-        return io_arrays
+        return records
+
+    def _forward_fast(self, x):
+        """The inference forward pass: only the output, no records, no dropout."""
+        a = x
+        last = len(self._weights) - 1
+        for i, (w, b) in enumerate(zip(self._weights, self._biases)):
+            act = self.hidden_activation if i < last else self.output_activation
+            z = np.matmul(a, w)
+            z += b
+            a = act.forward_into(z, z) if act.forward_into is not None else act.f(z)
+        return a
 
     def _dropout_mask(self, shape, rate):
         """Inverted dropout: keep each unit with probability 1 - rate, scaled by 1 / (1 - rate)."""
         keep = self._rng.random(shape, dtype=self.dtype) >= rate
         return keep * self.dtype.type(1.0 / (1.0 - rate))
 
-    def __backward(self, io_arrays, y_true, buffers=None, sample_weight=None):
+    def _backward(self, records, y_true, workspace=None, sample_weight=None):
         """Gradient of the batch's mean loss: ``(d_weights, d_biases)``.
 
         With ``sample_weight`` (one weight per row) the batch loss is the
         weighted mean ``sum(w_i L_i) / sum(w_i)``; with ``l2 > 0`` the decay
-        term's gradient ``l2 * W`` is included.  The arrays returned are views into the
-        network's gradient buffer and are overwritten by the next call.
+        term's gradient ``l2 * W`` is included.  The arrays returned are views
+        into the network's gradient buffer and are overwritten by the next call.
         """
         n = y_true.shape[0]
         last = len(self._weights) - 1
-        _, z, a, _ = io_arrays[last]
-        out = None if buffers is None else buffers.delta[last]
-        delta = self._output_delta(z, a, y_true, out)
+        top = records[last]
+        out = None if workspace is None else workspace.delta[last]
+        delta = self._output_delta(top.z, top.output, y_true, out)
         if out is None:
-            out = np.empty_like(delta)
+            out = delta
         if sample_weight is None:
             np.multiply(delta, 1.0 / n, out=out)  # average over the batch
         else:  # weighted average; a batch whose weights are all 0 contributes nothing
             total = float(sample_weight.sum())
-            np.multiply(delta, (sample_weight / total if total > 0 else 0 * sample_weight)
-                        [:, None], out=out)
+            share = sample_weight / total if total > 0 else 0 * sample_weight
+            np.multiply(delta, share[:, None], out=out)
         delta = out
         for i in range(last, -1, -1):
-            np.matmul(io_arrays[i][0].T, delta, out=self._d_weights[i])
+            np.matmul(records[i].input.T, delta, out=self._d_weights[i])
             np.add.reduce(delta, axis=0, keepdims=True, out=self._d_biases[i])
             if self.l2:
                 self._d_weights[i] += self.l2 * self._weights[i]
             if i == 0:
                 break
+            below = records[i - 1]
             prev = np.matmul(delta, self._weights[i].T,
-                             out=None if buffers is None else buffers.delta[i - 1])
-            _, z_prev, a_prev, mask = io_arrays[i - 1]
-            if mask is not None:
-                prev *= mask
+                             out=None if workspace is None else workspace.delta[i - 1])
+            if below.mask is not None:
+                prev *= below.mask
             act = self.hidden_activation
             if act.backward_into is not None:
-                act.backward_into(z_prev, a_prev, prev)
+                act.backward_into(below.z, below.output, prev)
             else:
-                slope = act.df(z_prev)
-                _checks.check_shape(_name(act.df), slope, z_prev.shape,
+                slope = act.df(below.z)
+                _checks.check_shape(_name(act.df), slope, below.z.shape,
                                     "a hidden activation's derivative ")
                 prev *= slope
             delta = prev
@@ -415,15 +400,77 @@ class NeuralNetwork:
         _checks.check_shape(_name(act.df), jac, (n, m, m), "an output activation's derivative ")
         return np.matmul(g, jac)[:, 0, :]
 
+    def _update(self, params, gradient):
+        """Hand the flat vectors to the optimizer; returns the new parameter vector."""
+        opt = self.optimizer
+        if isinstance(opt, Optimizer) and type(opt).update is Optimizer.update:
+            return opt.step(params, gradient)  # built-in: update's arithmetic, in place
+        # A user's optimizer gets its own copies, so keeping references to them
+        # (e.g. the previous gradient) is safe even though our buffers are reused.
+        return opt.update(params.copy(), gradient.copy())
+
     # --------------------------------------------------------------- training
-    def fit(self, x, y, batch_size, epochs, categorical=False, *, verbose=1, shuffle=True,
-            validation_data=None, validation_split=0.0, callbacks=None, sample_weight=None,
-            class_weight=None):
+    def train_on_batch(self, x: np.ndarray, y: np.ndarray,
+                       sample_weight: np.ndarray | None = None, *,
+                       classify: bool = False) -> BatchResult:
+        """One step of the article's algorithm on a batch already checked and converted.
+
+        forward -> loss -> backward -> flatten -> ``optimizer.update`` -> restore.
+
+        Parameters
+        ----------
+        x : ndarray of shape (b, layers[0]), the network's dtype
+        y : ndarray of shape (b, layers[-1]), the network's dtype
+        sample_weight : ndarray of shape (b,), optional
+        classify : bool
+            Also count the correct predictions.
+
+        Returns
+        -------
+        BatchResult
+            The summed (weighted) loss, the summed weight (``b`` without
+            weights) and the number of correct predictions.
+        """
+        workspace = self._workspace(x.shape[0])
+        records = self._forward(x, workspace, training=True)
+        output = records[-1].output
+        per_sample = self.loss.f(output, y)
+        if np.shape(per_sample) != (x.shape[0], 1):
+            _checks.check_shape(_name(self.loss.f), per_sample, (x.shape[0], 1),
+                                "a loss function ")
+        d_weights, d_biases = self._backward(records, y, workspace, sample_weight)
+        params = self._flatten_params(self.weights, self.biases)
+        gradient = self._flatten_params(d_weights, d_biases)
+        new_params = self._update(params, gradient)
+        self._restore_params(new_params)
+        if sample_weight is None:
+            loss, weight = float(per_sample.sum()), float(x.shape[0])
+        else:
+            loss = float(sample_weight @ per_sample[:, 0])
+            weight = float(sample_weight.sum())
+        correct = self._count_correct(output, y) if classify else 0
+        return BatchResult(loss, weight, correct)
+
+    def _workspace(self, n):
+        workspace = self._workspaces.get(n)
+        if workspace is None:
+            if len(self._workspaces) >= 4:
+                self._workspaces.clear()
+            workspace = self._workspaces[n] = _Workspace(n, self.layers, self.dtype)
+        return workspace
+
+    def fit(self, x: ArrayLike, y: ArrayLike, batch_size: int, epochs: int,
+            categorical: bool = False, *, verbose: int = 1, shuffle: bool = True,
+            validation_data: tuple | None = None, validation_split: float = 0.0,
+            callbacks: list | None = None, sample_weight: ArrayLike | None = None,
+            class_weight: dict | str | None = None) -> list[float]:
         """Train with mini-batch gradient descent.
 
         Parameters
         ----------
-        x : array-like, shape (n, layers[0])
+        x : array-like or memmap, shape (n, layers[0])
+            Any real dtype; each batch is converted to the network's dtype on
+            its own, so a large uint8 memmap is never converted whole.
         y : array-like, shape (n, layers[-1]), or (n,) labels with ``categorical=True``
         batch_size : int
             Samples per update; the last batch of an epoch may be smaller.
@@ -436,8 +483,9 @@ class NeuralNetwork:
             output is not a terminal); 2 one line per epoch.
         shuffle : bool, keyword-only
             Shuffle the rows each epoch (the article always does).
-        validation_data : (x_val, y_val), keyword-only
-            Held-out data scored after every epoch (``y_val`` like ``y``).
+        validation_data : (x_val, y_val) or (x_val, y_val, w_val), keyword-only
+            Held-out data scored after every epoch.  ``y_val`` may be labels or
+            one-hot rows, whatever the form of ``y``.
         validation_split : float, keyword-only
             Hold out this fraction of ``(x, y)`` instead, drawn at random from
             the network's generator (stratified by class for classification).
@@ -457,238 +505,74 @@ class NeuralNetwork:
             weights are given, plus the L2 term when ``l2 > 0``).  Per-epoch
             figures, validation included, accumulate in :attr:`history`.
 
+        Raises
+        ------
+        ConcurrentTrainingError
+            When this network is already training in another thread.
+
         Notes
         -----
         If the loss or the parameters stop being finite, training stops, the
         parameters from the start of that epoch are restored and a
-        :class:`DivergenceWarning` says what to try.  Ctrl-C finishes the
-        current batch, stops, warns with :class:`TrainingInterrupted` and
-        returns normally, keeping the model and its history.
+        :class:`~nnscratch.DivergenceWarning` says what to try.  Ctrl-C
+        finishes the current batch, stops, warns with
+        :class:`~nnscratch.TrainingInterrupted` and returns normally, keeping
+        the model and its history.
         """
-        x, y = self._check_xy(x, y, categorical)
-        batch_size = _checks.check_positive_int("batch_size", batch_size)
-        epochs = _checks.check_positive_int("epochs", epochs)
-        classify = categorical or self._is_classifier()
-        weights = self._sample_weights(y, sample_weight, class_weight, classify)
-        x, y, weights, validation = self._split_validation(
-            x, y, weights, validation_data, validation_split, categorical, classify)
-        cbs = CallbackList(callbacks, self)
-        self.stop_training = False
-        progress = Progress(verbose, epochs, x.shape[0])
-        epoch_losses = []
-        with _InterruptGuard() as guard:
-            try:
-                cbs.call("on_train_begin", {})
-                for epoch in range(epochs):
-                    logs = self._run_epoch(epoch, x, y, weights, batch_size, shuffle, classify,
-                                           validation, cbs, progress, guard)
-                    if logs is None:  # diverged or interrupted mid-epoch
-                        break
-                    epoch_losses.append(logs["loss"])
-                    if cbs.call("on_epoch_end", epoch, logs) or guard.interrupted:
-                        break
-            finally:
-                progress.close()
-            cbs.call("on_train_end", {})
-        if guard.interrupted:
-            warnings.warn("training interrupted by Ctrl-C; the model keeps the parameters "
-                          "of the last finished batch and its history", TrainingInterrupted,
-                          stacklevel=2)
-        return epoch_losses
+        if not self._fit_lock.acquire(blocking=False):
+            raise ConcurrentTrainingError(
+                "this network is already training (fit or partial_fit running in another "
+                "thread); two fits on one network would mix their updates. Train a copy "
+                "(copy.deepcopy(net)) instead")
+        try:
+            return training.fit(self, x, y, batch_size, epochs, categorical=categorical,
+                                verbose=verbose, shuffle=shuffle,
+                                validation_data=validation_data,
+                                validation_split=validation_split, callbacks=callbacks,
+                                sample_weight=sample_weight, class_weight=class_weight)
+        finally:
+            self._fit_lock.release()
+
+    def is_classifier(self):
+        """True when the loss is a cross-entropy (the outputs are class probabilities)."""
+        return self.loss.name in ("categorical_crossentropy", "binary_crossentropy")
+
+    def multilabel(self):
+        """True when each output unit is its own yes/no label (sigmoid or a single unit)."""
+        return self.output_activation.name == "sigmoid" or self.layers[-1] == 1
+
+    def _count_correct(self, output, targets):
+        if self.multilabel():
+            return int(np.count_nonzero((output > 0.5) == (targets > 0.5)))
+        return int(np.count_nonzero(output.argmax(axis=1) == targets.argmax(axis=1)))
+
+    def l2_penalty(self):
+        """The L2 term of the objective, ``l2 / 2 * sum(W ** 2)`` (0 without L2)."""
+        if not self.l2:
+            return 0.0
+        return 0.5 * self.l2 * float(sum(np.vdot(w, w) for w in self._weights))
 
     def _check_xy(self, x, y, categorical):
-        """``x`` and ``y`` validated and converted to the network's dtype, once."""
+        """``x`` and ``y`` validated and converted to the network's dtype."""
         x = _checks.check_x(x, dtype=self.dtype, n_features=self.layers[0])
         y = _checks.check_targets(y, n_samples=x.shape[0], n_outputs=self.layers[-1],
                                   dtype=self.dtype, categorical=categorical)
         return x, y
 
-    def _is_classifier(self):
-        return self.loss.name in ("categorical_crossentropy", "binary_crossentropy")
-
-    def _sample_weights(self, y, sample_weight, class_weight, classify):
-        """One weight per row, or None when every weight would be 1."""
-        n = y.shape[0]
-        weights = None
-        if sample_weight is not None:
-            if np.ndim(sample_weight) != 1:
-                raise ValueError(f"sample_weight must be 1-D (one weight per sample), got "
-                                 f"shape {np.shape(sample_weight)}")
-            weights = _checks.check_x(np.reshape(sample_weight, (-1, 1)), dtype=self.dtype,
-                                      name="sample_weight")[:, 0]
-            if weights.shape[0] != n:
-                raise ValueError(f"sample_weight has {weights.shape[0]} entries, but x has "
-                                 f"{n} samples")
-            if (weights < 0).any():
-                raise ValueError("sample_weight must not hold negative weights")
-        if class_weight is not None:
-            labels = _labels_of(y)
-            per_class = _class_weights(class_weight, labels, y.shape[1])
-            row_weights = per_class[labels].astype(self.dtype)
-            weights = row_weights if weights is None else weights * row_weights
-        return weights
-
-    def _split_validation(self, x, y, weights, validation_data, validation_split,
-                          categorical, classify):
-        if validation_data is not None and validation_split:
-            raise ValueError("pass validation_data or validation_split, not both")
-        if validation_split:
-            split = _check_fraction("validation_split", validation_split, upper=1.0)
-            labels = _labels_of(y) if classify else None
-            held = np.zeros(x.shape[0], dtype=bool)
-            held[split_indices(x.shape[0], split, self._rng, labels=labels)] = True
-            validation = (x[held], y[held])
-            x, y = x[~held], y[~held]
-            if weights is not None:
-                weights = weights[~held]
-            return x, y, weights, validation
-        if validation_data is None:
-            return x, y, weights, None
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (x_val, y_val)")
-        x_val = _checks.check_x(validation_data[0], dtype=self.dtype,
-                                n_features=self.layers[0], name="validation x")
-        y_val = _checks.check_targets(validation_data[1], n_samples=x_val.shape[0],
-                                      n_outputs=self.layers[-1], dtype=self.dtype,
-                                      categorical=categorical, name="validation y")
-        return x, y, weights, (x_val, y_val)
-
-    def _run_epoch(self, epoch, x, y, weights, batch_size, shuffle, classify, validation,
-                   cbs, progress, guard):
-        """Train one epoch; returns its logs, or None when training must stop now."""
-        start_time = time.perf_counter()
-        n = x.shape[0]
-        snapshot = self._params.copy()  # known-finite parameters to fall back on
-        cbs.call("on_epoch_begin", epoch, {})
-        progress.epoch_begin(epoch)
-        order = self._rng.permutation(n) if shuffle else None
-        total = weight_total = 0.0
-        correct = 0
-        for batch, start in enumerate(range(0, n, batch_size)):
-            stop = min(start + batch_size, n)
-            buffers = self._buffers_for(stop - start)
-            rows = slice(start, stop) if order is None else order[start:stop]
-            xb, yb = x[rows], y[rows]
-            wb = None if weights is None else weights[rows]
-            batch_loss, batch_weight, batch_correct = self._train_batch(xb, yb, buffers, wb,
-                                                                        classify)
-            if not math.isfinite(batch_loss):
-                self._diverged(epoch, snapshot, "the loss became " + str(batch_loss))
-                return None
-            total += batch_loss
-            weight_total += batch_weight
-            correct += batch_correct
-            progress.batch_end(stop, total / max(weight_total, 1e-300))
-            if cbs.has_batch_hooks and cbs.batch_end(
-                    batch, {"loss": batch_loss / max(batch_weight, 1e-300),
-                            "size": stop - start}):
-                self.stop_training = True
-            if guard.interrupted or self.stop_training:
-                if stop < n:
-                    return None
-        if not _checks.all_finite(self._params):
-            self._diverged(epoch, snapshot, "the parameters stopped being finite")
-            return None
-        logs = {"loss": total / max(weight_total, 1e-300) + self._l2_penalty()}
-        if classify:
-            logs["accuracy"] = correct / (n * (y.shape[1] if self._multilabel() else 1))
-        if validation is not None:
-            logs["val_loss"] = self._mean_loss(*validation)
-            if classify:
-                logs["val_accuracy"] = self._accuracy(*validation)
-        logs["learning_rate"] = _current_rate(self.optimizer)
-        logs["seconds"] = time.perf_counter() - start_time
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-        progress.epoch_end(epoch, logs)
-        return logs
-
-    def _diverged(self, epoch, snapshot, what):
-        self._params[...] = snapshot
-        self.stop_training = True
-        rate = _current_rate(self.optimizer)
-        hint = f" (it is {rate:g})" if rate == rate else ""
-        warnings.warn(
-            f"training diverged in epoch {len(self.history.get('loss', [])) + 1}: {what}. "
-            f"The parameters from the start of that epoch were restored and training "
-            f"stopped. Try a smaller learning rate{hint}, gradient clipping (clipnorm=1.0 "
-            f"on the optimizer) or inputs scaled to about unit size.",
-            DivergenceWarning, stacklevel=4)
-
-    def _train_batch(self, xb, yb, buffers, weights=None, classify=False):
-        """One forward, backward and update.
-
-        Returns (summed loss, summed weight, correct predictions); without
-        weights every row weighs 1.
-        """
-        io_arrays = self.__forward(xb, buffers, training=True)
-        output = io_arrays[-1][2]
-        per_sample = self.loss.f(output, yb)
-        if per_sample.shape != (xb.shape[0], 1):
-            _checks.check_shape(_name(self.loss.f), per_sample, (xb.shape[0], 1),
-                                "a loss function ")
-        d_weights, d_biases = self.__backward(io_arrays, yb, buffers, weights)
-        params = self.__flatten_params(self.weights, self.biases)
-        gradient = self.__flatten_params(d_weights, d_biases)
-        self._apply_update(params, gradient)
-        if weights is None:
-            loss, weight = float(per_sample.sum()), float(xb.shape[0])
-        else:
-            loss, weight = float(weights @ per_sample[:, 0]), float(weights.sum())
-        return loss, weight, (self._count_correct(output, yb) if classify else 0)
-
-    def _multilabel(self):
-        return self.output_activation.name == "sigmoid" or self.layers[-1] == 1
-
-    def _count_correct(self, output, targets):
-        if self._multilabel():
-            return int(np.count_nonzero((output > 0.5) == (targets > 0.5)))
-        return int(np.count_nonzero(output.argmax(axis=1) == targets.argmax(axis=1)))
-
-    def _mean_loss(self, x, y):
-        return float(np.mean(self.loss.f(self.predict(x), y)))
-
-    def _accuracy(self, x, y):
-        correct = self._count_correct(self.predict(x), y)
-        return correct / (y.shape[0] * (y.shape[1] if self._multilabel() else 1))
-
-    def _l2_penalty(self):
-        if not self.l2:
-            return 0.0
-        return 0.5 * self.l2 * float(sum(np.vdot(w, w) for w in self._weights))
-
     def objective(self, x, y, categorical=False):
         """The quantity training minimises on ``(x, y)``: mean loss plus the L2 term."""
         x, y = self._check_xy(x, y, categorical)
-        return self._mean_loss(x, y) + self._l2_penalty()
-
-    def _apply_update(self, params, gradient):
-        opt = self.optimizer
-        if isinstance(opt, Optimizer) and type(opt).update is Optimizer.update:
-            opt.step(params, gradient)  # built-in: same arithmetic as update, in place
-            return
-        # A user's optimizer gets its own copies, so keeping references to them
-        # (e.g. the previous gradient) is safe even though our buffers are reused.
-        new_params = opt.update(params.copy(), gradient.copy())
-        self.weights, self.biases = self.__restore_params(new_params)
-
-    def _buffers_for(self, n):
-        buffers = self._buffers.get(n)
-        if buffers is None:
-            if len(self._buffers) >= 4:
-                self._buffers.clear()
-            buffers = self._buffers[n] = _Buffers(n, self.layers, self.dtype)
-        return buffers
+        return float(np.mean(self.loss.f(self._forward_fast(x), y))) + self.l2_penalty()
 
     def gradients(self, x, y, categorical=False):
-        """The gradient of the mean loss over ``(x, y)``, without updating anything.
+        """The gradient of the objective over ``(x, y)``, without updating anything.
 
         Returns
         -------
         (d_weights, d_biases) : lists of new arrays shaped like ``weights`` and ``biases``
         """
         x, y = self._check_xy(x, y, categorical)
-        d_weights, d_biases = self.__backward(self.__forward(x), y)
+        d_weights, d_biases = self._backward(self._forward(x), y)
         return [d.copy() for d in d_weights], [d.copy() for d in d_biases]
 
     def loss_and_gradient(self, x, y, *, sample_weight=None, categorical=False):
@@ -713,28 +597,28 @@ class NeuralNetwork:
             A new flat vector laid out like :meth:`get_flat_params`.
         """
         x, y = self._check_xy(x, y, categorical)
-        weights = self._sample_weights(y, sample_weight, None, False)
-        records = self.__forward(x)
-        per_sample = self.loss.f(records[-1][2], y)
+        weights = training.sample_weights(self, y, sample_weight, None)
+        records = self._forward(x)
+        per_sample = self.loss.f(records[-1].output, y)
         _checks.check_shape(_name(self.loss.f), per_sample, (x.shape[0], 1), "a loss function ")
         if weights is None:
             loss = float(np.mean(per_sample))
         else:
             total = float(weights.sum())
             loss = float(weights @ per_sample[:, 0]) / total if total > 0 else 0.0
-        self.__backward(records, y, None, weights)
-        return loss + self._l2_penalty(), self._grads.copy()
+        self._backward(records, y, None, weights)
+        return loss + self.l2_penalty(), self._grads.copy()
 
-    def get_flat_params(self):
+    def get_flat_params(self) -> np.ndarray:
         """A copy of all parameters as one flat vector (weights, then biases)."""
         return self._params.copy()
 
-    def set_flat_params(self, params):
+    def set_flat_params(self, params: ArrayLike) -> None:
         """Overwrite all parameters from a flat vector of the right length."""
-        self.__restore_params(np.asarray(params, dtype=self.dtype))
+        self._restore_params(np.asarray(params, dtype=self.dtype))
 
     # -------------------------------------------------------------- inference
-    def predict(self, x, labels=False):
+    def predict(self, x: ArrayLike, labels: bool = False) -> np.ndarray:
         """The output layer's values for ``x``, or the predicted classes.
 
         Parameters
@@ -752,56 +636,45 @@ class NeuralNetwork:
         """
         single = np.ndim(x) == 1
         x = _checks.check_x(x, dtype=self.dtype, n_features=self.layers[0], allow_1d=True)
-        chunk = 8192  # bounds the memory of the recorded activations
-        parts = [self.__forward(x[i:i + chunk])[-1][2] for i in range(0, x.shape[0], chunk)]
+        chunk = 8192  # bounds the memory of the intermediate layers
+        parts = [self._forward_fast(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)]
         out = parts[0] if len(parts) == 1 else np.concatenate(parts)
         if out is x:  # identity network on its own input: never hand back the caller's array
             out = out.copy()
         if labels:
-            out = self._labels_from_output(out)
+            out = labels_from_output(out, self.multilabel())
         return out[0] if single else out
 
-    def _labels_from_output(self, out):
-        if self.output_activation.name == "sigmoid" or out.shape[1] == 1:
-            labels = (out > 0.5).astype(np.intp)
-            return labels[:, 0] if labels.shape[1] == 1 else labels
-        return np.argmax(out, axis=1)
-
-    def score(self, x, y, accuracy=False):
+    def score(self, x: ArrayLike, y: ArrayLike, accuracy: bool = False) -> float:
         """Mean loss over ``(x, y)``, or the accuracy.
 
         With ``accuracy=False``, ``y`` holds targets shaped like the output
         (one-hot for classification; integer labels are one-hot encoded for
         you).  With ``accuracy=True``, ``y`` holds class labels (one-hot rows are
-        accepted too) and the fraction predicted right is returned.
+        accepted too), checked as ``fit`` checks them, and the fraction
+        predicted right is returned.
         """
         x = _checks.check_x(x, dtype=self.dtype, n_features=self.layers[0])
         m = self.layers[-1]
         if accuracy:
             predicted = self.predict(x, labels=True)
-            y_arr = np.asarray(y)
-            if y_arr.ndim == 2 and y_arr.shape[1] > 1 and predicted.ndim == 1:
-                y_arr = np.argmax(y_arr, axis=1)
-            if y_arr.ndim == 2 and y_arr.shape[1] == 1 and predicted.ndim == 1:
-                y_arr = y_arr[:, 0]
-            if y_arr.shape != predicted.shape:
-                raise ValueError(f"y has shape {y_arr.shape}, but the predicted labels have "
-                                 f"shape {predicted.shape}")
-            return float(np.mean(predicted == y_arr))
-        y_arr = np.asarray(y)
-        as_labels = y_arr.ndim == 1 and m > 1
-        y_arr = _checks.check_targets(y_arr, n_samples=x.shape[0], n_outputs=m,
-                                      dtype=self.dtype, categorical=as_labels)
+            truth = _checks.check_accuracy_targets(y, n_samples=x.shape[0], n_outputs=m,
+                                                   multilabel=self.multilabel())
+            return float(np.mean(predicted == truth))
+        as_labels = np.ndim(y) == 1 and m > 1
+        y_arr = _checks.check_targets(y, n_samples=x.shape[0], n_outputs=m, dtype=self.dtype,
+                                      categorical=as_labels)
         return float(np.mean(self.loss.f(self.predict(x), y_arr)))
 
     # ------------------------------------------------------------- parameters
-    def save_params(self, filename):
+    def save_params(self, filename: str | os.PathLike) -> str:
         """Save the weights and biases (one flat vector) to a ``.npy`` file.
 
         Like ``np.save``, ``.npy`` is appended when the name lacks it.  The
         write is atomic: an interrupted save leaves the previous file intact.
         Only parameters are stored; rebuild the network with the same code
-        before :meth:`load_params`.
+        before :meth:`load_params`.  A ``.npy`` file carries no checksum:
+        :meth:`save` writes the integrity-checked model format.
         """
         filename = os.fspath(filename)
         if not filename.endswith(".npy"):
@@ -810,19 +683,16 @@ class NeuralNetwork:
             np.save(handle, self._params, allow_pickle=False)
         return filename
 
-    def load_params(self, filename):
-        """Load what :meth:`save_params` wrote, after checking it fits this network.
-
-        The ``.npy`` format has no checksum: a damaged header, a wrong size or
-        type and non-finite values are refused, but a flipped bit in the data
-        would go unnoticed.  :meth:`save` files are checked (CRC-32 and SHA-256).
-        """
+    def load_params(self, filename: str | os.PathLike) -> None:
+        """Load what :meth:`save_params` wrote, after checking it fits this network."""
         filename = os.fspath(filename)
         if not os.path.exists(filename) and os.path.exists(filename + ".npy"):
             filename += ".npy"
-        self.__restore_params(saving.read_params_file(filename, self._params.size, self.dtype))
+        params = saving.read_params_file(filename, self.n_params, self.dtype,
+                                         layers=self.layers)
+        self._restore_params(params)
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> str:
         """Save the whole model to one ``.npz`` file; returns the path written.
 
         The file holds the parameters, the architecture, the registry names
@@ -843,7 +713,7 @@ class NeuralNetwork:
                 f"dtype={self.dtype.name})")
 
 
-def load_model(path, custom_objects=None):
+def load_model(path: str | os.PathLike, custom_objects: dict | None = None) -> NeuralNetwork:
     """Rebuild a network saved by :meth:`NeuralNetwork.save`.
 
     Parameters
@@ -869,54 +739,31 @@ def load_model(path, custom_objects=None):
     return saving.load_model(path, NeuralNetwork, custom_objects)
 
 
+def _assign(views, value, label):
+    """Copy a whole list of arrays into ``views``, after checking every shape first."""
+    if value is views:
+        return
+    value = list(value)
+    if len(value) != len(views):
+        raise ValueError(f"{label} needs {len(views)} arrays, got {len(value)}")
+    checked = []
+    for i, (view, new) in enumerate(zip(views, value)):
+        new = np.asarray(new)
+        if new.shape != view.shape:
+            raise ValueError(f"{label}[{i}] has shape {view.shape}, got {new.shape}")
+        checked.append(new)
+    for view, new in zip(views, checked):  # all shapes checked: nothing half-assigned
+        view[...] = new
+
+
+def _dropout_rates(dropout, hidden):
+    """One rate per hidden layer, each in [0, 1)."""
+    rates = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout] * hidden
+    if len(rates) != hidden:
+        raise ValueError(f"dropout lists {len(rates)} rates, but the network has {hidden} "
+                         f"hidden layers")
+    return [_checks.check_number("dropout", r, low=0, high=1, high_open=True) for r in rates]
+
+
 def _name(func):
     return getattr(func, "__name__", type(func).__name__)
-
-
-def _check_fraction(name, value, upper):
-    """A number in [0, upper) (or [0, inf) when upper is None)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if value < 0 or (upper is not None and value >= upper):
-        bound = f"0 <= {name} < {upper}" if upper is not None else f"{name} >= 0"
-        raise ValueError(f"{name} must satisfy {bound}, got {value!r}")
-    return float(value)
-
-
-def _labels_of(y):
-    """Class index of each row of a 2-D target array (one-hot, or 0/1 for one unit)."""
-    if y.shape[1] == 1:
-        return (y[:, 0] > 0.5).astype(np.intp)
-    return y.argmax(axis=1)
-
-
-def _class_weights(class_weight, labels, n_outputs):
-    n_classes = max(n_outputs, 2)
-    if isinstance(class_weight, str):
-        if class_weight != "balanced":
-            raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
-        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-        present = counts > 0
-        weights = np.ones(n_classes)
-        weights[present] = labels.shape[0] / (present.sum() * counts[present])
-        return weights
-    if not isinstance(class_weight, dict):
-        raise TypeError(f"class_weight must be a dict or 'balanced', got "
-                        f"{type(class_weight).__name__}")
-    weights = np.ones(n_classes)
-    for label, weight in class_weight.items():
-        if not isinstance(label, (int, np.integer)) or not 0 <= label < n_classes:
-            raise ValueError(f"class_weight has the key {label!r}, but classes are 0.."
-                             f"{n_classes - 1}")
-        if not isinstance(weight, (int, float, np.floating, np.integer)) or weight < 0:
-            raise ValueError(f"class_weight[{label}] must be a non-negative number, "
-                             f"got {weight!r}")
-        weights[label] = weight
-    return weights
-
-
-def _current_rate(optimizer):
-    if isinstance(optimizer, Optimizer):
-        return float(optimizer.current_learning_rate())
-    rate = getattr(optimizer, "learning_rate", None)
-    return float(rate) if isinstance(rate, (int, float, np.floating)) else float("nan")

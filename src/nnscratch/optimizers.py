@@ -344,3 +344,19 @@ def resolve_optimizer(spec, argname="optimizer"):
         return spec
     raise TypeError(f"{argname} must have an update(old_params, gradient) method or be one of "
                     f"the names {optimizers.names()}; got {type(spec).__name__} {spec!r}"[:300])
+
+
+def current_learning_rate(optimizer):
+    """The rate ``optimizer`` will use next, as a float (NaN when it has none to show).
+
+    Built-ins answer through :meth:`Optimizer.current_learning_rate` (a schedule
+    is evaluated at the next step); a user's optimizer is read through a numeric
+    ``learning_rate`` attribute when it has one.  The library's one reader of
+    learning rates (training logs, callbacks).
+    """
+    if isinstance(optimizer, Optimizer):
+        return float(optimizer.current_learning_rate())
+    rate = getattr(optimizer, "learning_rate", None)
+    if isinstance(rate, (int, float, np.floating)) and not isinstance(rate, bool):
+        return float(rate)
+    return float("nan")

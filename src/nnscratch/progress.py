@@ -3,7 +3,9 @@
 ``verbose=1`` (the default) shows a tqdm bar per epoch with samples done, the
 running average loss and the speed when the output is a terminal, and one line
 per epoch otherwise (so log files never fill with bars); ``verbose=2`` always
-prints one line per epoch; ``verbose=0`` prints nothing.
+prints one line per epoch; ``verbose=0`` prints nothing.  Under a bar, the
+epoch's figures are printed as a line of their own when it ends, so a narrow
+terminal never cuts the validation figures off.
 
 The bar is redrawn at most every ``interval`` seconds.  Between redraws a batch
 costs one clock read, so the display never slows training down.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
 from tqdm.auto import tqdm
 
 
@@ -48,10 +51,8 @@ class Progress:
         Minimum seconds between bar refreshes.
     """
 
-    def __init__(self, verbose, epochs, n_samples, *, stream=None, interval=0.2, first_epoch=0):
-        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
-            raise ValueError(f"verbose must be 0 (silent), 1 (bar or lines) or 2 (lines), "
-                             f"got {verbose!r}")
+    def __init__(self, verbose, epochs, n_samples, *, stream=None, interval=0.2):
+        self.check_verbose(verbose)
         self.stream = stream if stream is not None else sys.stderr
         isatty = getattr(self.stream, "isatty", lambda: False)
         try:
@@ -59,18 +60,26 @@ class Progress:
         except ValueError:  # closed stream
             tty = False
         self.mode = "none" if verbose == 0 else ("bar" if verbose == 1 and tty else "line")
-        self.epochs = first_epoch + epochs
+        self.epochs = epochs
         self.n_samples = n_samples
         self.interval = interval
         self._bar = None
         self._next = 0.0
         self._start = 0.0
 
+    @staticmethod
+    def check_verbose(verbose):
+        """Refuse anything but 0, 1 or 2 (True and False included)."""
+        if isinstance(verbose, (bool, np.bool_)) or verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0 (silent), 1 (bar or lines) or 2 (lines), "
+                             f"got {verbose!r}")
+        return int(verbose)
+
     def epoch_begin(self, epoch):
         self._start = time.perf_counter()
         if self.mode == "bar":
             self._bar = tqdm(total=self.n_samples, desc=f"Epoch {epoch + 1}/{self.epochs}",
-                             unit="sample", unit_scale=True, file=self.stream, leave=True,
+                             unit="sample", unit_scale=True, file=self.stream, leave=False,
                              mininterval=self.interval, dynamic_ncols=True)
             self._next = self._start + self.interval
 
@@ -88,11 +97,12 @@ class Progress:
     def epoch_end(self, epoch, logs):
         seconds = time.perf_counter() - self._start
         if self._bar is not None:
-            self._bar.n = self.n_samples
-            self._bar.set_postfix_str(_format_logs(logs, "=", ", "), refresh=False)
+            self._bar.n = self._bar.total
+            self._bar.set_postfix_str(f"loss={logs.get('loss', float('nan')):.4f}",
+                                      refresh=False)
             self._bar.close()
             self._bar = None
-        elif self.mode == "line":
+        if self.mode != "none":
             print(f"Epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {_format_logs(logs)}",
                   file=self.stream, flush=True)
         return seconds

@@ -180,7 +180,7 @@ def _all_finite(array):
     return True
 
 
-def read_params_file(path, n_params, dtype):
+def read_params_file(path, n_params, dtype, layers=None):
     """The parameter vector of a ``.npy`` file from :meth:`NeuralNetwork.save_params`.
 
     The header is read and checked first (a flat float array of ``n_params``
@@ -199,6 +199,8 @@ def read_params_file(path, n_params, dtype):
         The number of parameters the network has.
     dtype : numpy dtype
         The network's dtype; the file must hold the same.
+    layers : list of int, optional
+        The network's layer sizes, for the messages.
 
     Returns
     -------
@@ -229,15 +231,13 @@ def read_params_file(path, n_params, dtype):
             if found is None:
                 raise _Damaged(f"it holds values of type {header.descr!r}, not float32 or float64 "
                                f"parameters")
-            if len(header.shape) != 1:
-                raise _Damaged(f"it does not hold a flat parameter vector (found shape "
-                               f"{header.shape})")
+            if len(header.shape) != 1 or header.count != n_params:
+                where = f" for layers {layers}" if layers is not None else ""
+                raise _Damaged(f"it holds an array of shape {header.shape}, but this "
+                               f"network{where} has {n_params} parameters (a flat vector)")
             if header.fortran_order:
                 raise _Damaged("the file has a damaged .npy header (Fortran order for a "
                                "flat vector)")
-            if header.count != n_params:
-                raise _Damaged(f"it holds {header.count} parameters, but this network has "
-                               f"{n_params}")
             if found.newbyteorder("=") != dtype:
                 raise _Damaged(f"it holds {found.newbyteorder('=')} parameters, but this network "
                                f"uses {dtype}; build it with dtype=np.{found.newbyteorder('=')}")

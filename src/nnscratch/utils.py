@@ -41,6 +41,25 @@ def to_categorical(labels, num_classes=None):
     return out
 
 
+def labels_from_output(output, multilabel):
+    """Class labels from network outputs of shape (n, m).
+
+    Softmax-like outputs give the arg-max class of each row.  Outputs whose
+    units are independent yes/no answers (``multilabel``: a sigmoid layer, or
+    a single unit) give each unit thresholded at 0.5, as a 1-D array when
+    there is one unit.  The library's one rule for turning outputs into labels.
+    """
+    if multilabel or output.shape[1] == 1:
+        labels = (output > 0.5).astype(np.intp)
+        return labels[:, 0] if labels.shape[1] == 1 else labels
+    return np.argmax(output, axis=1)
+
+
+def labels_from_targets(y):
+    """Class index of each row of a 2-D target array (one-hot, or 0/1 in one column)."""
+    return labels_from_output(y, multilabel=False)
+
+
 def train_test_split(x, y, test_size=0.2, *, seed=None, stratify=True):
     """Split ``x`` and ``y`` into a training and a held-out part.
 
