@@ -633,7 +633,7 @@ class _HashingReader:
 
 
 class _Archive:
-    """The members of one model file, each read at most once, sizes checked first."""
+    """The members of one model file: sizes and headers checked before any data is read."""
 
     def __init__(self, handle, size):
         self.size = size
