@@ -14,7 +14,7 @@ from nnscratch.sklearn import NNClassifier
 x, y = load_digits()
 x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0,
                                                     stratify=y)
-pipeline = make_pipeline(StandardScaler(), NNClassifier(epochs=100, random_state=0))
+pipeline = make_pipeline(StandardScaler(), NNClassifier(max_iter=100, random_state=0))
 search = GridSearchCV(pipeline, {"nnclassifier__hidden_layer_sizes": [(32,), (128,)],
                                  "nnclassifier__alpha": [0.0, 1e-3]}, cv=3, n_jobs=2)
 search.fit(x_train, y_train)

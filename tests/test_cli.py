@@ -146,16 +146,25 @@ def test_help_for_every_command():
         assert proc.returncode == 0 and "usage: nnscratch " + command in proc.stdout
 
 
+def run_trusting(hashes, *args, cwd):
+    """run(), with Fashion-MNIST's published SHA-256 replaced by those of test files
+    (the loaders check every file against them)."""
+    code = ("import sys, nnscratch.cli as cli, nnscratch.datasets._mnist as m; "
+            f"m.DATASETS['fashion-mnist']['files'] = {hashes!r}; sys.exit(cli.main())")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
+
+
 def test_train_and_evaluate_on_a_fashion_mnist_folder(tmp_path):
     """Built-in sets with class names (not digits) map labels by index."""
     from test_loaders import small_set
-    small_set(tmp_path / "data" / "fashion-mnist", n_train=40, n_test=10)
-    proc = run("train", "--data", "fashion-mnist", "--data-home", "data", "--epochs", "2",
-               "--verbose", "0", "--out", "f.npz", cwd=tmp_path)
+    hashes = small_set(tmp_path / "data" / "fashion-mnist", n_train=40, n_test=10)
+    proc = run_trusting(hashes, "train", "--data", "fashion-mnist", "--data-home", "data",
+                        "--epochs", "2", "--verbose", "0", "--out", "f.npz", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stdout and "on 10 held-out images" in proc.stdout
-    proc = run("evaluate", "f.npz", "--data", "fashion-mnist", "--data-home", "data",
-               cwd=tmp_path)
+    proc = run_trusting(hashes, "evaluate", "f.npz", "--data", "fashion-mnist", "--data-home",
+                        "data", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Ankle boot" in proc.stdout and proc.stdout.startswith("10 samples")
 

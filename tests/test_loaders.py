@@ -41,8 +41,8 @@ def small_set(folder, n_train=12, n_test=5):
     return {name: hashlib.sha256(raw).hexdigest() for name, raw in content.items()}
 
 
-def test_reads_a_data_folder(tmp_path):
-    small_set(tmp_path / "mnist")
+def test_reads_a_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setitem(mnist_module.DATASETS["mnist"], "files", small_set(tmp_path / "mnist"))
     x, y = load_mnist("train", data_home=tmp_path)
     assert x.shape == (12, 784) and x.dtype == np.float32
     assert 0 <= x.min() and x.max() <= 1 and y.dtype == np.int64
@@ -53,7 +53,8 @@ def test_reads_a_data_folder(tmp_path):
 
 
 def test_environment_variable_and_default_folder(tmp_path, monkeypatch):
-    small_set(tmp_path / "fashion-mnist")
+    hashes = small_set(tmp_path / "fashion-mnist")
+    monkeypatch.setitem(mnist_module.DATASETS["fashion-mnist"], "files", hashes)
     monkeypatch.setenv("NNSCRATCH_DATA", str(tmp_path))
     assert data_home() == tmp_path
     x, _ = load_fashion_mnist("test")
@@ -161,3 +162,59 @@ def test_csv_and_npz_tables(tmp_path):
     with pytest.raises(ValueError, match="expected a .csv or .npz"):
         (tmp_path / "t.txt").write_text("")
         load_table(tmp_path / "t.txt")
+
+
+# --------------------------------------------------- files verified on every load (9.4)
+def damaged_versions(raw):
+    """Ways a file in the data folder can differ from the published one."""
+    yield "flipped first byte", bytes([raw[0] ^ 1]) + raw[1:]
+    yield "flipped middle byte", raw[:len(raw) // 2] + bytes([raw[len(raw) // 2] ^ 0x80]) \
+        + raw[len(raw) // 2 + 1:]
+    yield "flipped last byte", raw[:-1] + bytes([raw[-1] ^ 0xFF])
+    yield "truncated", raw[:-1]
+    yield "extended", raw + b"\0"
+    yield "recompressed", gzip.compress(gzip.decompress(raw), compresslevel=1, mtime=0)
+    yield "empty", b""
+
+
+@pytest.mark.parametrize("loader,name", [(load_mnist, "mnist"),
+                                         (load_fashion_mnist, "fashion-mnist")])
+def test_a_modified_file_in_the_data_folder_is_an_error_naming_it(tmp_path, monkeypatch,
+                                                                 loader, name):
+    folder = tmp_path / name
+    hashes = small_set(folder)
+    monkeypatch.setitem(mnist_module.DATASETS[name], "files", hashes)
+    originals = {f: (folder / f).read_bytes() for f in FILES}
+    for filename in FILES:
+        split = "train" if filename.startswith("train") else "test"
+        for label, content in damaged_versions(originals[filename]):
+            (folder / filename).write_bytes(content)
+            for download in (True, False):
+                with pytest.raises(ValueError) as caught:
+                    loader(split, data_home=tmp_path, download=download)
+                message = str(caught.value)
+                assert str(folder / filename) in message, (label, message)
+                assert "does not match the published SHA-256" in message
+                assert "Delete it to download it again" in message
+        (folder / filename).write_bytes(originals[filename])
+        x, y = loader(split, data_home=tmp_path, download=False)
+        assert len(x) == len(y)
+
+
+def test_a_modified_file_is_not_replaced_silently(tmp_path, monkeypatch):
+    """Even with a downloader at hand, a present-but-wrong file is an error, not fetched over."""
+    pytest.importorskip("pooch")
+    mirror = tmp_path / "mirror"
+    hashes = small_set(mirror)
+    home = tmp_path / "home"
+    small_set(home / "mnist", n_train=13)  # same names, other content
+    monkeypatch.setitem(mnist_module.DATASETS["mnist"], "files", hashes)
+    downloader = LocalDownloader(mirror)
+    monkeypatch.setattr(mnist_module, "DOWNLOADER", downloader)
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz does not match"):
+        load_mnist("train", data_home=home)
+    assert downloader.urls == []
+    for filename in FILES:  # after deleting, as the message says, the download repairs it
+        (home / "mnist" / filename).unlink()
+    x, _ = load_mnist("train", data_home=home)
+    assert x.shape == (12, 784)

@@ -289,3 +289,46 @@ def test_repr_names_every_piece():
     text = repr(small_net(seed=0))
     assert text.startswith("NeuralNetwork(layers=[4, 6, 3], hidden_activation='relu'")
     assert "SGD(learning_rate=0.1, momentum=0.9" in text
+
+
+# ------------------------------------------- pieces probed at construction (issue 10.7)
+def _swish(z):
+    return z * nn.sigmoid(z)
+
+
+def _d_swish_flat(z):
+    return np.ravel(z)  # wrong shape on purpose
+
+
+@pytest.mark.parametrize("args, argument", [
+    # the loss pair passed as the output activation, and the output pair as the loss
+    (("relu", (nn.mse, nn.d_mse), (nn.softmax, nn.d_softmax)), "output_activation"),
+    (("relu", "softmax", (nn.softmax, nn.d_softmax)), "loss"),
+    # a loss pair in the hidden slot
+    (((nn.mse, nn.d_mse), "softmax", "categorical_crossentropy"), "hidden_activation"),
+    # a hidden derivative of the wrong shape
+    (((_swish, _d_swish_flat), "softmax", "categorical_crossentropy"), "hidden_activation"),
+    # an elementwise derivative where a Jacobian stack belongs
+    (("relu", (nn.softmax, nn.d_relu), "categorical_crossentropy"), "output_activation"),
+    # a loss whose derivative is the loss itself (wrong shape)
+    (("relu", "softmax", (nn.mse, nn.mse)), "loss"),
+])
+def test_a_piece_in_the_wrong_slot_is_named_at_construction(args, argument):
+    with pytest.raises((TypeError, ValueError), match=rf"^{argument} looks wrong"):
+        nn.NeuralNetwork([4, 5, 3], *args, "sgd")
+
+
+def test_probing_leaves_the_generator_and_the_optimizer_alone():
+    calls = []
+
+    class Recording:
+        def update(self, old_params, gradient):
+            calls.append(1)
+            return old_params - 0.1 * gradient
+
+    a = nn.NeuralNetwork([4, 5, 3], "relu", "softmax", "categorical_crossentropy",
+                         Recording(), seed=5)
+    rng = np.random.default_rng(5)
+    b_weights = rng.normal(0, np.sqrt(1 / 9), (4, 5))
+    np.testing.assert_array_equal(a.weights[0], b_weights)
+    assert calls == []

@@ -15,6 +15,9 @@ from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
 
 from nnscratch.sklearn import EXPECTED_FAILED_CHECKS, NNClassifier, NNRegressor  # noqa: E402
 
+# these tests cap max_iter on purpose
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 @pytest.mark.parametrize("estimator", [NNClassifier(), NNRegressor()],
                          ids=["NNClassifier", "NNRegressor"])
@@ -45,7 +48,7 @@ def test_pipeline_with_a_scaler():
 def test_grid_search_in_two_processes():
     x, y = data(200)
     search = GridSearchCV(make_pipeline(StandardScaler(),
-                                        NNClassifier(epochs=30, random_state=0)),
+                                        NNClassifier(max_iter=30, random_state=0)),
                           {"nnclassifier__hidden_layer_sizes": [(8,), (32,)],
                            "nnclassifier__batch_size": [16, "auto"]}, cv=3, n_jobs=2)
     search.fit(x, y)
@@ -58,7 +61,7 @@ def test_grid_search_in_two_processes():
 def test_binary_with_string_labels_and_proba():
     x, y = data(classes=2)
     labels = np.array(["cat", "dog"])[y]
-    clf = NNClassifier(epochs=50, random_state=0).fit(x, labels)
+    clf = NNClassifier(max_iter=50, random_state=0).fit(x, labels)
     assert list(clf.classes_) == ["cat", "dog"]
     proba = clf.predict_proba(x)
     assert proba.shape == (300, 2)
@@ -71,7 +74,7 @@ def test_multilabel():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 5))
     y = np.column_stack([x[:, 0] > 0, x[:, 1] + x[:, 2] > 0, x[:, 3] < -0.5]).astype(int)
-    clf = NNClassifier(hidden_layer_sizes=(32,), epochs=150, random_state=0).fit(x, y)
+    clf = NNClassifier(hidden_layer_sizes=(32,), max_iter=150, random_state=0).fit(x, y)
     assert clf.network_.output_activation.name == "sigmoid"
     assert clf.predict(x).shape == (300, 3)
     assert clf.predict_proba(x).shape == (300, 3)
@@ -82,7 +85,7 @@ def test_multi_output_regression():
     x, y = make_regression(n_samples=300, n_features=6, n_targets=2, noise=1.0,
                            random_state=0)
     y = y / y.std(axis=0)
-    reg = make_pipeline(StandardScaler(), NNRegressor(hidden_layer_sizes=(64,), epochs=200,
+    reg = make_pipeline(StandardScaler(), NNRegressor(hidden_layer_sizes=(64,), max_iter=200,
                                                       random_state=0))
     reg.fit(x, y)
     assert reg.predict(x).shape == (300, 2)
@@ -92,19 +95,19 @@ def test_multi_output_regression():
 def test_float32_input_stays_float32():
     x, y = data()
     x32 = x.astype(np.float32)
-    clf = NNClassifier(epochs=5, random_state=0).fit(x32, y)
+    clf = NNClassifier(max_iter=5, random_state=0).fit(x32, y)
     assert clf.network_.dtype == np.float32
     assert clf.predict_proba(x32).dtype == np.float32
-    reg = NNRegressor(epochs=5, random_state=0).fit(x32, y.astype(np.float32))
+    reg = NNRegressor(max_iter=5, random_state=0).fit(x32, y.astype(np.float32))
     assert reg.predict(x32).dtype == np.float32
-    assert NNClassifier(epochs=5, random_state=0).fit(x, y).network_.dtype == np.float64
+    assert NNClassifier(max_iter=5, random_state=0).fit(x, y).network_.dtype == np.float64
 
 
 def test_fitted_attributes_and_feature_names():
     pd = pytest.importorskip("pandas")
     x, y = data()
     frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(8)])
-    clf = NNClassifier(epochs=20, early_stopping=True, random_state=0).fit(frame, y)
+    clf = NNClassifier(max_iter=20, early_stopping=True, random_state=0).fit(frame, y)
     assert clf.n_features_in_ == 8
     assert list(clf.feature_names_in_) == [f"f{i}" for i in range(8)]
     assert len(clf.loss_curve_) == clf.n_iter_ == len(clf.validation_scores_)
@@ -113,24 +116,25 @@ def test_fitted_attributes_and_feature_names():
 
 def test_partial_fit_needs_classes_first_and_then_continues():
     x, y = data()
-    clf = NNClassifier(random_state=0)
+    clf = NNClassifier(random_state=0, max_iter=1)
     with pytest.raises(ValueError, match="classes must be passed"):
         clf.partial_fit(x, y)
     clf.partial_fit(x[:100], y[:100], classes=[0, 1, 2])
     first = clf.network_.get_flat_params()
     clf.partial_fit(x[100:], y[100:])
-    assert clf.n_iter_ == 2 and not np.array_equal(first, clf.network_.get_flat_params())
+    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 2  # n_iter_ counts the last call
+    assert not np.array_equal(first, clf.network_.get_flat_params())
     with pytest.raises(ValueError, match="features"):
         clf.partial_fit(x[:, :5], y)
 
 
 def test_sample_weight_changes_the_fit_and_ones_change_nothing():
     x, y = data()
-    a = NNClassifier(epochs=20, random_state=0).fit(x, y)
-    b = NNClassifier(epochs=20, random_state=0).fit(x, y, sample_weight=np.ones(len(y)))
+    a = NNClassifier(max_iter=20, random_state=0).fit(x, y)
+    b = NNClassifier(max_iter=20, random_state=0).fit(x, y, sample_weight=np.ones(len(y)))
     np.testing.assert_array_equal(a.predict_proba(x), b.predict_proba(x))
     w = np.where(y == 0, 10.0, 1.0)
-    c = NNClassifier(epochs=20, random_state=0).fit(x, y, sample_weight=w)
+    c = NNClassifier(max_iter=20, random_state=0).fit(x, y, sample_weight=w)
     assert np.mean(c.predict(x) == 0) > np.mean(a.predict(x) == 0)
 
 
@@ -138,12 +142,12 @@ def test_the_callers_optimizer_is_not_trained():
     from nnscratch import SGD
     opt = SGD(0.05, 0.9)
     x, y = data()
-    clf = NNClassifier(optimizer=opt, epochs=3, random_state=0).fit(x, y)
+    clf = NNClassifier(solver=opt, max_iter=3, random_state=0).fit(x, y)
     assert opt.iterations == 0 and clf.network_.optimizer.iterations > 0
 
 
 def test_fitted_estimators_pickle():
     x, y = data()
-    clf = NNClassifier(epochs=5, random_state=0).fit(x, y)
+    clf = NNClassifier(max_iter=5, random_state=0).fit(x, y)
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.predict_proba(x), clf.predict_proba(x))

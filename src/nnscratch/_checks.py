@@ -15,15 +15,16 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_number(name, value, *, low=None, high=None, low_open=False, high_open=False,
-                 owner=None):
+                 owner=None, allow_inf=False):
     """A finite real number within the given bounds, returned as a float.
 
     ``low_open`` / ``high_open`` exclude the bound itself.  ``owner`` prefixes
-    the message ("Adam: beta_1 must ...").  The library's one number check.
+    the message ("Adam: beta_1 must ...").  ``allow_inf`` lets +-inf through
+    (never NaN).  The library's one number check.
     """
     prefix = f"{owner}: " if owner else ""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value):
+            or math.isnan(value) or (math.isinf(value) and not allow_inf):
         raise TypeError(f"{prefix}{name} must be a finite real number, got {value!r}")
     bad_low = low is not None and (value <= low if low_open else value < low)
     bad_high = high is not None and (value >= high if high_open else value > high)
@@ -31,7 +32,7 @@ def check_number(name, value, *, low=None, high=None, low_open=False, high_open=
         lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
         hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
         raise ValueError(f"{prefix}{name} must satisfy {lo}{name}{hi}, got {value!r}")
-    return float(value)
+    return value if allow_inf and math.isinf(value) else float(value)
 
 
 def check_positive_int(name, value):
@@ -125,7 +126,8 @@ def check_x(x, *, dtype, n_features=None, name="x", allow_1d=False):
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the network expects "
                          f"{n_features}")
-    converted = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, in our words
+        converted = np.ascontiguousarray(arr, dtype=dtype)
     if not all_finite(converted):
         raise ValueError(describe_non_finite(name, converted, None, arr))
     return converted
@@ -237,8 +239,9 @@ def all_finite(arr):
     overflow) is the exact elementwise test needed.
     """
     flat = arr.reshape(-1)
-    if np.isfinite(np.dot(flat, flat)):
-        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.dot(flat, flat)):
+            return True
     return bool(np.isfinite(arr).all())
 
 
@@ -290,7 +293,8 @@ def check_targets(y, *, n_samples, n_outputs, dtype, categorical=False, name="y"
         if arr.shape[1] != n_outputs:
             raise ValueError(f"{name} has {arr.shape[1]} columns, but the output layer has "
                              f"{n_outputs} units")
-        converted = np.ascontiguousarray(arr, dtype=dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            converted = np.ascontiguousarray(arr, dtype=dtype)
         if not all_finite(converted):
             raise ValueError(describe_non_finite(name, converted, None, arr))
         arr = converted

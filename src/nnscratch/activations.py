@@ -21,6 +21,7 @@ import functools
 
 import numpy as np
 
+from ._pair import Pair, find_pair
 from .registry import hidden_activations, output_activations
 
 # --------------------------------------------------------------------------- #
@@ -47,9 +48,15 @@ def sigmoid(z):
 
 
 def d_sigmoid(z):
-    """Elementwise slope of the logistic function, ``s * (1 - s)``."""
-    s = sigmoid(z)
-    return s * (1 - s)
+    """Elementwise slope of the logistic function, ``s * (1 - s)``.
+
+    Written as ``e / (1 + e)**2`` with ``e = exp(-|z|)``: the same value, but
+    without the cancellation in ``1 - s`` when ``s`` is close to 1, so the
+    slope keeps its relative precision far into saturation.
+    """
+    z = np.asarray(z)
+    e = np.exp(-np.abs(z))
+    return e / ((1 + e) * (1 + e))
 
 
 def tanh(z):
@@ -58,9 +65,15 @@ def tanh(z):
 
 
 def d_tanh(z):
-    """``1 - tanh(z)**2``."""
-    t = np.tanh(z)
-    return 1 - t * t
+    """``1 - tanh(z)**2``, the squared hyperbolic secant.
+
+    Written as ``4 e / (1 + e)**2`` with ``e = exp(-2|z|)``, which equals
+    ``1 - tanh(z)**2`` but keeps its relative precision where ``tanh(z)`` is
+    within rounding of +-1 (there ``1 - t*t`` would be 0 or pure noise).
+    """
+    z = np.asarray(z)
+    e = np.exp(-2 * np.abs(z))
+    return 4 * e / ((1 + e) * (1 + e))
 
 
 def leaky_relu(z, alpha=0.01):
@@ -137,6 +150,20 @@ def d_softmax(z):
     return jac
 
 
+def exp(z):
+    """The exponential output activation (the inverse of Poisson regression's log link)."""
+    return np.exp(z)
+
+
+def d_exp(z):
+    """Jacobians of the elementwise exponential: ``diag(exp(z))`` per row, (n, m, m)."""
+    n, m = np.shape(z)
+    jac = np.zeros((n, m, m), dtype=np.result_type(z, np.float32))
+    diag = np.arange(m)
+    jac[:, diag, diag] = np.exp(z)
+    return jac
+
+
 def d_sigmoid_output(z):
     """Jacobian stack of sigmoid used as an output layer.
 
@@ -155,8 +182,8 @@ def d_sigmoid_output(z):
 # Activation objects: the pair plus optional in-place shortcuts
 # --------------------------------------------------------------------------- #
 
-class Activation:
-    """An activation pair with a name.
+class Activation(Pair):
+    """An activation pair with a name and optional fast paths.
 
     It unpacks like the article's tuple (``f, df = act``), so it can be used
     anywhere a pair is expected.
@@ -177,38 +204,22 @@ class Activation:
     vjp : callable, optional
         Output only: ``vjp(z, a, g)`` returns ``g @ J(z)`` row by row, shape
         ``(n, m)``, without building the Jacobian.
+
+    The fast paths must be exactly as precise as ``df`` over the whole input
+    range; ``tests/test_activations.py`` sweeps them against it.
     """
 
     def __init__(self, name, f, df, *, kind, forward_into=None, backward_into=None, vjp=None):
         if kind not in ("hidden", "output"):
             raise ValueError(f"kind must be 'hidden' or 'output', got {kind!r}")
-        self.name = name
-        self.f = f
-        self.df = df
+        super().__init__(name, f, df)
         self.kind = kind
         self.forward_into = forward_into
         self.backward_into = backward_into
         self.vjp = vjp
 
-    @property
-    def builtin(self):
-        return self.name is not None and self.forward_into is not None
-
-    def __iter__(self):
-        return iter((self.f, self.df))
-
-    def __getitem__(self, i):
-        return (self.f, self.df)[i]
-
-    def __len__(self):
-        return 2
-
-    def __call__(self, z):
-        return self.f(z)
-
     def __repr__(self):
-        label = self.name or getattr(self.f, "__name__", "custom")
-        return f"Activation({label!r}, kind={self.kind!r})"
+        return f"Activation({self.label!r}, kind={self.kind!r})"
 
 
 def _copy_into(f, z, out):
@@ -236,11 +247,11 @@ def _tanh_forward(z, out):
 
 
 def _tanh_backward(z, a, delta):
-    delta *= 1 - a * a
+    delta *= d_tanh(z)  # not 1 - a*a, which cancels to 0 in saturation
 
 
 def _sigmoid_backward(z, a, delta):
-    delta *= a * (1 - a)
+    delta *= d_sigmoid(z)  # not a * (1 - a), which cancels for large z
 
 
 def _identity_forward(z, out):
@@ -256,8 +267,10 @@ def _leaky_backward(z, a, delta):
 
 
 def _elu_backward(z, a, delta):
-    # for z <= 0, elu(z) = exp(z) - 1, so its slope exp(z) equals a + 1
-    np.multiply(delta, a + 1, out=delta, where=z <= 0)
+    # for z <= 0 the slope is exp(z).  It also equals a + 1, but that sum cancels
+    # every digit for strongly negative z (a is then within rounding of -1), so
+    # it is computed from z itself.
+    np.multiply(delta, np.exp(np.minimum(z, 0)), out=delta, where=z <= 0)
 
 
 def _softplus_backward(z, a, delta):
@@ -278,11 +291,19 @@ def _softmax_vjp(z, a, g):
 
 
 def _sigmoid_vjp(z, a, g):
-    return g * a * (1 - a)
+    return g * d_sigmoid(z)
 
 
 def _identity_vjp(z, a, g):
     return g
+
+
+def _exp_forward(z, out):
+    return np.exp(z, out=out)
+
+
+def _exp_vjp(z, a, g):
+    return g * a  # the slope of exp is exp itself
 
 
 for _name, _f, _df, _fwd, _bwd in [
@@ -302,6 +323,7 @@ for _name, _f, _df, _fwd, _vjp in [
     ("softmax", softmax, d_softmax, _softmax_forward, _softmax_vjp),
     ("sigmoid", sigmoid, d_sigmoid_output, None, _sigmoid_vjp),
     ("identity", identity, d_identity, _identity_forward, _identity_vjp),
+    ("exp", exp, d_exp, _exp_forward, _exp_vjp),
 ]:
     output_activations.register(_name, Activation(
         _name, _f, _df, kind="output",
@@ -342,7 +364,7 @@ def resolve_activation(spec, kind, argname):
     if isinstance(spec, (tuple, list)) and len(spec) == 2 and all(callable(p) for p in spec):
         f, df = spec
         for reg in (registry, hidden_activations, output_activations):
-            found = reg.find(lambda e: e.f is f and e.df is df)
+            found = find_pair(reg, f, df)
             if found is not None:
                 name = found[0]
                 if name in registry and registry.get(name).f is f:

@@ -146,6 +146,10 @@ class ArraySource:
         return Batch(x, y, w, rows)
 
     def _take(self, rows):
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported per batch
+            return self._gather(rows)
+
+    def _gather(self, rows):
         if isinstance(rows, slice):
             part = self.x[rows]
             return np.ascontiguousarray(part, dtype=self.dtype)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._pair import Pair, find_pair
 from .registry import losses
 
 EPS = np.finfo(np.float64).eps
@@ -98,7 +99,7 @@ def d_huber(y_pred, y_true, delta=1.0):
     return _row(np.clip(y_pred - y_true, -delta, delta) / np.shape(y_pred)[1])
 
 
-class Loss:
+class Loss(Pair):
     """A loss pair with a name; unpacks like the article's ``(L, dL)`` tuple.
 
     Parameters
@@ -114,25 +115,8 @@ class Loss:
     """
 
     def __init__(self, name, f, df, *, fused=None):
-        self.name = name
-        self.f = f
-        self.df = df
+        super().__init__(name, f, df)
         self.fused = dict(fused or {})
-
-    def __iter__(self):
-        return iter((self.f, self.df))
-
-    def __getitem__(self, i):
-        return (self.f, self.df)[i]
-
-    def __len__(self):
-        return 2
-
-    def __call__(self, y_pred, y_true):
-        return self.f(y_pred, y_true)
-
-    def __repr__(self):
-        return f"Loss({(self.name or getattr(self.f, '__name__', 'custom'))!r})"
 
 
 # Fused output gradients.  For these canonical pairs the chain rule
@@ -174,6 +158,80 @@ for _name, _f, _df, _fused in [
     losses.register(_name, Loss(_name, _f, _df, fused=_fused))
 
 
+# scikit-learn's MLP objectives, so that nnscratch.sklearn's estimators minimise
+# exactly what MLPClassifier / MLPRegressor minimise (and their model files load
+# without importing the scikit-learn module).
+
+def _xlogy(x, y):
+    """``x * log(y)``, taken as 0 where ``x == 0`` (also where ``y`` is 0 there)."""
+    x, y = np.broadcast_arrays(np.asarray(x), np.asarray(y))
+    out = np.zeros(x.shape, dtype=np.result_type(x, y, np.float32))
+    mask = x != 0
+    out[mask] = x[mask] * np.log(y[mask])
+    return out
+
+
+def half_squared_error(y_pred, y_true):
+    """Half the squared error, averaged over the outputs: shape (n, 1)."""
+    r = y_pred - y_true
+    return 0.5 * np.mean(r * r, axis=1, keepdims=True)
+
+
+def d_half_squared_error(y_pred, y_true):
+    """``(p - y) / m`` as a row vector per sample: shape (n, 1, m)."""
+    return _row((y_pred - y_true) / np.shape(y_pred)[1])
+
+
+def summed_binary_crossentropy(y_pred, y_true):
+    """Binary cross-entropy summed (not averaged) over independent logistic outputs: (n, 1)."""
+    p = _clip(y_pred)
+    return -np.sum(_xlogy(y_true, p) + _xlogy(1 - y_true, 1 - p), axis=1, keepdims=True)
+
+
+def d_summed_binary_crossentropy(y_pred, y_true):
+    """``(p - y) / (p (1 - p))`` as a row vector per sample."""
+    p = _clip(y_pred)
+    return _row((p - y_true) / (p * (1 - p)))
+
+
+def half_poisson_deviance(y_pred, y_true):
+    """Half the Poisson deviance ``y log(y / p) - y + p``, summed over outputs: (n, 1)."""
+    return np.sum(_xlogy(y_true, y_true / y_pred) - y_true + y_pred, axis=1, keepdims=True)
+
+
+def d_half_poisson_deviance(y_pred, y_true):
+    """``1 - y / p`` as a row vector per sample."""
+    return _row(1 - y_true / y_pred)
+
+
+def _half_squared_error_identity(a, y, out):
+    # identity's Jacobian is I: dL/dz = dL/da = (a - y) / m
+    np.subtract(a, y, out=out)
+    out *= 1.0 / a.shape[1]
+    return out
+
+
+def _summed_bce_sigmoid(a, y, out):
+    # the logistic slope a (1 - a) cancels the denominator: dL/dz = a - y
+    return np.subtract(a, y, out=out)
+
+
+def _half_poisson_exp(a, y, out):
+    # with p = exp(z), dp/dz = p, so dL/dz = p (1 - y / p) = p - y
+    return np.subtract(a, y, out=out)
+
+
+for _name, _f, _df, _fused in [
+    ("half_squared_error", half_squared_error, d_half_squared_error,
+     {"identity": _half_squared_error_identity}),
+    ("summed_binary_crossentropy", summed_binary_crossentropy, d_summed_binary_crossentropy,
+     {"sigmoid": _summed_bce_sigmoid}),
+    ("half_poisson_deviance", half_poisson_deviance, d_half_poisson_deviance,
+     {"exp": _half_poisson_exp}),
+]:
+    losses.register(_name, Loss(_name, _f, _df, fused=_fused))
+
+
 def register_loss(name, f, df, *, overwrite=False):
     """Give your own ``(L, dL)`` pair a name (for passing by name and for model files)."""
     if not callable(f) or not callable(df):
@@ -188,9 +246,8 @@ def resolve_loss(spec, argname="loss"):
     if isinstance(spec, Loss):
         return spec
     if isinstance(spec, (tuple, list)) and len(spec) == 2 and all(callable(p) for p in spec):
-        f, df = spec
-        found = losses.find(lambda e: e.f is f and e.df is df)
-        return found[1] if found else Loss(None, f, df)
+        found = find_pair(losses, *spec)
+        return found[1] if found else Loss(None, *spec)
     raise TypeError(
         f"{argname} must be a (loss, derivative) pair of callables, a Loss or one of the "
         f"names {losses.names()}; got {type(spec).__name__} {spec!r}"[:300])

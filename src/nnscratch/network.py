@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _probe, saving, training
 from ._atomic import atomic_write
@@ -39,6 +41,7 @@ from .exceptions import ConcurrentTrainingError
 from .initializers import initializers
 from .losses import resolve_loss
 from .optimizers import Optimizer, resolve_optimizer
+from .protocols import ActivationSpec, LossSpec, OptimizerSpec
 from .utils import labels_from_output
 
 
@@ -155,9 +158,12 @@ class NeuralNetwork:
         batch or epoch.
     """
 
-    def __init__(self, layers, hidden_activation, output_activation, loss, optimizer, *,
-                 dtype=np.float64, seed=None, initializer="xavier_article", dropout=0.0,
-                 l2=0.0):
+    def __init__(self, layers: Sequence[int], hidden_activation: ActivationSpec,
+                 output_activation: ActivationSpec, loss: LossSpec, optimizer: OptimizerSpec,
+                 *, dtype: DTypeLike = np.float64,
+                 seed: int | np.random.Generator | None = None,
+                 initializer: str = "xavier_article", dropout: float | Sequence[float] = 0.0,
+                 l2: float = 0.0) -> None:
         self.layers = _checks.check_layers(layers)
         self.hidden_activation = resolve_activation(hidden_activation, "hidden",
                                                     "hidden_activation")
@@ -404,7 +410,9 @@ class NeuralNetwork:
         return opt.update(params.copy(), gradient.copy())
 
     # --------------------------------------------------------------- training
-    def train_on_batch(self, x, y, sample_weight=None, *, classify=False):
+    def train_on_batch(self, x: np.ndarray, y: np.ndarray,
+                       sample_weight: np.ndarray | None = None, *,
+                       classify: bool = False) -> BatchResult:
         """One step of the article's algorithm on a batch already checked and converted.
 
         forward -> loss -> backward -> flatten -> ``optimizer.update`` -> restore.
@@ -451,9 +459,11 @@ class NeuralNetwork:
             workspace = self._workspaces[n] = _Workspace(n, self.layers, self.dtype)
         return workspace
 
-    def fit(self, x, y, batch_size, epochs, categorical=False, *, verbose=1, shuffle=True,
-            validation_data=None, validation_split=0.0, callbacks=None, sample_weight=None,
-            class_weight=None):
+    def fit(self, x: ArrayLike, y: ArrayLike, batch_size: int, epochs: int,
+            categorical: bool = False, *, verbose: int = 1, shuffle: bool = True,
+            validation_data: tuple | None = None, validation_split: float = 0.0,
+            callbacks: list | None = None, sample_weight: ArrayLike | None = None,
+            class_weight: dict | str | None = None) -> list[float]:
         """Train with mini-batch gradient descent.
 
         Parameters
@@ -599,16 +609,16 @@ class NeuralNetwork:
         self._backward(records, y, None, weights)
         return loss + self.l2_penalty(), self._grads.copy()
 
-    def get_flat_params(self):
+    def get_flat_params(self) -> np.ndarray:
         """A copy of all parameters as one flat vector (weights, then biases)."""
         return self._params.copy()
 
-    def set_flat_params(self, params):
+    def set_flat_params(self, params: ArrayLike) -> None:
         """Overwrite all parameters from a flat vector of the right length."""
         self._restore_params(np.asarray(params, dtype=self.dtype))
 
     # -------------------------------------------------------------- inference
-    def predict(self, x, labels=False):
+    def predict(self, x: ArrayLike, labels: bool = False) -> np.ndarray:
         """The output layer's values for ``x``, or the predicted classes.
 
         Parameters
@@ -635,7 +645,7 @@ class NeuralNetwork:
             out = labels_from_output(out, self.multilabel())
         return out[0] if single else out
 
-    def score(self, x, y, accuracy=False):
+    def score(self, x: ArrayLike, y: ArrayLike, accuracy: bool = False) -> float:
         """Mean loss over ``(x, y)``, or the accuracy.
 
         With ``accuracy=False``, ``y`` holds targets shaped like the output
@@ -657,7 +667,7 @@ class NeuralNetwork:
         return float(np.mean(self.loss.f(self.predict(x), y_arr)))
 
     # ------------------------------------------------------------- parameters
-    def save_params(self, filename):
+    def save_params(self, filename: str | os.PathLike) -> str:
         """Save the weights and biases (one flat vector) to a ``.npy`` file.
 
         Like ``np.save``, ``.npy`` is appended when the name lacks it.  The
@@ -673,7 +683,7 @@ class NeuralNetwork:
             np.save(handle, self._params, allow_pickle=False)
         return filename
 
-    def load_params(self, filename):
+    def load_params(self, filename: str | os.PathLike) -> None:
         """Load what :meth:`save_params` wrote, after checking it fits this network."""
         filename = os.fspath(filename)
         if not os.path.exists(filename) and os.path.exists(filename + ".npy"):
@@ -682,7 +692,7 @@ class NeuralNetwork:
                                          layers=self.layers)
         self._restore_params(params)
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> str:
         """Save the whole model to one ``.npz`` file; returns the path written.
 
         The file holds the parameters, the architecture, the registry names
@@ -692,6 +702,11 @@ class NeuralNetwork:
         without unpickling anything.  ``.npz`` is appended when missing.
         """
         return saving.save_model(self, path)
+
+    def to_onnx(self, path=None, **kwargs):
+        """Export to ONNX: see :func:`nnscratch.export.to_onnx` (needs ``nnscratch[onnx]``)."""
+        from .export import to_onnx
+        return to_onnx(self, path, **kwargs)
 
     def __repr__(self):
         def label(piece):
@@ -703,7 +718,7 @@ class NeuralNetwork:
                 f"dtype={self.dtype.name})")
 
 
-def load_model(path, custom_objects=None):
+def load_model(path: str | os.PathLike, custom_objects: dict | None = None) -> NeuralNetwork:
     """Rebuild a network saved by :meth:`NeuralNetwork.save`.
 
     Parameters

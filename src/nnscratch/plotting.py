@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ._atomic import atomic_write
+from ._paths import prepare_output
 
 
 def plot_history(history, path=None, *, size=(960, 400), dpi=100, title=None):
@@ -15,11 +16,16 @@ def plot_history(history, path=None, *, size=(960, 400), dpi=100, title=None):
     history : dict of lists, or a NeuralNetwork (its ``history`` is used)
         Keys ``loss`` and optionally ``val_loss``, ``accuracy``, ``val_accuracy``.
     path : str, optional
-        Save the figure there as a PNG (written atomically) and close it.
+        Save the figure there and close it.  The extension names the format
+        (``.png``, ``.svg``, ``.pdf``, ``.jpg``, ... whatever matplotlib
+        writes); an unknown extension is refused before drawing.  Missing
+        parent folders are created; the write is atomic.
     size : (int, int)
         Width and height of the image in pixels.
     dpi : int
         Pixels per inch of the saved image.
+    title : str, optional
+        A title over the whole figure.
 
     Returns
     -------
@@ -33,6 +39,10 @@ def plot_history(history, path=None, *, size=(960, 400), dpi=100, title=None):
     except ImportError:
         raise ImportError("plot_history needs matplotlib, an optional extra: "
                           "pip install 'nnscratch[plot]' (or pip install matplotlib)") from None
+    fmt = None
+    if path is not None:
+        path = prepare_output(path, "plot path")
+        fmt = _format_of(path)
     history = getattr(history, "history", history)
     if not isinstance(history, dict) or not history.get("loss"):
         raise ValueError("history must be a dict with a non-empty 'loss' list, as "
@@ -57,8 +67,19 @@ def plot_history(history, path=None, *, size=(960, 400), dpi=100, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     if path is not None:
-        path = os.fspath(path)
         with atomic_write(path) as handle:
-            fig.savefig(handle, format="png", dpi=dpi)
+            fig.savefig(handle, format=fmt, dpi=dpi)
         plt.close(fig)
     return fig
+
+
+def _format_of(path):
+    """The image format named by ``path``'s extension, if matplotlib can write it."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    known = FigureCanvasBase.get_supported_filetypes()
+    if extension not in known:
+        raise ValueError(f"plot path {path!r}: cannot tell the image format from the "
+                         f"extension {('.' + extension) if extension else '(none)'}; use one "
+                         f"of {', '.join('.' + k for k in sorted(known))}")
+    return extension

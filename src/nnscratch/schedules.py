@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import math
 
+from . import _checks
 from .registry import Registry
 
 schedules = Registry("learning-rate schedule")
 
 
 def _positive(owner, name, value, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0 or (value == 0 and not allow_zero):
-        need = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(f"{owner}: {name} must be {need} number, got {value!r}")
-    return value
+    """A positive (or, with ``allow_zero``, non-negative) number, via the library's one check."""
+    return _checks.check_number(name, value, low=0, low_open=not allow_zero, owner=owner)
 
 
 class Schedule:

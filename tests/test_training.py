@@ -1,16 +1,11 @@
-"""Training workflow: validation, history, callbacks, schedules, regularisation, weights, plots."""
-
-import io
-import struct
-import sys
+"""The fit loop: validation, history, regularisation, weights, everything together."""
 
 import numpy as np
 import pytest
 
 import nnscratch as nn
 from nnscratch import gradcheck
-from nnscratch.callbacks import Callback
-from nnscratch.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay
+from nnscratch.schedules import CosineDecay
 from nnscratch.training import sample_weights
 from nnscratch.utils import split_indices
 
@@ -27,6 +22,7 @@ def net_for(**kwargs):
     opt = kwargs.pop("optimizer", nn.SGD(0.05, 0.9))
     return nn.NeuralNetwork([4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt,
                             **kwargs)
+
 
 
 # ----------------------------------------------------------------- validation, history
@@ -70,157 +66,6 @@ def test_validation_data_and_history_across_fits():
                 validation_data=(x, y), verbose=0)
     with pytest.raises(ValueError, match="validation_split"):
         net.fit(x, y, 16, 1, categorical=True, validation_split=1.5, verbose=0)
-
-
-# ---------------------------------------------------------------------------- callbacks
-class Recorder(Callback):
-    def __init__(self, stop_at=None):
-        self.calls = []
-        self.stop_at = stop_at
-
-    def on_train_begin(self, logs):
-        self.calls.append("train_begin")
-
-    def on_epoch_begin(self, epoch, logs):
-        self.calls.append(f"epoch_begin {epoch}")
-
-    def on_batch_end(self, batch, logs):
-        self.calls.append("batch")
-        assert logs["size"] > 0 and np.isfinite(logs["loss"])
-
-    def on_epoch_end(self, epoch, logs):
-        self.calls.append(f"epoch_end {epoch}")
-        if epoch == self.stop_at:
-            self.network.stop_training = True
-
-    def on_train_end(self, logs):
-        self.calls.append("train_end")
-
-
-def test_callback_protocol_order_and_stop():
-    x, y = blobs(40)
-    rec = Recorder(stop_at=1)
-    losses = net_for().fit(x, y, 20, 5, categorical=True, verbose=0, callbacks=[rec])
-    assert len(losses) == 2
-    assert rec.calls == ["train_begin", "epoch_begin 0", "batch", "batch", "epoch_end 0",
-                         "epoch_begin 1", "batch", "batch", "epoch_end 1", "train_end"]
-    assert rec.network is not None
-
-
-def test_stop_from_a_batch_hook():
-    class StopNow(Callback):
-        def on_batch_end(self, batch, logs):
-            self.network.stop_training = True
-
-    x, y = blobs(40)
-    net = net_for()
-    net.fit(x, y, 10, 5, categorical=True, verbose=0, callbacks=[StopNow()])
-    assert net.history.get("loss", []) == []  # stopped inside the first epoch
-
-
-def test_not_a_callback_is_refused():
-    x, y = blobs(40)
-    with pytest.raises(TypeError, match="is not a callback"):
-        net_for().fit(x, y, 10, 1, categorical=True, verbose=0, callbacks=[object()])
-
-
-def snapshots():
-    kept = []
-
-    class Keep(Callback):
-        def on_epoch_end(self, epoch, logs):
-            kept.append((logs["val_loss"], self.network.get_flat_params()))
-    return kept, Keep()
-
-
-def test_early_stopping_stops_and_restores_the_best_epoch():
-    x, y = blobs(150, seed=3)
-    kept, keeper = snapshots()
-    stopper = nn.EarlyStopping("val_loss", patience=2)
-    # a high rate makes the validation loss bounce, so patience runs out early
-    net = net_for(optimizer=nn.SGD(0.5, 0.9))
-    net.fit(x, y, 8, 40, categorical=True, verbose=0, validation_split=0.3,
-            callbacks=[keeper, stopper])
-    assert stopper.stopped_epoch is not None
-    assert len(net.history["loss"]) == stopper.stopped_epoch + 1 < 40
-    best = int(np.nanargmin([k[0] for k in kept]))
-    assert stopper.best_epoch == best
-    np.testing.assert_array_equal(net.get_flat_params(), kept[best][1])
-
-
-def test_early_stopping_restores_best_also_when_epochs_run_out():
-    x, y = blobs(150, seed=4)
-    kept, keeper = snapshots()
-    stopper = nn.EarlyStopping("val_loss", patience=100)
-    net = net_for(optimizer=nn.SGD(0.5, 0.9))
-    net.fit(x, y, 8, 8, categorical=True, verbose=0, validation_split=0.3,
-            callbacks=[keeper, stopper])
-    assert stopper.stopped_epoch is None and len(kept) == 8
-    best = int(np.argmin([k[0] for k in kept]))
-    np.testing.assert_array_equal(net.get_flat_params(), kept[best][1])
-
-
-def test_monitoring_a_missing_figure_says_what_to_do():
-    x, y = blobs(40)
-    with pytest.raises(ValueError, match="validation_split"):
-        net_for().fit(x, y, 10, 2, categorical=True, verbose=0,
-                      callbacks=[nn.EarlyStopping("val_loss")])
-
-
-def test_model_checkpoint_best_only_and_csv_logger(tmp_path):
-    x, y = blobs()
-    ckpt = nn.ModelCheckpoint(str(tmp_path / "m-{epoch:02d}.npz"), save_best_only=True)
-    log = nn.CSVLogger(tmp_path / "log.csv")
-    net = net_for()
-    net.fit(x, y, 16, 4, categorical=True, verbose=0, validation_split=0.2,
-            callbacks=[ckpt, log])
-    assert ckpt.saved and all(p.endswith(".npz") for p in ckpt.saved)
-    best = nn.load_model(ckpt.saved[-1])
-    assert best.history["val_loss"][-1] == min(net.history["val_loss"])
-    lines = (tmp_path / "log.csv").read_text().splitlines()
-    assert lines[0].startswith("epoch,loss,accuracy,val_loss,val_accuracy,learning_rate")
-    assert len(lines) == 5 and lines[4].startswith("4,")
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-
-
-# ---------------------------------------------------------------------------- schedules
-def test_schedules_give_the_expected_rates():
-    assert Constant(0.1)(0) == Constant(0.1)(10 ** 6) == 0.1
-    step = StepDecay(0.1, factor=0.5, every=10)
-    assert [step(s) for s in (0, 9, 10, 25)] == [0.1, 0.1, 0.05, 0.025]
-    exp = ExponentialDecay(1.0, rate=0.5, steps=100)
-    assert exp(0) == 1.0 and exp(100) == pytest.approx(0.5) and exp(50) == pytest.approx(
-        2 ** -0.5)
-    cos = CosineDecay(1.0, decay_steps=100, alpha=0.1)
-    assert cos(0) == 1.0 and cos(50) == pytest.approx(0.55) and cos(100) == pytest.approx(0.1)
-    assert cos(500) == pytest.approx(0.1)
-    warm = CosineDecay(1.0, decay_steps=100, warmup_steps=10)
-    assert warm(0) == 0.0 and warm(5) == pytest.approx(0.5) and warm(10) == 1.0
-    assert warm(60) == pytest.approx(0.5)
-
-
-@pytest.mark.parametrize("cls", [nn.SGD, nn.Adam, nn.RMSprop, nn.Adagrad])
-def test_every_optimizer_follows_a_schedule(cls):
-    opt = cls(learning_rate=StepDecay(0.1, factor=0.5, every=2))
-    p = np.zeros(3)
-    rates = []
-    for _ in range(5):
-        rates.append(opt.current_learning_rate())
-        p = opt.update(p, np.ones(3))
-    assert rates == [0.1, 0.1, 0.05, 0.05, 0.025]
-
-
-def test_learning_rate_scheduler_and_plateau_callbacks():
-    x, y = blobs(60)
-    net = net_for()
-    sched = nn.LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1))
-    net.fit(x, y, 20, 3, categorical=True, verbose=0, callbacks=[sched])
-    assert net.history["learning_rate"] == pytest.approx([0.1, 0.05, 0.1 / 3])
-    plateau = nn.ReduceLROnPlateau("loss", factor=0.5, patience=1, min_delta=10.0)
-    net2 = net_for()
-    net2.fit(x, y, 20, 4, categorical=True, verbose=0, callbacks=[plateau])
-    # min_delta=10 means nothing counts as an improvement after the first epoch
-    assert net2.optimizer.learning_rate == pytest.approx(0.05 * 0.5 ** 3)
 
 
 # ----------------------------------------------------------------------- regularisation
@@ -386,61 +231,6 @@ def test_bad_weights_are_named(kwargs, message):
         net_for().fit(x, y, 16, 1, categorical=True, verbose=0, **kwargs)
 
 
-# ---------------------------------------------------------------------------- progress
-def test_lines_per_epoch_with_validation_figures(capsys):
-    x, y = blobs()
-    net_for().fit(x, y, 16, 3, categorical=True, validation_split=0.2)
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 3
-    assert "val_loss:" in lines[-1] and "val_accuracy:" in lines[-1]
-
-
-def test_verbose_two_is_lines_even_on_a_terminal():
-    from nnscratch.progress import Progress
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    assert Progress(2, 1, 10, stream=Terminal()).mode == "line"
-    assert Progress(1, 1, 10, stream=Terminal()).mode == "bar"
-    assert Progress(1, 1, 10, stream=io.StringIO()).mode == "line"
-    with pytest.raises(ValueError, match="verbose"):
-        Progress(3, 1, 10)
-
-
-# -------------------------------------------------------------------------------- plots
-def png_size(path):
-    data = open(path, "rb").read(24)
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    return struct.unpack(">II", data[16:24])
-
-
-def test_plot_history_writes_a_png_of_the_asked_size(tmp_path):
-    pytest.importorskip("matplotlib")
-    x, y = blobs()
-    net = net_for()
-    net.fit(x, y, 16, 4, categorical=True, verbose=0, validation_split=0.2)
-    path = tmp_path / "curves.png"
-    nn.plot_history(net.history, path, size=(640, 320))
-    assert path.stat().st_size > 1000
-    assert png_size(path) == (640, 320)
-    nn.plot_history(net, tmp_path / "again.png", size=(300, 200), dpi=50)
-    assert png_size(tmp_path / "again.png") == (300, 200)
-
-
-def test_plot_history_without_matplotlib_says_how_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match=r"pip install 'nnscratch\[plot\]'"):
-        nn.plot_history({"loss": [1.0]})
-
-
-def test_plot_history_needs_a_history():
-    pytest.importorskip("matplotlib")
-    with pytest.raises(ValueError, match="loss"):
-        nn.plot_history({})
-
-
 # --------------------------------------------------------------------------- together
 def test_everything_in_one_fit_call(tmp_path):
     x, y = blobs(200, seed=9, p=[0.7, 0.2, 0.1])
@@ -459,3 +249,214 @@ def test_everything_in_one_fit_call(tmp_path):
     assert max(net.history["val_accuracy"]) >= 0.8
     assert (tmp_path / "best.npz").exists() and (tmp_path / "log.csv").exists()
     nn.plot_history(net.history, tmp_path / "curves.png")
+
+
+# ------------------------------------------------------------------ concurrency (issue 9.3)
+def test_a_second_concurrent_fit_is_refused():
+    """Guards "two threads calling fit on one network both return wrong losses"."""
+    import threading
+
+    x, y = blobs(400)
+    net = net_for()
+    started, release = threading.Event(), threading.Event()
+
+    class Hold(nn.Callback):
+        def on_epoch_begin(self, epoch, logs):
+            started.set()
+            release.wait(10)
+
+    errors = []
+    first = threading.Thread(target=lambda: net.fit(x, y, 16, 1, categorical=True, verbose=0,
+                                                    callbacks=[Hold()]))
+    first.start()
+    assert started.wait(10)
+    try:
+        with pytest.raises(nn.ConcurrentTrainingError, match="already training"):
+            net.fit(x, y, 16, 1, categorical=True, verbose=0)
+    except AssertionError as err:  # keep the thread from hanging on failure
+        errors.append(err)
+    finally:
+        release.set()
+        first.join(10)
+    assert not errors
+    # once the first fit is done, fitting again works
+    assert len(net.fit(x, y, 16, 1, categorical=True, verbose=0)) == 1
+
+
+def test_predict_from_many_threads_gives_the_single_thread_answer():
+    from concurrent.futures import ThreadPoolExecutor
+
+    x, y = blobs(3000)
+    net = net_for()
+    net.fit(x, y, 32, 2, categorical=True, verbose=0)
+    expected = net.predict(x)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: net.predict(x), range(32)))
+    for got in results:
+        np.testing.assert_array_equal(got, expected)
+
+
+# ------------------------------------------------------ validation targets (issue 10.3)
+@pytest.mark.parametrize("y_form, val_form", [("labels", "onehot"), ("onehot", "labels"),
+                                              ("labels", "labels"), ("onehot", "onehot")])
+def test_validation_targets_in_either_form(y_form, val_form):
+    x, y = blobs(150)
+    onehot = nn.to_categorical(y, 3)
+    fit_y = y[:100] if y_form == "labels" else onehot[:100]
+    val_y = y[100:] if val_form == "labels" else onehot[100:]
+    net = net_for()
+    net.fit(x[:100], fit_y, 16, 2, categorical=y_form == "labels", verbose=0,
+            validation_data=(x[100:], val_y))
+    reference = net_for()
+    reference.fit(x[:100], y[:100], 16, 2, categorical=True, verbose=0,
+                  validation_data=(x[100:], y[100:]))
+    assert net.history["val_loss"] == reference.history["val_loss"]
+    assert net.history["val_accuracy"] == reference.history["val_accuracy"]
+
+
+def test_validation_triple_with_weights_weighs_the_validation_loss():
+    x, y = blobs(150)
+    w = np.r_[np.zeros(25), np.ones(25)]
+    net = net_for()
+    net.fit(x[:100], y[:100], 16, 1, categorical=True, verbose=0,
+            validation_data=(x[100:], y[100:], w))
+    per_sample = nn.categorical_crossentropy(net.predict(x[100:]), nn.to_categorical(y[100:], 3))
+    assert net.history["val_loss"][0] == pytest.approx(per_sample[25:].mean())
+
+
+@pytest.mark.parametrize("bad, message", [
+    ((np.zeros((5, 3)), np.zeros(5)), "validation x has 3 features"),
+    ((np.zeros((5, 4)), np.zeros(4)), "validation y has 4 rows"),
+    ((np.zeros((5, 4)), np.full(5, 7)), "validation y holds labels"),
+    ((np.zeros((5, 4)),), "validation_data must be a tuple"),
+    ((np.zeros((5, 4)), np.zeros(5), np.ones(3)), "validation sample_weight has 3"),
+])
+def test_bad_validation_data_is_named(bad, message):
+    x, y = blobs(40)
+    with pytest.raises((TypeError, ValueError), match=message):
+        net_for().fit(x, y, 8, 1, categorical=True, verbose=0, validation_data=bad)
+
+
+# ------------------------------------------------------------------ divergence (issue 10.6)
+def test_divergence_shows_only_our_warning():
+    import warnings
+
+    x, _ = blobs(120)
+    y = x.sum(axis=1) * 100
+    net = nn.NeuralNetwork([4, 8, 1], "relu", "identity", "mse", nn.SGD(0.5), seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net.fit(x, y, 8, 5, verbose=0)
+    kinds = [type(w.message) for w in caught]
+    assert kinds == [nn.DivergenceWarning], [str(w.message) for w in caught]
+    assert np.isfinite(net.get_flat_params()).all()
+
+
+# --------------------------------------------------------------- bad input (issue 9.13)
+def test_naming_the_first_nan_costs_little_memory():
+    import tracemalloc
+
+    x = np.full((60_000, 100), np.nan)
+    net = nn.NeuralNetwork([100, 4, 2], "relu", "softmax", "categorical_crossentropy", "sgd",
+                           seed=0)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="row 0, column 0"):
+            net.predict(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < x.nbytes / 4, peak  # the input itself is 48 MB
+
+
+def test_a_nan_late_in_the_input_is_named_by_its_row():
+    x, y = blobs(400)
+    x[371, 2] = np.inf
+    with pytest.raises(ValueError, match="row 371, column 2"):
+        net_for().fit(x, y, 16, 1, categorical=True, verbose=0)
+
+
+@pytest.mark.parametrize("where", [0, 150, 399])
+def test_a_value_too_large_for_float32_is_out_of_range_not_nan(where):
+    x, y = blobs(400)
+    x[where, 1] = 1e300
+    net = net_for(dtype=np.float32)
+    for call in (lambda: net.fit(x, y, 16, 1, categorical=True, verbose=0),
+                 lambda: net.predict(x), lambda: net.score(x, y, accuracy=True)):
+        with pytest.raises(ValueError, match=rf"1e\+300 at row {where}, column 1, which is "
+                                             r"out of range for float32"):
+            call()
+
+
+@pytest.mark.parametrize("culprit", ["3.5kg", "pd.NA", object()])
+def test_non_numeric_objects_are_shown(culprit):
+    if culprit == "pd.NA":
+        culprit = pytest.importorskip("pandas").NA
+    x = np.zeros((6, 4), dtype=object)
+    x[4, 3] = culprit
+    with pytest.raises(TypeError, match=r"\[4, 3\]") as info:
+        net_for().predict(x)
+    assert repr(culprit)[:20] in str(info.value)
+
+
+def test_a_nan_far_into_a_memmap_is_named_and_the_epoch_is_undone(tmp_path):
+    """Batches are checked as they are read: parameters go back to the epoch's start."""
+    x, y = blobs(3000)
+    data = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32,
+                                     shape=x.shape)
+    data[:] = x
+    data[2718, 3] = np.nan
+    data.flush()
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    net = net_for(dtype=np.float32)
+    before = net.get_flat_params()
+    with pytest.raises(ValueError, match="row 2718, column 3"):
+        net.fit(mapped, y, 32, 1, categorical=True, verbose=0)
+    np.testing.assert_array_equal(net.get_flat_params(), before)
+
+
+def test_float_memmap_training_is_bit_identical_to_arrays(tmp_path):
+    x, y = blobs(500)
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    a, b = net_for(), net_for()
+    la = a.fit(x, y, 32, 3, categorical=True, verbose=0, validation_split=0.2)
+    lb = b.fit(mapped, y, 32, 3, categorical=True, verbose=0, validation_split=0.2)
+    assert la == lb
+    np.testing.assert_array_equal(a.get_flat_params(), b.get_flat_params())
+
+
+def test_uint8_input_is_converted_batch_by_batch_like_a_whole_conversion():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (300, 4), dtype=np.uint8)
+    y = rng.integers(0, 3, 300)
+    a, b = net_for(dtype=np.float32), net_for(dtype=np.float32)
+    la = a.fit(x, y, 32, 2, categorical=True, verbose=0)
+    lb = b.fit(x.astype(np.float32), y, 32, 2, categorical=True, verbose=0)
+    assert la == lb
+
+
+# ------------------------------------------------------------ score's labels (issue 9.8)
+@pytest.mark.parametrize("bad, message", [
+    (np.array(["a", "b", "c"] * 40), "numeric"),
+    (np.r_[np.full(119, 1.0), np.nan], "whole-number"),
+    (np.r_[np.full(119, 1.0), 0.5], "whole-number"),
+    (np.r_[np.full(119, 1), 3], "labels from"),
+    (np.r_[np.full(119, 1), -1], "negative"),
+    (np.zeros(7), "7 rows"),
+])
+def test_accuracy_checks_labels_as_fit_does(bad, message):
+    x, y = blobs(120)
+    net = net_for()
+    with pytest.raises((TypeError, ValueError), match=message):
+        net.score(x, bad, accuracy=True)
+    with pytest.raises((TypeError, ValueError)):
+        net.fit(x, bad, 16, 1, categorical=True, verbose=0)
+
+
+def test_accuracy_takes_labels_or_one_hot_rows_alike():
+    x, y = blobs(120)
+    net = net_for()
+    net.fit(x, y, 16, 3, categorical=True, verbose=0)
+    assert net.score(x, y, accuracy=True) == net.score(x, nn.to_categorical(y, 3),
+                                                       accuracy=True)
