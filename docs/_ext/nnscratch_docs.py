@@ -106,8 +106,8 @@ class Needs(SphinxDirective):
 
     def run(self):
         state = self.env.temp_data.setdefault("runblock", _PageState())
-        if needs_met(self.arguments[0]):
-            return []
+        if state.missing is not None or needs_met(self.arguments[0]):
+            return []  # met, or the page already says why its blocks don't run
         reason = " ".join(self.content).strip() or self.arguments[0]
         state.missing = reason
         note = nodes.note()
