@@ -310,8 +310,6 @@ def _match_columns(table, meta, net, target, drop, need_target):
     if meta["named_features"] and table.named:
         wanted = meta["feature_names"]
         target_column = names.index(target) if target in names else None
-        if need_target and target_column is None:
-            table.index(target)
         allowed = {*wanted, *(meta.get("ignored_columns") or []), *drop}
         if target is not None:
             allowed.add(target)
@@ -329,12 +327,10 @@ def _match_columns(table, meta, net, target, drop, need_target):
             raise CLIError(f"{table.path}: " + "; ".join(parts) + f". The model reads the "
                            f"columns {_quoted(wanted, 20)} by name (leave other columns out "
                            f"with --drop)")
+        if need_target and target_column is None:
+            table.index(target)
         return [names.index(w) for w in wanted], target_column
     # by position
-    if not table.named and meta["named_features"]:
-        print(f"nnscratch: note: {table.path} has no header row; its columns are taken as "
-              f"the model's {_quoted(meta['feature_names'], 6)}, in that order",
-              file=sys.stderr)
     if target is not None and target in names and (table.named or len(names) == n_in + 1):
         target_column = names.index(target)
     elif need_target:
@@ -346,6 +342,10 @@ def _match_columns(table, meta, net, target, drop, need_target):
     columns = [j for j in range(len(names)) if j != target_column and names[j] not in drop]
     _check_width(len(columns), net, table.path,
                  "" if drop else " (leave extra columns out with --drop COLUMN)")
+    if not table.named and meta["named_features"]:
+        print(f"nnscratch: note: {table.path} has no header row; its columns are taken as "
+              f"the model's {_quoted(meta['feature_names'], 6)}, in that order",
+              file=sys.stderr)
     return columns, target_column
 
 
@@ -363,10 +363,13 @@ def _model_data(args, net, meta, split="test", need_target=True):
     if source.lower().endswith(".npz"):
         _refuse_table_options(args, source)
         from .datasets import load_npz
-        key = target if need_target else (target or "y")
+        key = getattr(args, "target", None) or "y"
         with _reading(source):
-            x, y, _, _ = load_npz(source, key, require_target=need_target)
+            x, y, _, _ = load_npz(source, key, require_target=False)
         _check_width(x.shape[1], net, source)
+        if need_target and y is None:
+            raise CLIError(f"{source}: needs a target array named {key!r} (or give its name "
+                           f"with --target)")
         return dict(x=x, y=y, labels=y)
     from .datasets._tables import read_csv
     with _reading(source):
@@ -417,6 +420,8 @@ def _encode_labels(y, class_names, source):
 def _train(args):
     from . import EarlyStopping, NeuralNetwork, plot_history
     from .registry import optimizers
+    if os.path.isdir(args.out):
+        raise CLIError(f"--out {args.out}: is a folder; give a file name inside it")
     out = args.out if args.out.endswith(".npz") else args.out + ".npz"
     _check_output(out, "--out")
     if args.plot:
@@ -495,8 +500,8 @@ def _train(args):
 
 
 def _evaluate(args):
-    net, meta = _load_model(args.model)
     source = _check_source(args.data)
+    net, meta = _load_model(args.model)
     data = _model_data(args, net, meta, split=args.split)
     x, y = _prepare(data["x"], meta), data["y"]
     if y is None:

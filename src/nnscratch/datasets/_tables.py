@@ -176,14 +176,19 @@ class Table:
             self._explain(columns, what)
         return x
 
-    def _explain(self, columns, what):
-        """Raise the error for the first bad cell of ``columns`` (earliest row, then column)."""
+    def _explain(self, columns, what, text_ok=False):
+        """Raise the error for the first bad cell of ``columns`` (earliest row, then column).
+
+        With ``text_ok`` only missing cells are bad (a column of labels).
+        """
         first = None
         for j in columns:
             for i, cell in enumerate(self._column(j)):
                 text = cell.strip()
                 if text.lower() in MISSING_MARKERS:
                     kind = "missing"
+                elif text_ok:
+                    continue
                 elif not _is_number(text):
                     kind = "text"
                 elif not np.isfinite(float(text)):
@@ -220,7 +225,7 @@ class Table:
         """
         cells = [cell.strip() for cell in self._column(j)]
         if any(cell.lower() in MISSING_MARKERS for cell in cells):
-            self._explain([j], "target")
+            self._explain([j], "target", text_ok=True)
         try:
             y = np.fromiter(map(float, cells), dtype=np.float64, count=len(cells))
         except ValueError:
