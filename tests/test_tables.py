@@ -140,6 +140,20 @@ def test_utf8_errors_give_the_offset_and_line_for_every_position(tmp_path):
         assert "re-save the file as UTF-8" in message
 
 
+@pytest.mark.parametrize("shift", [-3, -1, 0, 1, 2, 5])
+def test_utf8_errors_far_into_a_large_file(tmp_path, shift):
+    row = "caf\u00e9,2,\u00e9t\u00e9\n".encode()  # two-byte characters everywhere
+    body = b"name,n,season\n" + row * (2_500_000 // len(row))
+    offset = (1 << 20) * 2 + shift  # near the boundary of the reader's second chunk
+    offset -= 1 if body[offset] & 0xC0 == 0x80 else 0  # not inside a character
+    path = tmp_path / "big.csv"
+    path.write_bytes(body[:offset] + b"\xff" + body[offset:])
+    with pytest.raises(ValueError) as info:
+        read_csv(path)
+    line = body[:offset].count(b"\n") + 1
+    assert f"byte 0xff at offset {offset}, line {line}:" in str(info.value)
+
+
 def test_utf8_offset_counts_a_byte_order_mark(tmp_path):
     path = tmp_path / "bom.csv"
     path.write_bytes(b"\xef\xbb\xbfa,b\n1,\xff\n")
@@ -239,6 +253,18 @@ def test_npz_numeric_checks(tmp_path):
     np.savez(tmp_path / "short.npz", x=x, y=np.arange(3))
     with pytest.raises(ValueError, match="one target"):
         load_npz(tmp_path / "short.npz")
+
+
+def test_npz_with_python_objects_is_refused_without_numpys_hint(tmp_path):
+    np.savez(tmp_path / "obj.npz", x=np.array([[1, "a"]], dtype=object), y=np.zeros(1))
+    with pytest.raises(ValueError) as info:
+        load_npz(tmp_path / "obj.npz")
+    assert "pickled data" in str(info.value) and "allow_pickle" not in str(info.value)
+    np.save(tmp_path / "single.npy", np.ones((2, 2)))
+    (tmp_path / "single.npz").write_bytes((tmp_path / "single.npy").read_bytes())
+    with pytest.raises(ValueError, match=r"single.npz: not a readable NPZ archive \(it holds a "
+                                         r"single .npy array\)"):
+        load_npz(tmp_path / "single.npz")
 
 
 @pytest.mark.parametrize("cut", [0, 1, 10, 30, 100, 200])

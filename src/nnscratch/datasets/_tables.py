@@ -12,10 +12,10 @@ chosen columns into numbers.  :func:`load_csv` does both in one call.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import difflib
-import io
 import os
 import sys
 
@@ -63,25 +63,38 @@ def _large_fields():
         csv.field_size_limit(previous)
 
 
-def _decode(path, raw):
-    """The text of a UTF-8 file (a leading byte-order mark is dropped)."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        start = err.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
-        line = raw.count(b"\n", 0, start) + 1
-        byte = raw[start:start + 1].hex()
-        raise ValueError(
-            f"{path}: not UTF-8 text (byte 0x{byte} at offset {start}, line {line}: "
-            f"{err.reason}); re-save the file as UTF-8 (in a spreadsheet: 'CSV UTF-8')"
-        ) from None
+def _not_utf8(path):
+    """The error for a file that is not UTF-8: the first bad byte, its offset and line.
+
+    The file is scanned again in chunks, so the error costs no more memory than
+    reading did.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    consumed = newlines = 0
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            pending = decoder.getstate()[0]
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as err:
+                data = pending + chunk
+                start = consumed - len(pending) + err.start
+                line = newlines - pending.count(b"\n") + data.count(b"\n", 0, err.start) + 1
+                return ValueError(
+                    f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset {start}, "
+                    f"line {line}: {err.reason}); re-save the file as UTF-8 (in a "
+                    f"spreadsheet: 'CSV UTF-8')")
+            if not chunk:
+                return ValueError(f"{path}: not UTF-8 text")  # pragma: no cover
+            consumed += len(chunk)
+            newlines += chunk.count(b"\n")
 
 
-def _sniff_separator(text):
-    """The separator among :data:`SEPARATORS` that the start of ``text`` uses (default ',')."""
-    sample = text[:_SNIFF_CHARS]
-    if len(text) > _SNIFF_CHARS and "\n" in sample:
-        sample = sample[:sample.rindex("\n")]
+def _sniff_separator(sample):
+    """The separator among :data:`SEPARATORS` that ``sample`` uses (default ',')."""
+    if len(sample) >= _SNIFF_CHARS and "\n" in sample:
+        sample = sample[:sample.rindex("\n")]  # whole lines only
     try:
         found = csv.Sniffer().sniff(sample, delimiters=SEPARATORS).delimiter
     except csv.Error:
@@ -259,23 +272,24 @@ def read_csv(path, *, sep=None, header=None):
     path = os.fspath(path)
     if sep is not None and len(sep) != 1:
         raise ValueError(f"sep must be one character, got {sep!r}")
-    with open(path, "rb") as handle:
-        text = _decode(path, handle.read())
-    if sep is None:
-        sep = _sniff_separator(text)
-    rows, lines = [], []
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
-    del text
-    with _large_fields():
-        previous = 0
-        try:
+    rows, lines, reader = [], [], None
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle, _large_fields():
+            if sep is None:
+                sep = _sniff_separator(handle.read(_SNIFF_CHARS))
+                handle.seek(0)
+            reader = csv.reader(handle, delimiter=sep)
+            previous = 0
             for row in reader:
                 if any(cell.strip() for cell in row):
                     rows.append(row)
                     lines.append(previous + 1)
                 previous = reader.line_num
-        except csv.Error as err:
-            raise ValueError(f"{path}: line {reader.line_num}: malformed CSV ({err})") from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except csv.Error as err:
+        line = f"line {reader.line_num}: " if reader is not None else ""
+        raise ValueError(f"{path}: {line}malformed CSV ({err})") from None
     if not rows:
         raise ValueError(f"{path}: holds no rows")
     if header is None:
@@ -395,24 +409,37 @@ def load_npz(path, target=None, *, require_target=True):
     its row and column).
     """
     path = os.fspath(path)
+    key = target or "y"
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+        if not magic.startswith(b"PK\x03\x04"):
+            what = ("it holds a single .npy array" if magic == b"\x93NUMPY"
+                    else "it does not start like a zip file")
+            raise ValueError(f"{path}: not a readable NPZ archive ({what})")
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+            files = list(data.files)
+            lower = {k.lower(): k for k in files}
+            if "x" not in lower:
+                raise ValueError(f"{path}: needs an array named 'x' (features); it holds "
+                                 f"{_names(files) or 'nothing'}")
+            x = data[lower["x"]]  # only the two arrays needed are read
+            name = key if key in files else lower.get(key.lower())
+            y = data[name] if name is not None else None
     except FileNotFoundError:
         raise
     except Exception as err:  # noqa: BLE001 - any failure of a damaged archive is ours
+        message = " ".join(str(err).split())
+        if message.startswith(path):
+            raise ValueError(message) from None
+        if "allow_pickle" in message or "Object arrays" in message:
+            raise ValueError(f"{path}: holds Python objects (pickled data), which nnscratch "
+                             f"never loads because unpickling can run code") from None
         raise ValueError(f"{path}: not a readable NPZ archive "
-                         f"({type(err).__name__}: {' '.join(str(err).split())})") from None
-    lower = {k.lower(): k for k in arrays}
-    if "x" not in lower:
-        raise ValueError(f"{path}: needs an array named 'x' (features); it holds "
-                         f"{_names(arrays) or 'nothing'}")
-    x = arrays[lower["x"]]
-    key = target or "y"
-    y = arrays.get(key, arrays.get(lower.get(key.lower(), ""), None))
+                         f"({type(err).__name__}: {message})") from None
     if y is None and require_target:
         raise ValueError(f"{path}: needs a target array named {key!r}; it holds "
-                         f"{_names(arrays)}")
+                         f"{_names(files)}")
     if x.ndim != 2:
         raise ValueError(f"{path}: 'x' must be 2-D (samples, features), got shape {x.shape}")
     x = _numeric_array(path, x)
