@@ -625,3 +625,26 @@ def test_every_byte_of_a_model_file_flipped(trained, tiny_model, tmp_path):
     for i in range(len(data)):
         path.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:])
         check_commands(model_commands(path, folder)[:1 if i % 5 else 3])
+
+
+def test_models_saved_from_python_work_without_metadata(tmp_path):
+    import nnscratch as nn
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 3))
+    np.savez(tmp_path / "reg.npz", x=x, y=x @ [1.0, -2.0, 0.5])
+    np.savez(tmp_path / "cls.npz", x=x, y=(x[:, 0] > 0).astype(int))
+    reg = nn.NeuralNetwork([3, 4, 1], "relu", "identity", "mse", nn.Adam(), seed=0)
+    cls = nn.NeuralNetwork([3, 4, 2], "relu", "softmax", "categorical_crossentropy",
+                           nn.Adam(), seed=0)
+    reg_path, cls_path = reg.save(tmp_path / "r.npz"), cls.save(tmp_path / "c.npz")
+    status, out, err = call("evaluate", reg_path, "--data", tmp_path / "reg.npz")
+    assert status == 0 and "R^2" in out and "accuracy" not in out, err
+    status, out, err = call("evaluate", cls_path, "--data", tmp_path / "cls.npz")
+    assert status == 0 and "confusion matrix" in out, err
+
+
+def test_dropping_a_column_the_model_needs_is_refused(trained):
+    folder = trained[0]
+    status, _, err = call("predict", folder / "m.npz", folder / "new.csv", "--drop", "b,a")
+    assert status == 1
+    assert "--drop b,a: the model needs these columns" in one_error_line(err)

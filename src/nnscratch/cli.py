@@ -154,7 +154,10 @@ def _check_metadata(net, path):
     """
     meta = dict(net.metadata) if isinstance(net.metadata, dict) else {}
     n_in, n_out = net.layers[0], net.layers[-1]
-    task = meta.get("task", "classification")
+    # models saved from Python may have no metadata: the output layer tells the task
+    guess = "classification" if net.output_activation.name in ("softmax", "sigmoid") \
+        else "regression"
+    task = meta.get("task", guess)
     if task not in ("classification", "regression"):
         raise ValueError(f"{path}: the metadata names an unknown task {task!r}")
     meta["task"] = task
@@ -192,11 +195,11 @@ def _check_metadata(net, path):
 
 def _knows_names(meta):
     """Whether the model's feature names are real names (a CSV header), not positions."""
-    if isinstance(meta.get("named_features"), bool):
-        return meta["named_features"]
     names = meta.get("feature_names")
     if not names:
         return False
+    if isinstance(meta.get("named_features"), bool):
+        return meta["named_features"]
     generated = ([f"{prefix}{i}" for i in range(len(names))] for prefix in ("x", "col", "pixel"))
     return all(names != made for made in generated)
 
@@ -309,6 +312,10 @@ def _match_columns(table, meta, net, target, drop, need_target):
         table.index(name)
     if meta["named_features"] and table.named:
         wanted = meta["feature_names"]
+        needed = [name for name in drop if name in wanted]
+        if needed:
+            raise CLIError(f"--drop {','.join(needed)}: the model needs "
+                           f"{'these columns' if len(needed) > 1 else 'this column'}")
         target_column = names.index(target) if target in names else None
         allowed = {*wanted, *(meta.get("ignored_columns") or []), *drop}
         if target is not None:
