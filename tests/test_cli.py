@@ -588,6 +588,22 @@ def test_garbage_csv_files_never_raise(trained, tmp_path):
         ])
 
 
+def test_damaged_npz_data_files_never_raise(trained, tiny_model, tmp_path):
+    x, kind = make_rows(8)
+    np.savez(tmp_path / "good.npz", x=x, y=(kind == "up").astype(int))
+    data = (tmp_path / "good.npz").read_bytes()
+    rng = np.random.default_rng(11)
+    path = tmp_path / "damaged.npz"
+    for mutant in mutants(data, rng, 100):
+        path.write_bytes(mutant)
+        check_commands([
+            ["train", "--data", path, "--epochs", "1", "--layers", "2", "--verbose", "0",
+             "--out", tmp_path / "t.npz"],
+            ["evaluate", tiny_model, "--data", path],
+            ["predict", tiny_model, path],
+        ])
+
+
 def model_commands(path, folder):
     return [["info", path], ["evaluate", path, "--data", folder / "cls.csv"],
             ["predict", path, folder / "new.csv"]]

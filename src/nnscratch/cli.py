@@ -335,6 +335,9 @@ def _match_columns(table, meta, net, target, drop, need_target):
                            f"columns {_quoted(wanted, 20)} by name (leave other columns out "
                            f"with --drop)")
         if need_target and target_column is None:
+            if target is None:
+                raise CLIError(f"{table.path}: the model does not say which column is the "
+                               f"target; name it with --target")
             table.index(target)
         return [names.index(w) for w in wanted], target_column
     # by position
