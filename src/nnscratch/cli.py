@@ -564,7 +564,9 @@ def _print_class_report(names, y, predicted):
         print(f"  {name:>{width}}  {share:>7}  ({confusion[i, i]}/{total})")
     print("confusion matrix (rows: true class, columns: predicted):")
     cell = max(len(str(confusion.max())), 3)
-    columns = _abbreviations(names, max(cell, min(8, max(len(n) for n in names))))
+    # full names when they fit an 80-column terminal, else at least 8 characters
+    room = max(8, (80 - width - 3) // k - 1)
+    columns = _abbreviations(names, max(cell, min(room, max(len(n) for n in names))))
     if columns is None:  # names too alike to shorten: number the columns instead
         columns = [str(i) for i in range(k)]
         rows = [f"{name} ({i})" for i, name in enumerate(rows)]
