@@ -664,3 +664,39 @@ def test_dropping_a_column_the_model_needs_is_refused(trained):
     status, _, err = call("predict", folder / "m.npz", folder / "new.csv", "--drop", "b,a")
     assert status == 1
     assert "--drop b,a: the model needs these columns" in one_error_line(err)
+
+
+def test_an_unwritable_folder_is_found_before_training(tables, monkeypatch):
+    """Root writes anywhere, so the refusal of the probe file is simulated here."""
+    import nnscratch.cli as cli
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(cli.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(cli, "_training_data", lambda args: pytest.fail("data was loaded"))
+    status, _, err = call("train", "--data", tables / "cls.csv", "--out",
+                          tables / "locked" / "m.npz")
+    assert status == 1
+    assert "--out" in err and "cannot write in the folder" in one_error_line(err)
+    assert "Permission denied" in err
+
+
+def test_plot_without_matplotlib_is_found_before_training(tables, monkeypatch):
+    import nnscratch.cli as cli
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
+                        lambda name: None if name == "matplotlib" else real(name))
+    monkeypatch.setattr(cli, "_training_data", lambda args: pytest.fail("data was loaded"))
+    status, _, err = call("train", "--data", tables / "cls.csv", "--plot",
+                          tables / "c.png", "--out", tables / "m.npz")
+    assert status == 1 and "pip install 'nnscratch[plot]'" in one_error_line(err)
+
+
+def test_ctrl_c_is_not_swallowed(tables, monkeypatch):
+    import nnscratch.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "_load_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["info", str(tables / "m.npz")])
