@@ -11,16 +11,21 @@ from nnscratch.activations import Activation
 from nnscratch.registry import hidden_activations, losses, output_activations
 
 HIDDEN_NAMES = hidden_activations.names()
-# (output, loss) pairs that make sense together: cross-entropies need outputs in (0, 1)
+# (output, loss) pairs that make sense together: cross-entropies need outputs in (0, 1),
+# the Poisson deviance positive outputs
 PAIRINGS = [(out, loss) for out, loss in itertools.product(output_activations.names(),
                                                           losses.names())
-            if not (out == "identity" and "crossentropy" in loss)]
+            if not (out in ("identity", "exp") and "crossentropy" in loss)
+            and not (loss == "half_poisson_deviance" and out not in ("exp", "softmax",
+                                                                     "sigmoid"))]
 
 
 def targets(out, loss, n, m, rng):
     if loss == "categorical_crossentropy":
         return nn.to_categorical(rng.integers(0, m, n), m)
-    if loss == "binary_crossentropy" or out != "identity":
+    if loss == "half_poisson_deviance":
+        return rng.poisson(1.5, (n, m)).astype(float)
+    if loss.endswith("entropy") or out not in ("identity", "exp"):
         return rng.integers(0, 2, (n, m)).astype(float) if loss.endswith("entropy") \
             else rng.uniform(0, 1, (n, m))
     return rng.normal(size=(n, m))

@@ -531,7 +531,7 @@ def test_classifier_labels_are_its_classes(kind, dtype, sk, digits):
     target = {"int": y * 10 + 3, "str": NAMES[y], "object": NAMES[y].astype(object),
               "float": (y % 3).astype(float), "binary": np.where(y > 4, "big", "small"),
               "bool": y > 4}[kind]
-    est = sk.NNClassifier(hidden_layer_sizes=(16,), epochs=3, random_state=0).fit(x, target)
+    est = sk.NNClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0).fit(x, target)
     model = to_onnx(est)
     assert [o.name for o in model.graph.output] == ["label", "probabilities"]
     got = run(model, x)
@@ -545,7 +545,7 @@ def test_multilabel_classifier(sk, digits):
     x, y = digits
     x = x / 16
     targets = np.stack([y % 2, y > 4, y == 3], axis=1).astype(int)
-    est = sk.NNClassifier(hidden_layer_sizes=(16,), epochs=3, random_state=0).fit(x, targets)
+    est = sk.NNClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0).fit(x, targets)
     got = run(to_onnx(est), x)
     np.testing.assert_array_equal(got["label"], est.predict(x))
     close(got["probabilities"], est.predict_proba(x), np.float64)
@@ -557,7 +557,7 @@ def test_regressor_values_have_predicts_shape(columns, dtype, sk, digits):
     x, y = digits
     x = (x / 16).astype(dtype)
     target = y.astype(float) if columns == 1 else np.stack([y, -2.0 * y], axis=1)
-    est = sk.NNRegressor(hidden_layer_sizes=(16,), epochs=3, random_state=0).fit(x, target)
+    est = sk.NNRegressor(hidden_layer_sizes=(16,), max_iter=3, random_state=0).fit(x, target)
     model = to_onnx(est)
     assert [o.name for o in model.graph.output] == ["values"]
     got = run(model, x)["values"]
@@ -575,7 +575,7 @@ def test_unfitted_estimator_refused(sk, tmp_path):
 
 def test_regressor_has_no_labels(sk, digits):
     x, y = digits
-    est = sk.NNRegressor(hidden_layer_sizes=(4,), epochs=1, random_state=0).fit(x, y * 1.0)
+    est = sk.NNRegressor(hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(x, y * 1.0)
     assert [o.name for o in to_onnx(est, labels=None).graph.output] == ["values"]
     with pytest.raises(ValueError, match="NNRegressor predicts values, not labels"):
         to_onnx(est, labels=True)
@@ -586,7 +586,7 @@ def test_other_estimators_are_not_networks(sk, digits):
     from sklearn.preprocessing import StandardScaler
     x, y = digits
     pipeline = make_pipeline(StandardScaler(), sk.NNClassifier(hidden_layer_sizes=(4,),
-                                                               epochs=1, random_state=0))
+                                                               max_iter=1, random_state=0))
     for thing in (pipeline, pipeline.fit(x, y)):
         with pytest.raises(TypeError, match="got Pipeline"):
             to_onnx(thing)
@@ -594,7 +594,7 @@ def test_other_estimators_are_not_networks(sk, digits):
 
 def test_estimator_labels_must_be_a_bool(sk, digits):
     x, y = digits
-    est = sk.NNClassifier(hidden_layer_sizes=(4,), epochs=1, random_state=0).fit(x[:200],
+    est = sk.NNClassifier(hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(x[:200],
                                                                                  y[:200])
     with pytest.raises(TypeError, match="labels must be True, False or None"):
         to_onnx(est, labels=["a"] * 10)
@@ -603,7 +603,7 @@ def test_estimator_labels_must_be_a_bool(sk, digits):
 def test_estimator_with_users_activation_refused(sk, digits):
     x, y = digits
     nn.register_activation("export_test_swish", swish, d_swish, overwrite=True)
-    est = sk.NNClassifier(hidden_layer_sizes=(4,), activation="export_test_swish", epochs=1,
+    est = sk.NNClassifier(hidden_layer_sizes=(4,), activation="export_test_swish", max_iter=1,
                           random_state=0).fit(x[:200], y[:200])
     with pytest.raises(ValueError, match="hidden activation 'export_test_swish'"):
         to_onnx(est)

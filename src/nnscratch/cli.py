@@ -1,21 +1,32 @@
 """Command line: ``nnscratch COMMAND`` (also ``python -m nnscratch COMMAND``).
 
 Commands: ``train``, ``evaluate``, ``predict``, ``info`` and ``demo``.  Bad
-arguments and missing files end with one line on stderr and a non-zero exit
-status, never a traceback.
+arguments and bad files (missing, damaged, malformed, of the wrong width) end
+with one line on stderr, ``nnscratch: error: ...``, and exit status 1 (2 for
+bad arguments), never a traceback.
+
+Layout: one ``_add_<command>_parser`` function declares each command's
+arguments and one ``_<command>`` function runs it; :data:`COMMANDS` lists
+them, so a new command is one pair of functions and one entry.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import difflib
+import importlib.util
 import io
+import os
 import sys
+import tempfile
 import time
 
 import numpy as np
 
 BUILTIN_DATA = ("digits", "mnist", "fashion-mnist")
+TABLE_SUFFIXES = (".csv", ".tsv", ".npz")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,37 +40,358 @@ class CLIError(Exception):
     """A problem worth one line to the user."""
 
 
-# ----------------------------------------------------------------------------- data
+def _quoted(values, limit=8):
+    """``'a', 'b'``: plain strings, never ``np.str_('a')``; shortened after ``limit``."""
+    from .datasets._tables import _names
+    return _names(values, limit)
+
+
+# ------------------------------------------------------------------------- files
+@contextlib.contextmanager
+def _reading(path):
+    """Turn any failure while reading ``path`` into one line that names the file."""
+    try:
+        yield
+    except CLIError:
+        raise
+    except FileNotFoundError:
+        raise CLIError(f"{path}: no such file") from None
+    except MemoryError:
+        raise CLIError(f"{path}: too large to read into memory") from None
+    except (ValueError, OSError) as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        if path not in message:
+            message = f"{path}: {message}"
+        raise CLIError(message) from None
+    except Exception as err:  # noqa: BLE001 - a damaged file may fail in any way
+        message = " ".join(str(err).split())
+        raise CLIError(f"{path}: cannot be read ({type(err).__name__}"
+                       f"{': ' + message if message else ''})") from None
+
+
+def _check_output(path, option):
+    """Make sure ``path`` can be written, before any work is done.
+
+    Missing parent folders are created (as Keras does).  A path that is a
+    folder, a folder that cannot be created or written to, and a read-only
+    file are errors naming ``option``.
+    """
+    if not path:
+        raise CLIError(f"{option}: expected a file name, got an empty string")
+    if os.path.isdir(path):
+        raise CLIError(f"{option} {path}: is a folder; give a file name inside it")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise CLIError(f"{option} {path}: cannot create the folder {folder} "
+                       f"({err.strerror or err})") from None
+    try:  # what the atomic write will do: create a file next to the target
+        fd, probe = tempfile.mkstemp(prefix=".nnscratch-probe-", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise CLIError(f"{option} {path}: cannot write in the folder {folder} "
+                       f"({err.strerror or err})") from None
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise CLIError(f"{option} {path}: the file is read-only")
+    return path
+
+
+def _check_source(name):
+    """``--data``: a built-in set or an existing table file; a near miss gets a suggestion."""
+    if name in BUILTIN_DATA:
+        return name
+    if os.path.isdir(name):
+        raise CLIError(f"--data {name}: is a folder, not a .csv or .npz file (for MNIST "
+                       f"files in a folder use --data mnist --data-home {name})")
+    if os.path.exists(name):
+        if not name.lower().endswith(TABLE_SUFFIXES):
+            raise CLIError(f"--data {name}: expected a .csv or .npz file (or a .tsv)")
+        return name
+    close = difflib.get_close_matches(name.lower(), BUILTIN_DATA, n=1, cutoff=0.6)
+    if close:
+        raise CLIError(f"unknown data {name!r}; did you mean {close[0]!r}?")
+    if name.lower().endswith(TABLE_SUFFIXES):
+        raise CLIError(f"{name}: no such file{_similar_file(name)}")
+    raise CLIError(f"unknown data {name!r}: expected {', '.join(BUILTIN_DATA)}, or a "
+                   f".csv / .npz file")
+
+
+def _similar_file(path):
+    """`` (did you mean 'data/iris.csv'?)`` for a file of a close name in the same folder."""
+    folder, base = os.path.split(path)
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(base, names, n=1, cutoff=0.75)
+    return f" (did you mean {os.path.join(folder, close[0])!r}?)" if close else ""
+
+
+# ------------------------------------------------------------------------ models
+def _load_model(path):
+    """The network in ``path`` and its checked metadata (see :func:`_check_metadata`)."""
+    from . import load_model
+    if os.path.isdir(path):
+        raise CLIError(f"{path}: is a folder, not a model file")
+    with _reading(path):
+        net = load_model(path)
+        meta = _check_metadata(net, path)
+    return net, meta
+
+
+def _is_text_list(value, length=None):
+    return (isinstance(value, list) and all(isinstance(v, str) for v in value)
+            and (length is None or len(value) == length))
+
+
+def _check_metadata(net, path):
+    """The model's metadata with every field the CLI uses checked and filled in.
+
+    A field of the wrong type or size is a ValueError naming the file, so a
+    damaged or hand-edited model never fails later with a foreign error.
+    """
+    meta = dict(net.metadata) if isinstance(net.metadata, dict) else {}
+    n_in, n_out = net.layers[0], net.layers[-1]
+    # models saved from Python may have no metadata: the output layer tells the task
+    guess = "classification" if net.output_activation.name in ("softmax", "sigmoid") \
+        else "regression"
+    task = meta.get("task", guess)
+    if task not in ("classification", "regression"):
+        raise ValueError(f"{path}: the metadata names an unknown task {task!r}")
+    meta["task"] = task
+    if meta.get("feature_names") is not None and not _is_text_list(meta["feature_names"], n_in):
+        raise ValueError(f"{path}: the metadata's feature names do not match the model's "
+                         f"{n_in} inputs")
+    if task == "classification":
+        names = meta.get("class_names")
+        if names is None:
+            meta["class_names"] = [str(i) for i in range(n_out)]
+        elif not _is_text_list(names, n_out) or len(set(names)) != len(names):
+            count = len(names) if isinstance(names, list) else "no list of"
+            raise ValueError(f"{path}: the metadata lists {count} class names for the "
+                             f"model's {n_out} outputs")
+    for key in ("target_name", "source"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise ValueError(f"{path}: the metadata's {key} is not text")
+    if meta.get("ignored_columns") is not None and not _is_text_list(meta["ignored_columns"]):
+        raise ValueError(f"{path}: the metadata's ignored_columns is not a list of names")
+    for key, default in (("input_offset", 0.0), ("input_scale", 1.0)):
+        value = meta.get(key, default)
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = None
+        if array is None or array.shape not in ((), (n_in,)) or not np.isfinite(array).all():
+            raise ValueError(f"{path}: the metadata's {key} must be a finite number or "
+                             f"{n_in} of them")
+        meta[key] = array
+    seed = meta.get("seed", 0)
+    meta["seed"] = seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+    meta["named_features"] = _knows_names(meta)
+    return meta
+
+
+def _knows_names(meta):
+    """Whether the model's feature names are real names (a CSV header), not positions."""
+    names = meta.get("feature_names")
+    if not names:
+        return False
+    if isinstance(meta.get("named_features"), bool):
+        return meta["named_features"]
+    generated = ([f"{prefix}{i}" for i in range(len(names))] for prefix in ("x", "col", "pixel"))
+    return all(names != made for made in generated)
+
+
 def _prepare(x, meta):
     """Apply the input scaling recorded at training time."""
-    offset = np.asarray(meta.get("input_offset", 0.0))
-    scale = np.asarray(meta.get("input_scale", 1.0))
-    return (np.asarray(x, dtype=np.float64) - offset) * scale
+    return (np.asarray(x, dtype=np.float64) - meta["input_offset"]) * meta["input_scale"]
 
 
-def _load_data(source, split, target, seed, data_home, require_target=True):
-    """-> dict(x, y, task, class_names, feature_names, target_name, offset, scale)."""
-    from .datasets import FASHION_CLASSES, load_digits, load_fashion_mnist, load_mnist, load_table
+def _check_width(width, net, source, hint=""):
+    if width != net.layers[0]:
+        raise CLIError(f"{source}: the data has {width} features, but the model expects "
+                       f"{net.layers[0]}{hint}")
+
+
+# -------------------------------------------------------------------------- data
+def _table_options(args):
+    return dict(sep=getattr(args, "sep", None), header=getattr(args, "header", None))
+
+
+def _refuse_table_options(args, source):
+    for option, value in (("--features", getattr(args, "features", None)),
+                          ("--drop", getattr(args, "drop", None)),
+                          ("--sep", getattr(args, "sep", None)),
+                          ("--header/--no-header", getattr(args, "header", None)),
+                          ("--drop-missing", getattr(args, "drop_missing", False) or None)):
+        if value is not None:
+            raise CLIError(f"{option} applies to CSV files, not to {source}")
+
+
+def _builtin(source, split, seed, data_home):
+    """A built-in data set: dict(x, y (class indices), class_names, feature_names, ...)."""
+    from .datasets import FASHION_CLASSES, load_digits, load_fashion_mnist, load_mnist
     from .utils import split_indices
     if source == "digits":
         x, y = load_digits()
         held = np.zeros(len(x), dtype=bool)
         held[split_indices(len(x), 0.2, np.random.default_rng(seed), labels=y)] = True
         rows = held if split == "test" else ~held
-        return dict(x=x[rows], y=y[rows], task="classification", indices=True,
-                    class_names=[str(d) for d in range(10)],
+        return dict(x=x[rows], y=y[rows], class_names=[str(d) for d in range(10)],
                     feature_names=[f"pixel{i}" for i in range(64)], target_name="digit",
                     offset=0.0, scale=1 / 16)
-    if source in ("mnist", "fashion-mnist"):
-        loader = load_mnist if source == "mnist" else load_fashion_mnist
-        x, y = loader(split, data_home=data_home)
-        names = [str(d) for d in range(10)] if source == "mnist" else list(FASHION_CLASSES)
-        return dict(x=x, y=y, task="classification", indices=True, class_names=names,
-                    feature_names=[f"pixel{i}" for i in range(784)], target_name="label",
-                    offset=0.0, scale=1.0)
-    x, y, features, target_name = load_table(source, target, require_target=require_target)
-    return dict(x=x, y=y, task=None, indices=False, class_names=None, feature_names=features,
-                target_name=target_name, offset=None, scale=None)
+    loader = load_mnist if source == "mnist" else load_fashion_mnist
+    x, y = loader(split, data_home=data_home)
+    names = [str(d) for d in range(10)] if source == "mnist" else list(FASHION_CLASSES)
+    return dict(x=x, y=y, class_names=names, feature_names=[f"pixel{i}" for i in range(784)],
+                target_name="label", offset=0.0, scale=1.0)
+
+
+def _read_table(args, source, target, require_target):
+    """Read a CSV (with the table options of ``args``) -> (Table, feature columns, target)."""
+    from .datasets._tables import choose_columns, read_csv
+    with _reading(source):
+        table = read_csv(source, **_table_options(args))
+        columns, target_column = choose_columns(
+            table, target, features=getattr(args, "features", None),
+            drop=getattr(args, "drop", None) or (), require_target=require_target)
+    return table, columns, target_column
+
+
+def _without_missing(table, columns):
+    """Drop the rows with a missing value in ``columns`` and say how many went."""
+    mask = table.missing_rows(columns)
+    if mask.all():
+        raise CLIError(f"{table.path}: every row has a missing value")
+    if mask.any():
+        print(f"left out {int(mask.sum())} of {len(mask)} rows of {table.path} with missing "
+              f"values")
+    return table.without_rows(mask)
+
+
+def _training_data(args):
+    """The training data: dict(x, y, class_names (or None), names and scaling)."""
+    source = args.data
+    if source in BUILTIN_DATA:
+        _refuse_table_options(args, source)
+        data = _builtin(source, "train", args.seed, args.data_home)
+        data.update(task="classification", named=False, ignored=[])
+        return data
+    if source.lower().endswith(".npz"):
+        _refuse_table_options(args, source)
+        from .datasets import load_npz
+        with _reading(source):
+            x, y, names, target = load_npz(source, args.target)
+        return dict(x=x, y=y, task=None, class_names=None, feature_names=names,
+                    target_name=target, offset=None, scale=None, named=False, ignored=[])
+    table, columns, target_column = _read_table(args, source, args.target, True)
+    with _reading(source):
+        if args.drop_missing:
+            table = _without_missing(table, [*columns, target_column])
+        x = table.numbers(columns)
+        y = table.target(target_column)
+    used = {*columns, target_column}
+    return dict(x=x, y=y, task=None, class_names=None,
+                feature_names=[table.names[j] for j in columns],
+                target_name=table.names[target_column], offset=None, scale=None,
+                named=table.named, ignored=[n for j, n in enumerate(table.names) if j not in used])
+
+
+def _match_columns(table, meta, net, target, drop, need_target):
+    """Positions of the model's feature columns (and the target) in ``table``.
+
+    A model that knows its feature names (trained on a CSV with a header)
+    finds them by name, whatever their order; a missing, unknown or re-cased
+    column is an error naming it.  Otherwise columns are taken by position.
+    """
+    from .datasets._tables import suggest
+    names, n_in = table.names, net.layers[0]
+    for name in drop:
+        table.index(name)
+    if meta["named_features"] and table.named:
+        wanted = meta["feature_names"]
+        needed = [name for name in drop if name in wanted]
+        if needed:
+            raise CLIError(f"--drop {','.join(needed)}: the model needs "
+                           f"{'these columns' if len(needed) > 1 else 'this column'}")
+        target_column = names.index(target) if target in names else None
+        allowed = {*wanted, *(meta.get("ignored_columns") or []), *drop}
+        if target is not None:
+            allowed.add(target)
+        missing = [w for w in wanted if w not in names]
+        unknown = [n for n in names if n not in allowed]
+        if missing or unknown:
+            parts = []
+            if missing:
+                parts.append(f"lacks the model's column{'s' if len(missing) > 1 else ''} "
+                             + ", ".join(f"{m!r}{suggest(m, unknown)}" for m in missing))
+            if unknown:
+                parts.append(f"has column{'s' if len(unknown) > 1 else ''} the model does not "
+                             f"know: " + ", ".join(f"{u!r}{suggest(u, missing)}"
+                                                   for u in unknown))
+            raise CLIError(f"{table.path}: " + "; ".join(parts) + f". The model reads the "
+                           f"columns {_quoted(wanted, 20)} by name (leave other columns out "
+                           f"with --drop)")
+        if need_target and target_column is None:
+            if target is None:
+                raise CLIError(f"{table.path}: the model does not say which column is the "
+                               f"target; name it with --target")
+            table.index(target)
+        return [names.index(w) for w in wanted], target_column
+    # by position
+    if target is not None and target in names and (table.named or len(names) == n_in + 1):
+        target_column = names.index(target)
+    elif need_target:
+        if table.named and target is not None:
+            table.index(target)
+        target_column = len(names) - 1
+    else:
+        target_column = None
+    columns = [j for j in range(len(names)) if j != target_column and names[j] not in drop]
+    _check_width(len(columns), net, table.path,
+                 "" if drop else " (leave extra columns out with --drop COLUMN)")
+    if not table.named and meta["named_features"]:
+        print(f"nnscratch: note: {table.path} has no header row; its columns are taken as "
+              f"the model's {_quoted(meta['feature_names'], 6)}, in that order",
+              file=sys.stderr)
+    return columns, target_column
+
+
+def _model_data(args, net, meta, split="test", need_target=True):
+    """Data for a trained model: dict(x (checked width, not yet scaled), y, labels)."""
+    source = args.data if need_target else args.input
+    target = getattr(args, "target", None) or meta.get("target_name")
+    if source in BUILTIN_DATA:
+        _refuse_table_options(args, source)
+        seed = args.seed if args.seed is not None else meta["seed"]
+        data = _builtin(source, split, seed, args.data_home)
+        _check_width(data["x"].shape[1], net, source)
+        labels = np.asarray(data["class_names"], dtype=object)[data["y"]]
+        return dict(x=data["x"], y=data["y"], labels=labels)
+    if source.lower().endswith(".npz"):
+        _refuse_table_options(args, source)
+        from .datasets import load_npz
+        key = getattr(args, "target", None) or "y"
+        with _reading(source):
+            x, y, _, _ = load_npz(source, key, require_target=False)
+        _check_width(x.shape[1], net, source)
+        if need_target and y is None:
+            raise CLIError(f"{source}: needs a target array named {key!r} (or give its name "
+                           f"with --target)")
+        return dict(x=x, y=y, labels=y)
+    from .datasets._tables import read_csv
+    with _reading(source):
+        table = read_csv(source, **_table_options(args))
+        columns, target_column = _match_columns(table, meta, net, target,
+                                                getattr(args, "drop", None) or [], need_target)
+        if getattr(args, "drop_missing", False):
+            used = columns + ([] if target_column is None else [target_column])
+            table = _without_missing(table, used)
+        x = table.numbers(columns)
+        y = table.target(target_column) if need_target else None
+    return dict(x=x, y=y, labels=y)
 
 
 def _guess_task(y):
@@ -70,26 +402,49 @@ def _guess_task(y):
     return "regression"
 
 
-def _encode_labels(y, class_names):
+def _label_text(v):
+    """A label as the text it is known by: 3.0 -> '3', 'cat' -> 'cat'."""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    if isinstance(v, (np.generic,)):
+        return str(v.item())
+    return str(v)
+
+
+def _encode_labels(y, class_names, source):
     """Map labels (numbers or names) to indices of class_names."""
-    keys = np.asarray([str(v) if not isinstance(v, (float, np.floating)) or v != int(v)
-                       else str(int(v)) for v in y])
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise CLIError(f"{source}: expected one label per sample, got targets of shape "
+                       f"{y.shape}")
+    keys = [_label_text(v) for v in y.tolist()]
     index = {name: i for i, name in enumerate(class_names)}
     unknown = sorted(set(keys) - set(index))
     if unknown:
-        raise CLIError(f"the data holds labels {unknown[:5]} that the model does not know "
-                       f"(its classes: {', '.join(class_names[:10])})")
-    return np.array([index[k] for k in keys])
+        raise CLIError(f"{source}: the data holds labels {_quoted(unknown, 5)} that the model "
+                       f"does not know (its classes: {_quoted(class_names, 10)})")
+    return np.array([index[k] for k in keys], dtype=np.int64)
 
 
-# --------------------------------------------------------------------------- commands
+# ---------------------------------------------------------------------- commands
 def _train(args):
     from . import EarlyStopping, NeuralNetwork, plot_history
     from .registry import optimizers
-    data = _load_data(args.data, "train", args.target, args.seed, args.data_home)
+    if os.path.isdir(args.out):
+        raise CLIError(f"--out {args.out}: is a folder; give a file name inside it")
+    out = args.out if args.out.endswith(".npz") else args.out + ".npz"
+    _check_output(out, "--out")
+    if args.plot:
+        _check_output(args.plot, "--plot")
+        if importlib.util.find_spec("matplotlib") is None:
+            raise CLIError("--plot needs matplotlib, an optional extra: pip install "
+                           "'nnscratch[plot]'")
+    source = _check_source(args.data)
+    data = _training_data(args)
     x, y = data["x"], data["y"]
     task = args.task if args.task != "auto" else (data["task"] or _guess_task(y))
-    meta = {"source": args.data, "task": task, "feature_names": data["feature_names"],
+    meta = {"source": source, "task": task, "feature_names": list(data["feature_names"]),
+            "named_features": data["named"], "ignored_columns": data["ignored"],
             "target_name": data["target_name"], "seed": args.seed}
     if data["offset"] is None:  # a user's table: standardise unless told not to
         if args.no_standardize:
@@ -102,28 +457,28 @@ def _train(args):
     else:
         offset, scale = data["offset"], data["scale"]
     meta.update(input_offset=offset, input_scale=scale)
-    x = _prepare(x, meta)
+    x = (np.asarray(x, dtype=np.float64) - np.asarray(offset)) * np.asarray(scale)
     if task == "classification":
         if data["class_names"] is None:
-            values = np.unique(y)
-            data["class_names"] = [str(int(v)) if isinstance(v, (float, np.floating))
-                                   and v == int(v) else str(v) for v in values]
+            data["class_names"] = [_label_text(v) for v in np.unique(y).tolist()]
+            targets = _encode_labels(y, data["class_names"], source)
+        else:
+            targets = y
         meta["class_names"] = data["class_names"]
-        targets = y if data["indices"] else _encode_labels(y, data["class_names"])
         outputs, output, loss = len(data["class_names"]), "softmax", "categorical_crossentropy"
     else:
         if y.dtype.kind in "US":
-            raise CLIError(f"the target column {data['target_name']!r} is not numeric, so it "
-                           f"cannot be regressed; use --task classification")
+            raise CLIError(f"{source}: the target column {data['target_name']!r} is not "
+                           f"numeric, so it cannot be regressed; use --task classification")
         targets = y.reshape(len(y), -1).astype(np.float64)
         outputs, output, loss = targets.shape[1], "identity", "mse"
-    hidden = [int(v) for v in args.layers.split(",") if v.strip()] if args.layers else []
     optimizer = optimizers.get(args.optimizer)(learning_rate=args.learning_rate)
-    net = NeuralNetwork([x.shape[1], *hidden, outputs], args.activation, output, loss,
+    net = NeuralNetwork([x.shape[1], *args.layers, outputs], args.activation, output, loss,
                         optimizer, dtype=np.dtype(args.dtype), seed=args.seed,
                         dropout=args.dropout, l2=args.l2)
     net.metadata = meta
-    print(f"training {net}", file=sys.stderr)
+    if args.verbose:
+        print(f"training {net}", file=sys.stderr)
     callbacks = []
     split = args.validation_split
     if args.early_stopping:
@@ -141,79 +496,102 @@ def _train(args):
     if "val_accuracy" in history:
         summary += f", validation accuracy {history['val_accuracy'][-1]:.2%}"
     print(summary)
-    if args.data in BUILTIN_DATA:
-        test = _load_data(args.data, "test", None, args.seed, args.data_home)
-        accuracy = net.score(_prepare(test["x"], meta), test["y"], accuracy=True)
+    if source in BUILTIN_DATA:
+        test = _builtin(source, "test", args.seed, args.data_home)
+        accuracy = net.score(_prepare(test["x"], _check_metadata(net, out)), test["y"],
+                             accuracy=True)
         print(f"test accuracy {accuracy:.2%} on {len(test['y'])} held-out images")
-    path = net.save(args.out)
+    path = net.save(out)
     print(f"model saved to {path}")
     if args.plot:
-        plot_history(net.history, args.plot, title=f"nnscratch: {args.data}")
+        plot_history(net.history, args.plot, title=f"nnscratch: {source}")
         print(f"training curves saved to {args.plot}")
     return 0
 
 
 def _evaluate(args):
-    from . import load_model
-    net = load_model(args.model)
-    meta = net.metadata
-    data = _load_data(args.data, args.split, args.target or meta.get("target_name"),
-                      args.seed if args.seed is not None else meta.get("seed", 0), args.data_home)
-    x = _prepare(data["x"], meta)
-    if data["y"] is None:
-        raise CLIError(f"{args.data}: no target column to evaluate against")
-    n = len(data["y"])
-    if meta.get("task", "classification") == "classification":
-        names = meta.get("class_names") or [str(i) for i in range(net.layers[-1])]
-        y = data["y"] if data["indices"] else _encode_labels(data["y"], names)
+    source = _check_source(args.data)
+    net, meta = _load_model(args.model)
+    data = _model_data(args, net, meta, split=args.split)
+    x, y = _prepare(data["x"], meta), data["y"]
+    if y is None:
+        raise CLIError(f"{source}: no target column to evaluate against")
+    n = len(y)
+    if meta["task"] == "classification":
+        names = meta["class_names"]
+        y = _encode_labels(data["labels"], names, source)
         predicted = net.predict(x, labels=True)
-        k = len(names)
-        confusion = np.zeros((k, k), dtype=np.int64)
-        np.add.at(confusion, (y, predicted), 1)
-        print(f"{n} samples from {args.data}")
+        print(f"{n} samples from {source}")
         print(f"loss {net.score(x, y):.4f}")
         print(f"accuracy {np.mean(predicted == y):.2%}")
-        print("per-class accuracy:")
-        width = max(len(name) for name in names)
-        for i, name in enumerate(names):
-            total = confusion[i].sum()
-            share = f"{confusion[i, i] / total:.2%}" if total else "n/a"
-            print(f"  {name:>{width}}  {share:>7}  ({confusion[i, i]}/{total})")
-        print("confusion matrix (rows: true class, columns: predicted):")
-        cell = max(len(str(confusion.max())), 3)
-        print(" " * (width + 2) + " ".join(f"{str(i):>{cell}}" for i in range(k)))
-        for i, name in enumerate(names):
-            print(f"  {name:>{width}} " + " ".join(f"{v:>{cell}}" for v in confusion[i]))
+        _print_class_report(names, y, predicted)
     else:
-        y = np.asarray(data["y"], dtype=np.float64).reshape(n, -1)
+        if y.dtype.kind in "US":
+            raise CLIError(f"{source}: the target is not numeric, but the model does "
+                           f"regression")
+        y = np.asarray(y, dtype=np.float64).reshape(n, -1)
+        if y.shape[1] != net.layers[-1]:
+            raise CLIError(f"{source}: the data has {y.shape[1]} targets per sample, but the "
+                           f"model predicts {net.layers[-1]}")
         pred = net.predict(x)
         residual = pred - y
-        r2 = 1 - np.sum(residual ** 2) / np.sum((y - y.mean(axis=0)) ** 2)
-        print(f"{n} samples from {args.data}")
+        spread = np.sum((y - y.mean(axis=0)) ** 2)
+        r2 = 1 - np.sum(residual ** 2) / spread if spread > 0 else float("nan")
+        print(f"{n} samples from {source}")
         print(f"loss (mse) {np.mean(residual ** 2):.6g}")
         print(f"mae {np.mean(np.abs(residual)):.6g}")
         print(f"R^2 {r2:.4f}")
     return 0
 
 
+def _abbreviations(names, width):
+    """Column labels of at most ``width`` characters; None if shortening makes two alike."""
+    short = [name if len(name) <= width else name[:width - 1] + "." for name in names]
+    return short if len(set(short)) == len(short) else None
+
+
+def _print_class_report(names, y, predicted):
+    """Per-class accuracy and the confusion matrix, labelled by class name both ways."""
+    k = len(names)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (y, predicted), 1)
+    width = min(max(len(name) for name in names), 24)
+    rows = [name if len(name) <= width else name[:width - 1] + "." for name in names]
+    print("per-class accuracy:")
+    for i, name in enumerate(rows):
+        total = confusion[i].sum()
+        share = f"{confusion[i, i] / total:.2%}" if total else "n/a"
+        print(f"  {name:>{width}}  {share:>7}  ({confusion[i, i]}/{total})")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    cell = max(len(str(confusion.max())), 3)
+    # full names when they fit an 80-column terminal, else at least 8 characters
+    room = max(8, (80 - width - 3) // k - 1)
+    columns = _abbreviations(names, max(cell, min(room, max(len(n) for n in names))))
+    if columns is None:  # names too alike to shorten: number the columns instead
+        columns = [str(i) for i in range(k)]
+        rows = [f"{name} ({i})" for i, name in enumerate(rows)]
+        width = max(len(r) for r in rows)
+    cell = max(cell, *(len(c) for c in columns))
+    print(" " * (width + 2) + " ".join(f"{c:>{cell}}" for c in columns))
+    for i, name in enumerate(rows):
+        print(f"  {name:>{width}} " + " ".join(f"{v:>{cell}}" for v in confusion[i]))
+
+
 def _predict(args):
-    from . import load_model
     from ._atomic import atomic_write
-    from .datasets import load_table
-    net = load_model(args.model)
-    meta = net.metadata
-    x, _, names, _ = load_table(args.input, meta.get("target_name"), require_target=False)
-    wanted = meta.get("feature_names")
-    if wanted and set(wanted) <= set(names) and names != wanted:
-        x = x[:, [names.index(w) for w in wanted]]
-    if x.shape[1] != net.layers[0]:
-        raise CLIError(f"{args.input} has {x.shape[1]} feature columns, but the model expects "
-                       f"{net.layers[0]}")
-    x = _prepare(x, meta)
+    if args.output:
+        _check_output(args.output, "--output")
+    net, meta = _load_model(args.model)
+    if not os.path.exists(args.input):
+        raise CLIError(f"{args.input}: no such file{_similar_file(args.input)}")
+    if not args.input.lower().endswith(TABLE_SUFFIXES):
+        raise CLIError(f"{args.input}: expected a .csv or .npz file (or a .tsv)")
+    data = _model_data(args, net, meta, need_target=False)
+    x = _prepare(data["x"], meta)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    if meta.get("task", "classification") == "classification":
-        classes = meta.get("class_names") or [str(i) for i in range(net.layers[-1])]
+    if meta["task"] == "classification":
+        classes = meta["class_names"]
         if args.proba:
             writer.writerow(classes)
             writer.writerows([[f"{p:.6g}" for p in row] for row in net.predict(x)])
@@ -234,10 +612,17 @@ def _predict(args):
     return 0
 
 
+def _finite_numbers(values):
+    """``values`` if it is a non-empty list of finite numbers, else None."""
+    if not isinstance(values, list) or not values:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return None
+    return values if np.isfinite(values).all() else None
+
+
 def _info(args):
-    from . import load_model
-    net = load_model(args.model)
-    meta = net.metadata
+    net, meta = _load_model(args.model)
     print(f"model file   {args.model}")
     print(f"layers       {' -> '.join(map(str, net.layers))}")
     print(f"parameters   {net.n_params:,} ({net.dtype.name})")
@@ -246,24 +631,25 @@ def _info(args):
     print(f"optimizer    {net.optimizer!r}")
     if net.dropout or net.l2:
         print(f"regularised  dropout {net.dropout}, l2 {net.l2}")
-    if meta:
-        task = meta.get("task", "?")
-        print(f"trained on   {meta.get('source', '?')} ({task}, "
+    if net.metadata:
+        print(f"trained on   {meta.get('source') or '?'} ({meta['task']}, "
               f"{len(meta.get('feature_names') or [])} features)")
-        if meta.get("class_names"):
+        if meta["task"] == "classification":
             print(f"classes      {', '.join(meta['class_names'])}")
-    history = net.history
-    if history.get("loss"):
-        epochs = len(history["loss"])
-        line = f"history      {epochs} epochs; loss {history['loss'][0]:.4f} -> " \
-               f"{history['loss'][-1]:.4f}"
-        if history.get("val_loss"):
-            best = int(np.argmin(history["val_loss"]))
-            line += f"; best validation loss {history['val_loss'][best]:.4f} (epoch {best + 1})"
-        if history.get("val_accuracy"):
-            line += f", validation accuracy up to {max(history['val_accuracy']):.2%}"
+    history = net.history if isinstance(net.history, dict) else {}
+    losses = _finite_numbers(history.get("loss"))
+    if losses:
+        line = f"history      {len(losses)} epochs; loss {losses[0]:.4f} -> {losses[-1]:.4f}"
+        val_losses = _finite_numbers(history.get("val_loss"))
+        if val_losses:
+            best = int(np.argmin(val_losses))
+            line += f"; best validation loss {val_losses[best]:.4f} (epoch {best + 1})"
+        val_accuracy = _finite_numbers(history.get("val_accuracy"))
+        if val_accuracy:
+            line += f", validation accuracy up to {max(val_accuracy):.2%}"
         print(line)
-        print(f"time         {sum(history.get('seconds', [])):.1f} s of training")
+        seconds = _finite_numbers(history.get("seconds")) or [0.0]
+        print(f"time         {sum(seconds):.1f} s of training")
     else:
         print("history      not trained yet")
     return 0
@@ -274,6 +660,8 @@ def _demo(args):
     from .datasets import load_digits
     from .utils import train_test_split
 
+    if args.plot:
+        _check_output(args.plot, "--plot")
     x, y = load_digits()
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, seed=args.seed)
     # scale every pixel to mean 0 and spread 1, using the training images only
@@ -307,7 +695,7 @@ def _demo(args):
     return 0
 
 
-# ----------------------------------------------------------------------------- parser
+# ------------------------------------------------------------------- argument types
 def _positive_int(text):
     try:
         value = int(text)
@@ -328,47 +716,102 @@ def _fraction(text):
     return value
 
 
-def _layers(text):
+def _finite_float(text):
     try:
-        sizes = [int(v) for v in text.split(",") if v.strip()]
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _layers(text):
+    """'256,128' -> [256, 128]; '' or 'none' -> [] (no hidden layer)."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    parts = [part.strip() for part in text.split(",")]
+    if "" in parts:
+        raise argparse.ArgumentTypeError(f"empty layer size in {text!r}; expected sizes "
+                                         f"such as 256,128")
+    try:
+        sizes = [int(part) for part in parts]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected sizes such as 256,128, got {text!r}") \
             from None
     if any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _column_list(text):
+    """'a, b,c' -> ['a', 'b', 'c']; an empty name is refused."""
+    names = [name.strip() for name in text.split(",")]
+    if "" in names:
+        raise argparse.ArgumentTypeError(f"empty column name in {text!r}; expected names "
+                                         f"such as height,width")
+    return names
+
+
+def _separator(text):
+    """One character; 'tab' or '\\t' for a tab."""
+    if text.lower() in ("tab", "\\t"):
+        return "\t"
+    if len(text) != 1 or text in "\"\r\n":
+        raise argparse.ArgumentTypeError(f"expected one character such as ';' or 'tab', "
+                                         f"got {text!r}")
     return text
 
 
-def build_parser():
+# -------------------------------------------------------------------------- parser
+def _add_data_options(p, required=True):
+    p.add_argument("--data", required=required, metavar="SOURCE",
+                   help="digits, mnist, fashion-mnist, or a FILE.csv / FILE.npz")
+    p.add_argument("--target", metavar="COLUMN",
+                   help="target column of a CSV (default: the last; for evaluate, the "
+                        "model's) or key of an NPZ (default: y)")
+    p.add_argument("--data-home", metavar="DIR",
+                   help="folder holding mnist/ and fashion-mnist/ (default: "
+                        "$NNSCRATCH_DATA or a per-user cache folder)")
+
+
+def _add_table_options(p, *, features=False, drop_missing=False):
+    """CSV reading options; ``features`` and ``drop_missing`` only where they make sense."""
+    group = p.add_argument_group("CSV files")
+    group.add_argument("--sep", type=_separator, metavar="CHAR",
+                       help="field separator (default: detected among , ; tab |)")
+    header = group.add_mutually_exclusive_group()
+    header.add_argument("--header", dest="header", action="store_true", default=None,
+                        help="the first row holds column names (default: detected)")
+    header.add_argument("--no-header", dest="header", action="store_false",
+                        help="the first row is data; columns are named col0, col1, ...")
+    if features:
+        group.add_argument("--features", type=_column_list, metavar="COL,...",
+                           help="the feature columns (default: all but the target)")
+    group.add_argument("--drop", type=_column_list, metavar="COL,...",
+                       help="columns to leave out (names, identifiers, other text)")
+    if drop_missing:
+        group.add_argument("--drop-missing", action="store_true",
+                           help="leave out rows with a missing value (empty, NA, NaN, ?) "
+                                "instead of stopping")
+
+
+def _add_train_parser(sub):
     from .registry import hidden_activations, optimizers
-    parser = _Parser(prog="nnscratch",
-                     description="A neural network from scratch with NumPy: train, evaluate "
-                                 "and use multi-layer perceptrons from the terminal.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    def data_args(p, required=True):
-        p.add_argument("--data", required=required, metavar="SOURCE",
-                       help="digits, mnist, fashion-mnist, or a FILE.csv / FILE.npz")
-        p.add_argument("--target", metavar="COLUMN",
-                       help="target column of a CSV (default: the last) or key of an NPZ "
-                            "(default: y)")
-        p.add_argument("--data-home", metavar="DIR",
-                       help="folder holding mnist/ and fashion-mnist/ (default: "
-                            "$NNSCRATCH_DATA or a per-user cache folder)")
-
     train = sub.add_parser("train", help="train a network and save it",
                            description="Train a network on a data set and save the model "
                                        "file. Input and output sizes come from the data.")
-    data_args(train)
+    _add_data_options(train)
     train.add_argument("--task", choices=("auto", "classification", "regression"),
                        default="auto", help="default: guessed from the target column")
-    train.add_argument("--layers", type=_layers, default="128",
-                       help="hidden layer sizes, comma-separated (default 128)")
+    train.add_argument("--layers", type=_layers, default=[128], metavar="SIZES",
+                       help="hidden layer sizes, comma-separated, or 'none' (default 128)")
     train.add_argument("--activation", default="relu", choices=hidden_activations.names(),
                        help="hidden activation (default relu)")
     train.add_argument("--optimizer", default="adam", choices=optimizers.names(),
                        help="default adam")
-    train.add_argument("--learning-rate", type=float, default=1e-3, help="default 1e-3")
+    train.add_argument("--learning-rate", type=_finite_float, default=1e-3,
+                       help="default 1e-3")
     train.add_argument("--epochs", type=_positive_int, default=20, help="default 20")
     train.add_argument("--batch-size", type=_positive_int, default=128, help="default 128")
     train.add_argument("--validation-split", type=_fraction, default=0.0,
@@ -379,47 +822,62 @@ def build_parser():
     train.add_argument("--patience", type=_positive_int, default=5,
                        help="epochs without improvement before stopping (default 5)")
     train.add_argument("--dropout", type=_fraction, default=0.0, help="hidden dropout rate")
-    train.add_argument("--l2", type=float, default=0.0, help="L2 weight decay")
+    train.add_argument("--l2", type=_finite_float, default=0.0, help="L2 weight decay")
     train.add_argument("--no-standardize", action="store_true",
                        help="for CSV/NPZ data: keep the inputs as they are instead of "
                             "scaling each column to mean 0 and standard deviation 1")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                        help="default float32")
-    train.add_argument("--out", default="model.npz", help="model file (default model.npz)")
+    train.add_argument("--out", default="model.npz", metavar="FILE",
+                       help="model file (default model.npz; folders are created)")
     train.add_argument("--plot", metavar="PNG", help="save the training curves here")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="0 silent, 1 progress bar (lines when not a terminal), 2 lines")
+    _add_table_options(train, features=True, drop_missing=True)
     train.set_defaults(func=_train)
 
+
+def _add_evaluate_parser(sub):
     evaluate = sub.add_parser("evaluate", help="score a saved model on data",
                               description="Loss, accuracy, per-class accuracy and the "
-                                          "confusion matrix (or regression errors).")
+                                          "confusion matrix (or regression errors). CSV "
+                                          "columns are matched to the model's by name.")
     evaluate.add_argument("model", help="model file written by train")
-    data_args(evaluate)
+    _add_data_options(evaluate)
     evaluate.add_argument("--split", choices=("test", "train"), default="test",
                           help="for digits/mnist/fashion-mnist (default test)")
     evaluate.add_argument("--seed", type=int, default=None,
                           help="digits split seed (default: the one used for training)")
+    _add_table_options(evaluate, drop_missing=True)
     evaluate.set_defaults(func=_evaluate)
 
+
+def _add_predict_parser(sub):
     predict = sub.add_parser("predict", help="predict for the rows of a CSV or NPZ file",
-                             description="Write one prediction per input row.")
+                             description="Write one prediction per input row. CSV columns "
+                                         "are matched to the model's by name.")
     predict.add_argument("model", help="model file written by train")
-    predict.add_argument("input", help="FILE.csv (with a header row) or FILE.npz")
-    predict.add_argument("--output", metavar="CSV", help="write here instead of stdout")
+    predict.add_argument("input", help="FILE.csv or FILE.npz")
+    predict.add_argument("--output", metavar="CSV",
+                         help="write here instead of stdout (folders are created)")
     predict.add_argument("--proba", action="store_true",
                          help="class probabilities instead of labels")
+    _add_table_options(predict)
     predict.set_defaults(func=_predict)
 
+
+def _add_info_parser(sub):
     info = sub.add_parser("info", help="describe a saved model",
                           description="Architecture, parameter count and training history.")
     info.add_argument("model", help="model file")
     info.set_defaults(func=_info)
 
+
+def _add_demo_parser(sub):
     demo = sub.add_parser("demo", help="train on the embedded 8x8 digits and report test accuracy",
                           description="Train a 64-128-10 network on the embedded digits, "
-                                      "holding out 20%% for testing, with a validation "
+                                      "holding out 20% for testing, with a validation "
                                       "split and early stopping.")
     demo.add_argument("--epochs", type=_positive_int, default=100,
                       help="most epochs to train; early stopping usually ends sooner "
@@ -431,10 +889,31 @@ def build_parser():
     demo.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                       help="0 silent, 1 progress bar (lines when not a terminal), 2 lines")
     demo.set_defaults(func=_demo)
+
+
+#: Each command's parser builder, in the order ``--help`` lists them.
+COMMANDS = [_add_train_parser, _add_evaluate_parser, _add_predict_parser, _add_info_parser,
+            _add_demo_parser]
+
+
+def build_parser():
+    from . import __version__
+    parser = _Parser(prog="nnscratch",
+                     description="A neural network from scratch with NumPy: train, evaluate "
+                                 "and use multi-layer perceptrons from the terminal.")
+    parser.add_argument("--version", action="version", version=f"nnscratch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 
 def main(argv=None):
+    """Run the command line; returns the exit status (0 done, 1 failed, 2 bad arguments).
+
+    Every failure is one line on stderr, ``nnscratch: error: ...``; Ctrl-C is
+    left to Python (and to training, which stops cleanly after the batch).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -443,6 +922,11 @@ def main(argv=None):
     try:
         return args.func(args)
     except (CLIError, ValueError, TypeError, OSError, ImportError) as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+    except MemoryError:
+        message = "out of memory"
+    except Exception as err:  # noqa: BLE001 - never a traceback, but say what it was
         message = " ".join(str(err).split())
-        print(f"nnscratch: error: {message}", file=sys.stderr)
-        return 1
+        message = f"{type(err).__name__}{': ' + message if message else ''}"
+    print(f"nnscratch: error: {message}", file=sys.stderr)
+    return 1

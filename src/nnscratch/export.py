@@ -80,7 +80,8 @@ _MAX_BYTES = 2 ** 31 - 1  # protobuf's limit for one serialized message
 _HIDDEN = {"relu": _act.relu, "sigmoid": _act.sigmoid, "tanh": _act.tanh,
            "leaky_relu": _act.leaky_relu, "elu": _act.elu, "softplus": _act.softplus,
            "identity": _act.identity}
-_OUTPUT = {"softmax": _act.softmax, "sigmoid": _act.sigmoid, "identity": _act.identity}
+_OUTPUT = {"softmax": _act.softmax, "sigmoid": _act.sigmoid, "identity": _act.identity,
+           "exp": _act.exp}
 _CLASSIFIER_OUTPUTS = ("softmax", "sigmoid")
 
 
@@ -345,6 +346,8 @@ def _output_nodes(graph, x, name, output):
         return graph.node("Softmax", [x], name=output, axis=1)
     if name == "sigmoid":
         return graph.node("Sigmoid", [x], name=output)
+    if name == "exp":  # the Poisson regressor's output
+        return graph.node("Exp", [x], name=output)
     return x  # identity: the last Gemm already wrote ``output``
 
 
@@ -422,6 +425,8 @@ def _label_plan(net, estimator, output_name, labels):
             return None
         if labels is False:
             return None
+        if _binary_estimator(estimator, net):  # one logistic unit: classes_[a > 0.5]
+            return ("threshold", _class_values(estimator.classes_))
         if output_name == "sigmoid":  # multi-label: a 0/1 matrix, like estimator.predict
             return ("threshold", None)
         return ("argmax", _class_values(estimator.classes_))
@@ -446,6 +451,13 @@ def _label_plan(net, estimator, output_name, labels):
         raise ValueError(f"labels lists {values.shape[0]} classes, but the network predicts "
                          f"{expected} ({how})")
     return (rule, values)
+
+
+def _binary_estimator(estimator, net):
+    """A two-class estimator whose network has one logistic unit (scikit-learn's layout)."""
+    return (estimator is not None and hasattr(estimator, "classes_")
+            and len(estimator.classes_) == 2 and net.layers[-1] == 1
+            and getattr(estimator, "_label_kind", None) != "multilabel")
 
 
 def _label_nodes(graph, probabilities, plan, m):
@@ -535,15 +547,18 @@ def to_onnx(net, path=None, *, opset=None, dtype=None, labels=None):
     opset = _check_opset(opset, onnx)
     plan = _label_plan(network, estimator, output, labels)
     layers = [int(k) for k in network.layers]
+    # an NNRegressor with one output predicts a 1-D array, as MLPRegressor does
     flat_values = (estimator is not None and not hasattr(estimator, "classes_")
-                   and getattr(estimator, "_y_1d", False))  # NNRegressor fitted on 1-D y
+                   and network.layers[-1] == 1)
 
     graph = OnnxGraph(onnx, dtype, layers[0])
     x = _INPUT
     for spec in _transform_specs(network):
         x = input_transforms[spec["name"]](graph, x, spec)
-    result = _VALUES if output == "identity" else _PROBABILITIES
-    final = "values_2d" if flat_values else result  # the output layer's tensor
+    result = _VALUES if output in ("identity", "exp") else _PROBABILITIES
+    binary = _binary_estimator(estimator, network)
+    # the output layer's tensor
+    final = "values_2d" if flat_values else ("positive" if binary else result)
     last = len(layers) - 2
     for i, (w, b) in enumerate(zip(network.weights, network.biases)):
         named = i == last and output == "identity"  # a linear output layer ends with Gemm
@@ -554,6 +569,12 @@ def to_onnx(net, path=None, *, opset=None, dtype=None, labels=None):
     x = _output_nodes(graph, x, output, final)
     m = layers[-1]
     result_shape = [_BATCH, m]
+    label_source = result
+    if binary:  # predict_proba's two columns: 1 - a and a
+        one = graph.constant(np.ones((1, 1), dtype=dtype), "one")
+        graph.node("Concat", [graph.node("Sub", [one, final]), final], name=result, axis=1)
+        result_shape = [_BATCH, 2]
+        label_source = final
     if flat_values:  # a regressor fitted on 1-D y predicts a 1-D array
         graph.node("Reshape", [x, graph.constant([-1], "flat", dtype=np.int64)], name=result)
         result_shape = [_BATCH]
@@ -562,7 +583,7 @@ def to_onnx(net, path=None, *, opset=None, dtype=None, labels=None):
     element = helper.np_dtype_to_tensor_dtype(dtype)
     outputs = [helper.make_tensor_value_info(result, element, result_shape)]
     if plan is not None:
-        label_type, label_shape = _label_nodes(graph, result, plan, m)
+        label_type, label_shape = _label_nodes(graph, label_source, plan, m)
         outputs.insert(0, helper.make_tensor_value_info(_LABEL, label_type, label_shape))
     source = type(estimator or network).__name__
     onnx_graph = helper.make_graph(
