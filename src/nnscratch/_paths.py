@@ -9,6 +9,7 @@ package.
 from __future__ import annotations
 
 import os
+import tempfile
 
 
 def prepare_output(path, what="output file"):
@@ -37,17 +38,22 @@ def prepare_output(path, what="output file"):
     if not path:
         raise ValueError(f"{what} is empty")
     if os.path.isdir(path):
-        raise IsADirectoryError(f"{what} {path!r} is a folder, not a file name")
+        raise IsADirectoryError(f"{what} {path}: is a folder; give a file name inside it")
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as err:
-        raise type(err)(f"{what} {path!r}: cannot create the folder {folder!r} "
+        raise type(err)(f"{what} {path}: cannot create the folder {folder} "
                         f"({err.strerror or err})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(f"{what} {path!r}: the folder {folder!r} is not writable")
+    try:  # what the atomic write will do later: create a file next to the target
+        fd, probe = tempfile.mkstemp(prefix=".nnscratch-probe-", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise PermissionError(f"{what} {path}: cannot write in the folder {folder} "
+                              f"({err.strerror or err})") from None
     if os.path.exists(path) and not _writable_file(path):
-        raise PermissionError(f"{what} {path!r} is read-only")
+        raise PermissionError(f"{what} {path}: the file is read-only")
     return path
 
 

@@ -1,6 +1,6 @@
 """Command line: ``nnscratch COMMAND`` (also ``python -m nnscratch COMMAND``).
 
-Commands: ``train``, ``evaluate``, ``predict``, ``info`` and ``demo``.  Bad
+Commands: ``train``, ``evaluate``, ``predict``, ``info``, ``export`` and ``demo``.  Bad
 arguments and bad files (missing, damaged, malformed, of the wrong width) end
 with one line on stderr, ``nnscratch: error: ...``, and exit status 1 (2 for
 bad arguments), never a traceback.
@@ -20,10 +20,11 @@ import importlib.util
 import io
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
+
+from ._paths import prepare_output
 
 BUILTIN_DATA = ("digits", "mnist", "fashion-mnist")
 TABLE_SUFFIXES = (".csv", ".tsv", ".npz")
@@ -78,24 +79,10 @@ def _check_output(path, option):
     """
     if not path:
         raise CLIError(f"{option}: expected a file name, got an empty string")
-    if os.path.isdir(path):
-        raise CLIError(f"{option} {path}: is a folder; give a file name inside it")
-    folder = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(folder, exist_ok=True)
+        return prepare_output(path, option)
     except OSError as err:
-        raise CLIError(f"{option} {path}: cannot create the folder {folder} "
-                       f"({err.strerror or err})") from None
-    try:  # what the atomic write will do: create a file next to the target
-        fd, probe = tempfile.mkstemp(prefix=".nnscratch-probe-", dir=folder)
-        os.close(fd)
-        os.remove(probe)
-    except OSError as err:
-        raise CLIError(f"{option} {path}: cannot write in the folder {folder} "
-                       f"({err.strerror or err})") from None
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        raise CLIError(f"{option} {path}: the file is read-only")
-    return path
+        raise CLIError(str(err)) from None
 
 
 def _check_source(name):
@@ -655,6 +642,16 @@ def _info(args):
     return 0
 
 
+def _export(args):
+    from pathlib import Path
+
+    from .export import export_command
+    output = args.output or str(Path(args.model).with_suffix(".onnx"))
+    _check_output(output, "--output")
+    print(export_command(args.model, output, opset=args.opset, labels=not args.no_labels))
+    return 0
+
+
 def _demo(args):
     from . import Adam, EarlyStopping, NeuralNetwork, __version__, plot_history
     from .datasets import load_digits
@@ -891,9 +888,26 @@ def _add_demo_parser(sub):
     demo.set_defaults(func=_demo)
 
 
+def _add_export_parser(sub):
+    export = sub.add_parser("export", help="export a saved model to ONNX",
+                            description="Write an ONNX file of a saved model, for ONNX Runtime "
+                                        "(C++, C#, Java, JavaScript, mobile) without Python. "
+                                        "The input scaling stored at training time is part of "
+                                        "the graph, so the ONNX model takes raw input. Needs "
+                                        "pip install 'nnscratch[onnx]'.")
+    export.add_argument("model", help="model file written by train")
+    export.add_argument("--output", metavar="ONNX",
+                        help="the ONNX file to write (default: MODEL with suffix .onnx)")
+    export.add_argument("--opset", type=_positive_int, default=None,
+                        help="ONNX operator set version (default 17)")
+    export.add_argument("--no-labels", action="store_true",
+                        help="leave out the 'label' output of a classifier")
+    export.set_defaults(func=_export)
+
+
 #: Each command's parser builder, in the order ``--help`` lists them.
 COMMANDS = [_add_train_parser, _add_evaluate_parser, _add_predict_parser, _add_info_parser,
-            _add_demo_parser]
+            _add_export_parser, _add_demo_parser]
 
 
 def build_parser():
