@@ -210,6 +210,18 @@ CONTENDER_NAMES = {
 }
 
 
+def benchmark_runs(results):
+    """``(column label, run)`` pairs from a results file's ``results``.
+
+    Two layouts are read: a dict of runs keyed by their label, or a list of
+    runs, each labelled by its ``shape`` (when it has one) and ``batch``.
+    """
+    if isinstance(results, dict):
+        return list(results.items())
+    return [(" ".join(filter(None, [run.get("shape"), f"B={run['batch']}"])), run)
+            for run in results]
+
+
 class BenchmarkTable(SphinxDirective):
     """``.. benchmark-table:: PATH``: the median seconds per epoch of a benchmark JSON file.
 
@@ -228,25 +240,24 @@ class BenchmarkTable(SphinxDirective):
         path = Path(self.env.srcdir, self.env.docname).parent / self.arguments[0]
         self.env.note_dependency(str(path))
         try:
-            results = json.loads(path.read_text())["results"]
-        except (OSError, ValueError, KeyError) as err:
-            raise self.error(f"cannot read the benchmark results {path}: {err}") from err
-        runs = list(results)
+            runs = benchmark_runs(json.loads(path.read_text())["results"])
+            medians = {label: run["median_s"] for label, run in runs}
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise self.error(f"cannot read the benchmark results {path}: {err!r}") from err
         contenders = []
-        for run in results.values():
-            contenders += [c for c in run["median_s"] if c not in contenders]
+        for run_medians in medians.values():
+            contenders += [c for c in run_medians if c not in contenders]
         table = nodes.table(classes=["benchmark-table"])
-        group = nodes.tgroup(cols=len(runs) + 1)
+        group = nodes.tgroup(cols=len(medians) + 1)
         table += group
-        for _ in range(len(runs) + 1):
+        for _ in range(len(medians) + 1):
             group += nodes.colspec(colwidth=1)
         head, body = nodes.thead(), nodes.tbody()
         group += head
         group += body
-        head += self._row(["median seconds per epoch"] + runs)
+        head += self._row(["median seconds per epoch"] + list(medians))
         for name in contenders:
-            cells = [f"{results[r]['median_s'][name]:.3f}" if name in results[r]["median_s"]
-                     else "" for r in runs]
+            cells = [f"{m[name]:.3f}" if name in m else "" for m in medians.values()]
             body += self._row([CONTENDER_NAMES.get(name, name)] + cells)
         for line in self.content:
             if not line.strip():
@@ -256,11 +267,8 @@ class BenchmarkTable(SphinxDirective):
             unknown = sorted({top, bottom} - set(contenders))
             if unknown:
                 raise self.error(f"{path} has no contender {unknown[0]!r}; it has {contenders}")
-            cells = []
-            for r in runs:
-                medians = results[r]["median_s"]
-                cells.append(f"{medians[top] / medians[bottom]:.2f}x"
-                             if top in medians and bottom in medians else "")
+            cells = [f"{m[top] / m[bottom]:.2f}x" if top in m and bottom in m else ""
+                     for m in medians.values()]
             body += self._row([label.strip()] + cells)
         return [table]
 

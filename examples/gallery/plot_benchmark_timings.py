@@ -22,25 +22,30 @@ here = Path.cwd().resolve()
 repo = next(p for p in [here, *here.parents] if (p / "benchmarks" / "results.json").exists())
 results_file = repo / "benchmarks" / "results.json"
 results = json.loads(results_file.read_text())["results"]
-print(f"read {results_file.name}: {', '.join(results)}")
+# The file lists its runs (one per data set and batch size) either as a dict
+# keyed by a label or as a plain list; both become one list of runs here.
+runs = list(results.values()) if isinstance(results, dict) else results
+print(f"read {results_file.name}: {len(runs)} runs")
 
 # %%
-# One group of bars per data set and batch size, one bar per contender.  The
-# two data sets differ a thousandfold in time, so each gets its own panel.
-contenders = list(next(iter(results.values()))["median_s"])
-shapes = sorted({run["shape"] for run in results.values()}, reverse=True)
+# One group of bars per batch size, one bar per contender.  The data sets
+# differ a thousandfold in time, so each gets its own panel.
+contenders = []
+for run in runs:
+    contenders += [name for name in run["median_s"] if name not in contenders]
+shapes = list(dict.fromkeys(run.get("shape", "MNIST") for run in runs))
 
-fig, axes = plt.subplots(1, len(shapes), figsize=(13, 4.8))
-for ax, shape in zip(np.atleast_1d(axes), shapes):
-    runs = [(key, run) for key, run in results.items() if run["shape"] == shape]
+fig, axes = plt.subplots(1, len(shapes), figsize=(6.5 * len(shapes), 4.8), squeeze=False)
+for ax, shape in zip(axes.flat, shapes):
+    group = [run for run in runs if run.get("shape", "MNIST") == shape]
     width = 0.8 / len(contenders)
     for k, name in enumerate(contenders):
-        seconds = [run["median_s"].get(name, np.nan) for _, run in runs]
-        ax.bar(np.arange(len(runs)) + k * width, seconds, width, label=name)
-    ax.set_xticks(np.arange(len(runs)) + 0.4 - width / 2)
-    ax.set_xticklabels([f"batch {run['batch']}" for _, run in runs])
-    layers = "-".join(map(str, runs[0][1]["layers"]))
-    ax.set_title(f"{shape}: MLP {layers}, {runs[0][1]['samples']:,} rows")
+        seconds = [run["median_s"].get(name, np.nan) for run in group]
+        ax.bar(np.arange(len(group)) + k * width, seconds, width, label=name)
+    ax.set_xticks(np.arange(len(group)) + 0.4 - width / 2)
+    ax.set_xticklabels([f"batch {run['batch']}" for run in group])
+    layers = "-".join(map(str, group[0].get("layers", [])))
+    ax.set_title(f"{shape}: MLP {layers}, {group[0]['samples']:,} rows")
     ax.set_ylabel("median seconds per epoch (lower is better)")
 axes.flat[0].legend(fontsize="small", ncol=2)
 fig.tight_layout()
