@@ -4,7 +4,7 @@ MNIST: a 784-512-256-10 network
 
 The full 60,000 training images (10% held out for early stopping), at most 20
 epochs with dropout in float32, evaluated on the 10,000 test images: expect
-about 98% test accuracy after a minute or so on two CPU cores.  This example is
+about 98% test accuracy within a few minutes on two CPU cores.  This example is
 shown but **not run** when the site is built (it needs the MNIST files and
 minutes of CPU); run it yourself from the repository root with the files in
 ``../shared/data/mnist``, or pass your data folder as the first argument.
