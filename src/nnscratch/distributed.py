@@ -47,6 +47,7 @@ import copy
 import math
 import os
 import pickle
+import threading
 import time
 import uuid
 import warnings
@@ -74,7 +75,7 @@ from .progress import Progress
 __all__ = ["fit", "replica_batches", "local_cluster", "cluster_client", "fit_with_cluster",
            "DEFAULT_SYNC_EVERY"]
 
-DEFAULT_SYNC_EVERY = 16
+DEFAULT_SYNC_EVERY = 64
 """Steps each replica takes between two averagings (see benchmarks/distributed.md)."""
 
 CHECKPOINT_KEY = "nnscratch.distributed"
@@ -177,6 +178,21 @@ def _load_skeleton(blob):
     return cloudpickle.loads(blob)
 
 
+_replicas = threading.local()
+
+
+def _replica_network(skeleton):
+    """This worker thread's copy of the network, made once per run from the skeleton.
+
+    Every round overwrites its parameters, optimizer state and generator, so
+    reusing it (and its scratch arrays) keeps the round a pure function.
+    """
+    if getattr(_replicas, "skeleton", None) is not skeleton:
+        _replicas.network = copy.deepcopy(skeleton)
+        _replicas.skeleton = skeleton
+    return _replicas.network
+
+
 def _seed_rng(network, seed, step):
     """Put the replica's generator in a state fixed by ``(seed, step)`` (dropout masks)."""
     bit_generator = type(network.rng.bit_generator)(np.random.SeedSequence([seed, step]))
@@ -188,11 +204,12 @@ def _train_round(skeleton, encoder, payload, plan, *partitions):
 
     Returns ``(result_bytes, timings)``: the pickled ``(params, state, loss,
     weight, correct, seen, finite)`` and the seconds spent unpacking,
-    computing and packing.
+    computing and packing, and the CPU seconds of the computing (less than
+    its wall time when the worker shares its core with other processes).
     """
     t0 = time.perf_counter()
     params, state, optimizer = pickle.loads(payload)
-    net = copy.deepcopy(skeleton)
+    net = _replica_network(skeleton)
     if optimizer is not None:  # an optimizer of the user's own, in its state at the start
         net.optimizer = cloudpickle.loads(optimizer)
     net.set_flat_params(params)
@@ -200,6 +217,7 @@ def _train_round(skeleton, encoder, payload, plan, *partitions):
         net.optimizer.set_state(state)
     data = _ReplicaData(partitions, encoder, net.dtype)
     t1 = time.perf_counter()
+    cpu = time.process_time()
     batches = replica_batches(data.n_rows, plan.steps_per_epoch, plan.seed, plan.shuffle)
     loss = weight = 0.0
     correct = seen = 0
@@ -221,10 +239,11 @@ def _train_round(skeleton, encoder, payload, plan, *partitions):
                 break
     new_state = net.optimizer.get_state() if state is not None else None
     t2 = time.perf_counter()
+    cpu = time.process_time() - cpu
     blob = pickle.dumps((net.get_flat_params(), new_state, loss, weight, correct, seen,
                          finite), protocol=5)
     t3 = time.perf_counter()
-    return blob, (t1 - t0, t2 - t1, t3 - t2)
+    return blob, (t1 - t0, t2 - t1, t3 - t2, cpu)
 
 
 def _evaluate_partition(skeleton, params, classify, partition, encoder):
@@ -363,19 +382,21 @@ class _RoundTimes:
 
     def __init__(self):
         self.rounds = 0
-        self.wall = self.compute = self.serialize = self.average = 0.0
+        self.wall = self.compute = self.compute_cpu = self.serialize = self.average = 0.0
 
     def add(self, wall, worker_times, client_serialize, average):
         self.rounds += 1
         self.wall += wall
-        slowest = max(worker_times, key=sum)
+        slowest = max(worker_times, key=lambda t: t[0] + t[1] + t[2])
         self.compute += slowest[1]
+        self.compute_cpu += slowest[3]
         self.serialize += client_serialize + slowest[0] + slowest[2]
         self.average += average
 
     def logs(self):
         overhead = max(self.wall - self.compute - self.serialize - self.average, 0.0)
         return {"sync_rounds": self.rounds, "compute_seconds": self.compute,
+                "compute_cpu_seconds": self.compute_cpu,
                 "serialize_seconds": self.serialize, "average_seconds": self.average,
                 "overhead_seconds": overhead}
 
@@ -690,7 +711,8 @@ def fit(net, x, y, batch_size, epochs, *, client=None, sync_every=DEFAULT_SYNC_E
         The average training loss of each epoch of the run (including epochs
         done before a resume).  ``net.history`` also gets, per epoch,
         ``sync_rounds`` and the rounds' seconds split into
-        ``compute_seconds`` (the slowest replica's training steps),
+        ``compute_seconds`` (the slowest replica's training steps; its CPU
+        time is ``compute_cpu_seconds``),
         ``serialize_seconds`` (packing and unpacking parameters on both
         sides), ``average_seconds`` and ``overhead_seconds`` (scheduling and
         transfers: the rest).
