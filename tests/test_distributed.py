@@ -479,3 +479,33 @@ def test_dask_ml_hyperband_search(client, digits):
     search = model_selection.HyperbandSearchCV(
         _classifier(), {"alpha": [1e-4, 1e-3, 1e-2]}, max_iter=3, random_state=0)
     search.fit(xd, yd, classes=np.arange(10))
+
+
+# ------------------------------------------------------------------ the examples
+def _run_example(script, *args, cwd):
+    return subprocess.run([sys.executable, os.path.join(REPO, "examples", script), *args],
+                          capture_output=True, text=True, timeout=900, cwd=cwd)
+
+
+@pytest.mark.slow
+def test_dask_train_example_trains_and_resumes(client, tmp_path):
+    args = ["--scheduler", client.scheduler.address, "--epochs", "3", "--checkpoint",
+            str(tmp_path / "ck.npz"), "--verbose", "0"]
+    first = _run_example("dask_train.py", *args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    accuracy = float(first.stdout.split("test accuracy ")[1].split("%")[0])
+    assert accuracy > 80
+    again = _run_example("dask_train.py", *args, cwd=tmp_path)  # resumes a finished run
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"test accuracy {accuracy:.2f}%" in again.stdout
+
+
+@pytest.mark.slow
+def test_dask_search_example(client, tmp_path):
+    pytest.importorskip("dask_ml")
+    done = _run_example("dask_search.py", "--scheduler", client.scheduler.address,
+                        "--quick", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("GridSearchCV", "RandomizedSearchCV", "HalvingRandomSearchCV",
+                 "Incremental"):
+        assert f"{name}:" in done.stdout
