@@ -222,6 +222,8 @@ def test_divergence_restores_the_epoch_and_warns(client, digits):
     (dict(sync_every=0), "sync_every"),
     (dict(epochs=0), "epochs"),
     (dict(checkpoint_every=0), "checkpoint_every"),
+    (dict(replicas=0), "replicas"),
+    (dict(replicas=1.5), "replicas"),
     (dict(validation_split=0.1, validation_data=([[0] * 64], [0])), "not both"),
 ])
 def test_bad_arguments_are_named(client, digits, kwargs, match):
@@ -307,7 +309,7 @@ def test_a_worker_killed_mid_round_loses_nothing(client, digits):
 
 RESUMABLE = textwrap.dedent("""
     import sys
-    import numpy as np
+    import time
     from distributed import Client
     from nnscratch import NeuralNetwork, SGD
     from nnscratch import distributed as nd
@@ -316,9 +318,13 @@ RESUMABLE = textwrap.dedent("""
     x, y = load_digits()
     net = NeuralNetwork([64, 32, 10], "relu", "softmax", "categorical_crossentropy",
                         SGD(0.05, momentum=0.9), seed=3)
+    class Slowly:  # a slow client, so that the test can kill it mid-run
+        def on_batch_end(self, batch, logs):
+            time.sleep(0.1)
+
     with Client(sys.argv[1]) as client:
-        nd.fit(net, x / 16.0, y, 16, 40, client=client, categorical=True, sync_every=2,
-               checkpoint=sys.argv[2], verbose=0, replicas=2)
+        nd.fit(net, x / 16.0, y, 32, 6, client=client, categorical=True, sync_every=4,
+               checkpoint=sys.argv[2], verbose=0, replicas=2, callbacks=[Slowly()])
 """)
 
 
@@ -347,24 +353,24 @@ def test_checkpoint_survives_the_loss_of_the_client(client, digits, tmp_path):
         if child.poll() is None:
             child.kill()
     record = load_model(path).metadata["nnscratch.distributed"]
-    assert not record["finished"] and len(record["losses"]) < 40
+    assert not record["finished"] and len(record["losses"]) < 6
 
     def fresh():
         return NeuralNetwork([64, 32, 10], "relu", "softmax", "categorical_crossentropy",
                              SGD(0.05, momentum=0.9), seed=3)
-    kwargs = dict(client=client, categorical=True, sync_every=2, verbose=0, replicas=2)
+    kwargs = dict(client=client, categorical=True, sync_every=4, verbose=0, replicas=2)
     resumed = fresh()
-    losses = nd.fit(resumed, x, y, 16, 40, checkpoint=path, resume=True, **kwargs)
+    losses = nd.fit(resumed, x, y, 32, 6, checkpoint=path, resume=True, **kwargs)
     straight = fresh()
-    expected = nd.fit(straight, x, y, 16, 40, **kwargs)
-    assert len(losses) == 40 and len(resumed.history["loss"]) == 40
+    expected = nd.fit(straight, x, y, 32, 6, **kwargs)
+    assert len(losses) == 6 and len(resumed.history["loss"]) == 6
     np.testing.assert_allclose(losses, expected, rtol=1e-12)
     np.testing.assert_array_equal(resumed.get_flat_params(), straight.get_flat_params())
     # the finished checkpoint is the final model, and resuming it again trains nothing
     final = load_model(path)
     np.testing.assert_array_equal(final.get_flat_params(), straight.get_flat_params())
     again = fresh()
-    assert nd.fit(again, x, y, 16, 40, checkpoint=path, resume=True, **kwargs) == losses
+    assert nd.fit(again, x, y, 32, 6, checkpoint=path, resume=True, **kwargs) == losses
     np.testing.assert_array_equal(again.get_flat_params(), straight.get_flat_params())
 
 

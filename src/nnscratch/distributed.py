@@ -435,6 +435,13 @@ class _DataParallelRun:
         self.skeleton = client.submit(_load_skeleton, cloudpickle.dumps(skeleton),
                                       key=f"nnscratch-skeleton-{self.run_id}", pure=False)
 
+    def close(self):
+        """Let the cluster forget this run's data (partitions, skeleton, validation)."""
+        self.partitions.release()
+        self.skeleton.release()
+        if self.validation is not None and self.validation[0] == "dask":
+            self.validation[1].release()
+
     # -- the epochs -------------------------------------------------------------
     def run(self):
         network = self.network
@@ -453,8 +460,7 @@ class _DataParallelRun:
                         break
             finally:
                 self.progress.close()
-                self.partitions.release()
-                self.skeleton.release()
+                self.close()
             self.callbacks.call("on_train_end", {})
         if self.checkpoint is not None and not self.guard.interrupted:
             self.save_checkpoint(None)  # the run is over: a resume returns at once
@@ -729,6 +735,8 @@ def fit(net, x, y, batch_size, epochs, *, client=None, sync_every=DEFAULT_SYNC_E
     epochs = _checks.check_positive_int("epochs", epochs)
     sync_every = _checks.check_positive_int("sync_every", sync_every)
     checkpoint_every = _checks.check_positive_int("checkpoint_every", checkpoint_every)
+    if replicas is not None:
+        replicas = _checks.check_positive_int("replicas", replicas)
     Progress.check_verbose(verbose)
     if validation_data is not None and validation_split:
         raise ValueError("pass validation_data or validation_split, not both")
@@ -791,10 +799,13 @@ def fit(net, x, y, batch_size, epochs, *, client=None, sync_every=DEFAULT_SYNC_E
                                fingerprint=fingerprint)
         if checkpoint is not None and resume and os.path.exists(checkpoint):
             from .network import load_model
-            record = run.resume_from(load_model(checkpoint))
+            try:
+                record = run.resume_from(load_model(checkpoint))
+            except Exception:
+                run.close()
+                raise
             if record["finished"] or len(run.losses) >= epochs:
-                partitions.release()
-                run.skeleton.release()
+                run.close()
                 return run.losses
         return run.run()
     finally:
