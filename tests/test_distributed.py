@@ -515,3 +515,27 @@ def test_dask_search_example(client, tmp_path):
     for name in ("GridSearchCV", "RandomizedSearchCV", "HalvingRandomSearchCV",
                  "Incremental"):
         assert f"{name}:" in done.stdout
+
+
+def _cli_has_cluster_flags():
+    from nnscratch.cli import build_parser
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    return {"--scheduler", "--workers", "--sync-every"} <= set(train._option_string_actions)
+
+
+def test_cli_train_on_the_cluster(client, tmp_path, capsys):
+    """``nnscratch train --scheduler ADDRESS`` trains through distributed.fit_with_cluster."""
+    if not _cli_has_cluster_flags():
+        pytest.skip("the CLI has no --scheduler/--workers flags yet")
+    from nnscratch.cli import main
+    out = tmp_path / "model.npz"
+    code = main(["train", "--data", "digits", "--layers", "32", "--epochs", "3",
+                 "--scheduler", client.scheduler.address, "--sync-every", "8",
+                 "--early-stopping", "--out", str(out), "--verbose", "0"])
+    assert code == 0
+    net = load_model(out)
+    assert net.history["sync_rounds"] and len(net.history["val_loss"]) == 3
+    assert "test accuracy" in capsys.readouterr().out
+    both = main(["train", "--data", "digits", "--scheduler", client.scheduler.address,
+                 "--workers", "2", "--out", str(out)])
+    assert both == 1 and "not both" in capsys.readouterr().err
