@@ -472,8 +472,17 @@ def _train(args):
         split = split or 0.1
         callbacks.append(EarlyStopping("val_loss", patience=args.patience))
     start = time.perf_counter()
-    net.fit(x, targets, args.batch_size, args.epochs, categorical=task == "classification",
-            validation_split=split, callbacks=callbacks, verbose=args.verbose)
+    fit_args = dict(categorical=task == "classification", validation_split=split,
+                    callbacks=callbacks, verbose=args.verbose)
+    if args.scheduler or args.workers:
+        if args.scheduler and args.workers:
+            raise CLIError("pass --scheduler or --workers, not both")
+        from .distributed import fit_with_cluster
+        fit_with_cluster(net, x, targets, args.batch_size, args.epochs,
+                         scheduler=args.scheduler, workers=args.workers,
+                         sync_every=args.sync_every, **fit_args)
+    else:
+        net.fit(x, targets, args.batch_size, args.epochs, **fit_args)
     seconds = time.perf_counter() - start
     history = net.history
     summary = (f"trained {len(history['loss'])} epochs in {seconds:.1f} s; "
@@ -828,6 +837,15 @@ def _add_train_parser(sub):
                        help="default float32")
     train.add_argument("--out", default="model.npz", metavar="FILE",
                        help="model file (default model.npz; folders are created)")
+    train.add_argument("--scheduler", metavar="ADDRESS",
+                       help="train on the Dask cluster at ADDRESS (e.g. tcp://host:8786), "
+                            "data-parallel; needs nnscratch[dask]")
+    train.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="train data-parallel on a new local Dask cluster of N "
+                            "single-threaded worker processes; needs nnscratch[dask]")
+    train.add_argument("--sync-every", type=_positive_int, default=64, metavar="STEPS",
+                       help="with --scheduler or --workers: steps each worker takes between "
+                            "two averagings of the parameters (default 64)")
     train.add_argument("--plot", metavar="PNG", help="save the training curves here")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="0 silent, 1 progress bar (lines when not a terminal), 2 lines")
