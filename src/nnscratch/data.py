@@ -265,8 +265,10 @@ class TargetEncoder:
     n_outputs : int
         Units of the output layer.
     dtype : numpy dtype
-    categorical : bool
-        The raw targets are class labels, one-hot encoded per batch.
+    categorical : bool or None
+        The raw targets are class labels, one-hot encoded per batch.  None
+        (for a generator's batches only) decides per batch: 1-D targets for
+        several output units are labels.
     name : str
         How messages name the targets ("y", "validation y").
     """
@@ -334,7 +336,10 @@ class TargetEncoder:
     def encode_raw(self, y_raw, n_rows, where):
         """A generator's raw batch targets, checked and encoded; ``where`` names the batch."""
         name = f"{self.name} of {where}"
-        if self.categorical:
+        categorical = self.categorical
+        if categorical is None:  # labels or one-hot rows, whichever each batch holds
+            categorical = self.n_outputs > 1 and np.ndim(y_raw) == 1
+        if categorical:
             labels = _checks.check_labels(y_raw, n_classes=self.n_outputs, name=name)
             if labels.shape[0] != n_rows:
                 raise ValueError(f"{name} has {labels.shape[0]} rows, but its x has {n_rows}")
@@ -758,7 +763,7 @@ class GeneratorSource:
             _checks.check_positive_int("steps_per_epoch", steps_per_epoch)
         self.name = name
         self.transform = transform
-        self.one_shot = not callable(data) and iter(data) is data
+        self.one_shot = not callable(data) and hasattr(data, "__next__")
         self._epochs = 0
 
     def batches(self, batch_size=None, rng=None, shuffle=True):

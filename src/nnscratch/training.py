@@ -622,7 +622,7 @@ def validation_arrays(network, validation_data):
     if data_module._is_batch_stream(validation_data):
         return data_module.as_source(validation_data, None, n_features=network.layers[0],
                                      n_outputs=m, dtype=network.dtype,
-                                     categorical=False, transform=transform,
+                                     categorical=None, transform=transform,
                                      name="validation x", y_name="validation y")
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise TypeError("validation_data must be a tuple (x_val, y_val) or "
