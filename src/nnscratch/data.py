@@ -323,9 +323,13 @@ class TargetEncoder:
                              f"{n_samples} samples")
         return labels
 
-    def encode(self, y_rows):
-        """Targets of one batch, shape (b, n_outputs), in the network's dtype."""
-        if self.categorical:
+    def encode(self, y_rows, categorical=None):
+        """Targets of one batch, shape (b, n_outputs), in the network's dtype.
+
+        ``categorical`` overrides the encoder's own setting (for a batch
+        whose form was decided on its own).
+        """
+        if self.categorical if categorical is None else categorical:
             out = np.zeros((y_rows.shape[0], self.n_outputs), dtype=self.dtype)
             out[np.arange(y_rows.shape[0]), y_rows] = 1
             return out
@@ -343,7 +347,7 @@ class TargetEncoder:
             labels = _checks.check_labels(y_raw, n_classes=self.n_outputs, name=name)
             if labels.shape[0] != n_rows:
                 raise ValueError(f"{name} has {labels.shape[0]} rows, but its x has {n_rows}")
-            return self.encode(labels)
+            return self.encode(labels, categorical=True)
         return _checks.check_targets(y_raw, n_samples=n_rows, n_outputs=self.n_outputs,
                                      dtype=self.dtype, name=name)
 
@@ -376,6 +380,16 @@ def _read_rows(arr, start, stop):
     if callable(compute) and not isinstance(part, np.ndarray):
         part = compute()
     return np.asarray(part)
+
+
+def is_lazy_array(x):
+    """True for a memory map or a chunked store (Dask, HDF5, Zarr): an array read in pieces.
+
+    For code that would otherwise call ``np.asarray`` on its input (the
+    scikit-learn estimators' input validation does): such input should be
+    handed to ``fit`` / ``predict`` as it is.
+    """
+    return _is_lazy_array(x)
 
 
 def is_streamed(x):

@@ -439,8 +439,10 @@ def score(network, x, y, *, accuracy=False):
         y_arr = _checks.check_targets(y, n_samples=x.shape[0], n_outputs=m,
                                       dtype=network.dtype, categorical=as_labels)
         return float(np.mean(network.loss.f(forward_in_chunks(network, x), y_arr)))
-    categorical = y is not None and len(np.shape(y) if not hasattr(y, "shape")
-                                        else y.shape) == 1 and m > 1
+    if y is None:  # a generator: labels or one-hot rows, decided per batch
+        categorical = None
+    else:
+        categorical = len(y.shape if hasattr(y, "shape") else np.shape(y)) == 1 and m > 1
     source = data_module.as_source(x, y, n_features=network.layers[0], n_outputs=m,
                                    dtype=network.dtype, categorical=categorical,
                                    transform=transform)
