@@ -436,3 +436,20 @@ def test_missing_optional_package_names_the_extra(tmp_path, monkeypatch, module,
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(ImportError, match=r"nnscratch\[ooc\]"):
         data.open_data_file(tmp_path / f"d{suffix}")
+
+
+def test_prefetch_auto_is_on_only_where_it_was_measured_to_pay():
+    from nnscratch import training
+    x, y = toy(n=50)
+    net = make_net()
+
+    def depth(xs, ys=y):
+        return training.prefetch_depth("auto", training.data_source(net, xs, ys, True))
+    assert depth(x) == 0  # already the network's dtype: a batch is a plain copy
+    assert depth(x.astype(np.uint8)) == 1  # converted per batch
+    assert depth(CountingStore(x, 10)) == 1  # Zarr / HDF5 style store
+    dask_like = CountingStore(x, 10)
+    dask_like.dask = {}  # Dask arrays carry their task graph here
+    assert depth(dask_like) == 0
+    assert depth(lambda: batches_of(x, y, 10), None) == 0
+    assert training.prefetch_depth(True, None) == 1 and training.prefetch_depth(2, None) == 2
