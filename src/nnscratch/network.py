@@ -183,6 +183,7 @@ class NeuralNetwork:
         self._fit_lock = threading.Lock()
         self.history = {}
         self.metadata = {}  # free-form JSON-able notes kept in model files
+        self.input_transform = None  # per-batch input transform (nnscratch.data), saved too
         self.stop_training = False
         self._initialize(initializers.get(initializer))
         _probe.probe_pieces(self)
