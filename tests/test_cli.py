@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 
+import nnscratch as nn
 from nnscratch.cli import main
 
 
@@ -715,3 +716,35 @@ def test_ctrl_c_is_not_swallowed(tables, monkeypatch):
     monkeypatch.setattr(cli, "_load_model", interrupted)
     with pytest.raises(KeyboardInterrupt):
         main(["info", str(tables / "m.npz")])
+
+
+# ------------------------------------------------- array files read batch by batch (issue 12)
+def test_train_evaluate_predict_on_memory_mapped_and_hdf5_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (1200, 12)).astype(np.uint8)
+    y = (x[:, 0] > 128).astype(np.int64)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    proc = run("train", "--data", "x.npy", "--labels", "y.npy", "--epochs", "4", "--verbose",
+               "0", "--out", "m.npz", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    model = nn.load_model(tmp_path / "m.npz")
+    assert type(model.input_transform).__name__ == "Scale"  # uint8 pixels scaled per batch
+    proc = run("evaluate", "m.npz", "--data", "x.npy", "--labels", "y.npy", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    accuracy = float(re.search(r"accuracy ([0-9.]+)%", proc.stdout).group(1)) / 100
+    assert accuracy == pytest.approx(model.score(x, y, accuracy=True), abs=1e-4)
+    proc = run("predict", "m.npz", "x.npy", "--output", "p.csv", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert len(lines) == 1201
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["x"] = x.astype(np.float32)
+        f["y"] = y
+    proc = run("train", "--data", "d.h5:x", "--labels", "d.h5:y", "--epochs", "1",
+               "--verbose", "0", "--out", "h.npz", "--shuffle-buffer", "300", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert type(nn.load_model(tmp_path / "h.npz").input_transform).__name__ == "Standardize"
+    proc = run("train", "--data", "x.npy", "--epochs", "1", cwd=tmp_path)
+    assert proc.returncode == 1 and "--labels" in proc.stderr

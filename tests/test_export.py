@@ -645,3 +645,23 @@ def test_cli_export_takes_raw_pixels_and_answers_with_class_names(tmp_path, monk
     assert cli.main(["export", "m.npz", "--opset", "12"]) == 1
     assert cli.main(["export", "m.npz", "--no-labels"]) == 0
     assert [o.name for o in onnx.load("m.onnx").graph.output] == ["probabilities"]
+
+
+@pytest.mark.parametrize("make", ["scale", "standardize"])
+def test_input_transforms_of_nnscratch_data_are_in_the_graph(make, tmp_path):
+    """A network's per-batch input transform (nnscratch.data) exports and survives saving."""
+    from nnscratch.data import Scale, Standardize
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (300, 8)).astype(np.float32)
+    y = np.arange(300) % 3
+    transform = Scale(1 / 255, 0.25) if make == "scale" else Standardize(x.mean(0),
+                                                                         x.std(0) + 1)
+    net = nn.NeuralNetwork([8, 6, 3], "relu", "softmax", "categorical_crossentropy", "adam",
+                           seed=0, dtype=np.float32)
+    net.input_transform = transform
+    net.fit(x, y, 32, 2, categorical=True, verbose=0)
+    loaded = nn.load_model(net.save(tmp_path / "m.npz"))
+    assert type(loaded.input_transform) is type(transform)
+    got = run(to_onnx(loaded), x)
+    close(got["probabilities"], net.predict(x), np.float32)

@@ -85,9 +85,36 @@ def _check_output(path, option):
         raise CLIError(str(err)) from None
 
 
-def _check_source(name):
+ARRAY_SUFFIXES = (".npy", ".h5", ".hdf5", ".zarr")
+
+
+def _is_array_file(name, labels=None):
+    """True for data read as arrays (memory-mapped or chunk by chunk), not as a table.
+
+    ``.npy`` files, HDF5 (``FILE.h5:DATASET``) and Zarr stores, and an ``.npz``
+    member named after a colon (``FILE.npz:x``) or given with ``--labels``.
+    """
+    base = name.split(":", 1)[0].lower() if not os.path.exists(name) else name.lower()
+    if base.endswith(ARRAY_SUFFIXES):
+        return True
+    return base.endswith(".npz") and (":" in name and not os.path.exists(name)
+                                      or labels is not None)
+
+
+def _open_array(name, what):
+    from .data import open_data_file
+    with _reading(name.split(":", 1)[0]):
+        try:
+            return open_data_file(name)
+        except FileNotFoundError:
+            raise CLIError(f"{what} {name}: no such file") from None
+
+
+def _check_source(name, labels=None):
     """``--data``: a built-in set or an existing table file; a near miss gets a suggestion."""
     if name in BUILTIN_DATA:
+        return name
+    if _is_array_file(name, labels):
         return name
     if os.path.isdir(name):
         raise CLIError(f"--data {name}: is a folder, not a .csv or .npz file (for MNIST "
@@ -192,7 +219,14 @@ def _knows_names(meta):
 
 
 def _prepare(x, meta):
-    """Apply the input scaling recorded at training time."""
+    """Apply the input scaling recorded at training time.
+
+    Data read from array files is never converted whole: models trained on it
+    keep their scaling as an input transform applied batch by batch.
+    """
+    if np.all(np.asarray(meta["input_offset"]) == 0) and \
+            np.all(np.asarray(meta["input_scale"]) == 1) and not isinstance(x, list):
+        return x
     return (np.asarray(x, dtype=np.float64) - meta["input_offset"]) * meta["input_scale"]
 
 
@@ -266,6 +300,20 @@ def _training_data(args):
         data = _builtin(source, "train", args.seed, args.data_home)
         data.update(task="classification", named=False, ignored=[])
         return data
+    if _is_array_file(source, args.labels):
+        _refuse_table_options(args, source)
+        x = _open_array(source, "--data")
+        if args.labels is None:
+            raise CLIError(f"--data {source}: an array file holds no targets; give them with "
+                           f"--labels FILE.npy (or FILE.npz:y, FILE.h5:labels)")
+        y = np.asarray(_open_array(args.labels, "--labels"))
+        if len(x.shape) != 2 or y.shape[0] != x.shape[0]:
+            raise CLIError(f"--data {source} has shape {tuple(x.shape)} and --labels "
+                           f"{args.labels} shape {y.shape}: expected (samples, features) and "
+                           f"one target per sample")
+        return dict(x=x, y=y, task=None, class_names=None,
+                    feature_names=[f"x{i}" for i in range(x.shape[1])], target_name=None,
+                    offset=None, scale=None, named=False, ignored=[], streamed=True)
     if source.lower().endswith(".npz"):
         _refuse_table_options(args, source)
         from .datasets import load_npz
@@ -357,6 +405,18 @@ def _model_data(args, net, meta, split="test", need_target=True):
         _check_width(data["x"].shape[1], net, source)
         labels = np.asarray(data["class_names"], dtype=object)[data["y"]]
         return dict(x=data["x"], y=data["y"], labels=labels)
+    labels_file = getattr(args, "labels", None)
+    if _is_array_file(source, labels_file):
+        _refuse_table_options(args, source)
+        x = _open_array(source, "--data" if need_target else "input")
+        _check_width(x.shape[1], net, source)
+        y = None
+        if labels_file is not None:
+            y = np.asarray(_open_array(labels_file, "--labels"))
+        elif need_target:
+            raise CLIError(f"{source}: an array file holds no targets; give them with "
+                           f"--labels FILE")
+        return dict(x=x, y=y, labels=y)
     if source.lower().endswith(".npz"):
         _refuse_table_options(args, source)
         from .datasets import load_npz
@@ -426,14 +486,21 @@ def _train(args):
         if importlib.util.find_spec("matplotlib") is None:
             raise CLIError("--plot needs matplotlib, an optional extra: pip install "
                            "'nnscratch[plot]'")
-    source = _check_source(args.data)
+    source = _check_source(args.data, args.labels)
     data = _training_data(args)
     x, y = data["x"], data["y"]
     task = args.task if args.task != "auto" else (data["task"] or _guess_task(y))
     meta = {"source": source, "task": task, "feature_names": list(data["feature_names"]),
             "named_features": data["named"], "ignored_columns": data["ignored"],
             "target_name": data["target_name"], "seed": args.seed}
-    if data["offset"] is None:  # a user's table: standardise unless told not to
+    transform = None
+    if data.get("streamed"):  # scaled batch by batch through the network's input transform
+        from .data import Scale, Standardize
+        if not args.no_standardize:
+            transform = (Scale(1 / 255) if np.dtype(x.dtype) == np.uint8
+                         else Standardize.fit(x))
+        offset, scale = 0.0, 1.0
+    elif data["offset"] is None:  # a user's table: standardise unless told not to
         if args.no_standardize:
             offset, scale = 0.0, 1.0
         else:
@@ -444,7 +511,8 @@ def _train(args):
     else:
         offset, scale = data["offset"], data["scale"]
     meta.update(input_offset=offset, input_scale=scale)
-    x = (np.asarray(x, dtype=np.float64) - np.asarray(offset)) * np.asarray(scale)
+    if not data.get("streamed"):
+        x = (np.asarray(x, dtype=np.float64) - np.asarray(offset)) * np.asarray(scale)
     if task == "classification":
         if data["class_names"] is None:
             data["class_names"] = [_label_text(v) for v in np.unique(y).tolist()]
@@ -464,6 +532,7 @@ def _train(args):
                         optimizer, dtype=np.dtype(args.dtype), seed=args.seed,
                         dropout=args.dropout, l2=args.l2)
     net.metadata = meta
+    net.input_transform = transform
     if args.verbose:
         print(f"training {net}", file=sys.stderr)
     callbacks = []
@@ -472,8 +541,19 @@ def _train(args):
         split = split or 0.1
         callbacks.append(EarlyStopping("val_loss", patience=args.patience))
     start = time.perf_counter()
-    net.fit(x, targets, args.batch_size, args.epochs, categorical=task == "classification",
-            validation_split=split, callbacks=callbacks, verbose=args.verbose)
+    fit_args = dict(categorical=task == "classification", validation_split=split,
+                    callbacks=callbacks, verbose=args.verbose)
+    if args.shuffle_buffer is not None:
+        fit_args["shuffle_buffer"] = args.shuffle_buffer
+    if args.scheduler or args.workers:
+        if args.scheduler and args.workers:
+            raise CLIError("pass --scheduler or --workers, not both")
+        from .distributed import fit_with_cluster
+        fit_with_cluster(net, x, targets, args.batch_size, args.epochs,
+                         scheduler=args.scheduler, workers=args.workers,
+                         sync_every=args.sync_every, **fit_args)
+    else:
+        net.fit(x, targets, args.batch_size, args.epochs, **fit_args)
     seconds = time.perf_counter() - start
     history = net.history
     summary = (f"trained {len(history['loss'])} epochs in {seconds:.1f} s; "
@@ -497,7 +577,7 @@ def _train(args):
 
 
 def _evaluate(args):
-    source = _check_source(args.data)
+    source = _check_source(args.data, args.labels)
     net, meta = _load_model(args.model)
     data = _model_data(args, net, meta, split=args.split)
     x, y = _prepare(data["x"], meta), data["y"]
@@ -569,9 +649,10 @@ def _predict(args):
     if args.output:
         _check_output(args.output, "--output")
     net, meta = _load_model(args.model)
-    if not os.path.exists(args.input):
+    array_input = _is_array_file(args.input)
+    if not array_input and not os.path.exists(args.input):
         raise CLIError(f"{args.input}: no such file{_similar_file(args.input)}")
-    if not args.input.lower().endswith(TABLE_SUFFIXES):
+    if not array_input and not args.input.lower().endswith(TABLE_SUFFIXES):
         raise CLIError(f"{args.input}: expected a .csv or .npz file (or a .tsv)")
     data = _model_data(args, net, meta, need_target=False)
     x = _prepare(data["x"], meta)
@@ -763,7 +844,12 @@ def _separator(text):
 # -------------------------------------------------------------------------- parser
 def _add_data_options(p, required=True):
     p.add_argument("--data", required=required, metavar="SOURCE",
-                   help="digits, mnist, fashion-mnist, or a FILE.csv / FILE.npz")
+                   help="digits, mnist, fashion-mnist, a FILE.csv / FILE.npz, or an array "
+                        "file read batch by batch: FILE.npy (memory-mapped), FILE.npz:KEY, "
+                        "FILE.h5:DATASET, FILE.zarr")
+    p.add_argument("--labels", metavar="FILE",
+                   help="with an array file as --data: the targets (FILE.npy, FILE.npz:y, "
+                        "FILE.h5:labels)")
     p.add_argument("--target", metavar="COLUMN",
                    help="target column of a CSV (default: the last; for evaluate, the "
                         "model's) or key of an NPZ (default: y)")
@@ -810,6 +896,9 @@ def _add_train_parser(sub):
     train.add_argument("--learning-rate", type=_finite_float, default=1e-3,
                        help="default 1e-3")
     train.add_argument("--epochs", type=_positive_int, default=20, help="default 20")
+    train.add_argument("--shuffle-buffer", type=_positive_int, metavar="N",
+                       help="for HDF5 / Zarr data: samples mixed in the shuffle buffer "
+                            "(default: 16 MB worth of rows)")
     train.add_argument("--batch-size", type=_positive_int, default=128, help="default 128")
     train.add_argument("--validation-split", type=_fraction, default=0.0,
                        help="fraction held out for validation (default 0; 0.1 with "
@@ -828,6 +917,15 @@ def _add_train_parser(sub):
                        help="default float32")
     train.add_argument("--out", default="model.npz", metavar="FILE",
                        help="model file (default model.npz; folders are created)")
+    train.add_argument("--scheduler", metavar="ADDRESS",
+                       help="train on the Dask cluster at ADDRESS (e.g. tcp://host:8786), "
+                            "data-parallel; needs nnscratch[dask]")
+    train.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="train data-parallel on a new local Dask cluster of N "
+                            "single-threaded worker processes; needs nnscratch[dask]")
+    train.add_argument("--sync-every", type=_positive_int, default=64, metavar="STEPS",
+                       help="with --scheduler or --workers: steps each worker takes between "
+                            "two averagings of the parameters (default 64)")
     train.add_argument("--plot", metavar="PNG", help="save the training curves here")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="0 silent, 1 progress bar (lines when not a terminal), 2 lines")
@@ -855,7 +953,8 @@ def _add_predict_parser(sub):
                              description="Write one prediction per input row. CSV columns "
                                          "are matched to the model's by name.")
     predict.add_argument("model", help="model file written by train")
-    predict.add_argument("input", help="FILE.csv or FILE.npz")
+    predict.add_argument("input", help="FILE.csv or FILE.npz, or an array file (FILE.npy, "
+                                       "FILE.npz:KEY, FILE.h5:DATASET, FILE.zarr)")
     predict.add_argument("--output", metavar="CSV",
                          help="write here instead of stdout (folders are created)")
     predict.add_argument("--proba", action="store_true",
@@ -935,6 +1034,10 @@ def main(argv=None):
         return 2
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as Unix tools do
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more is written
+        return 0
     except (CLIError, ValueError, TypeError, OSError, ImportError) as err:
         message = " ".join(str(err).split()) or type(err).__name__
     except MemoryError:

@@ -248,8 +248,12 @@ def _scale(graph, x, spec):
     """``x * factor``, e.g. pixels by 1 / 255."""
     if "factor" not in spec:
         raise ValueError(f"the input transform 'scale' needs a 'factor'; got {spec!r}"[:300])
-    return graph.node("Mul", [x, graph.constant(_per_feature(graph, spec, "factor", 1.0),
-                                                "scale_factor")])
+    x = graph.node("Mul", [x, graph.constant(_per_feature(graph, spec, "factor", 1.0),
+                                             "scale_factor")])
+    offset = _per_feature(graph, spec, "offset", 0.0)
+    if np.any(offset != 0):  # nnscratch.data.Scale: x * factor + offset
+        x = graph.node("Add", [x, graph.constant(offset, "scale_offset")])
+    return x
 
 
 def _standardize(graph, x, spec):
@@ -269,7 +273,11 @@ register_input_transform("standardize", _standardize)
 
 def _as_spec(item):
     """A transform spec as a dict with a 'name'."""
-    spec = item.get_config() if hasattr(item, "get_config") else item
+    if hasattr(item, "get_config"):  # nnscratch.data transforms: name + settings
+        spec = dict(item.get_config())
+        spec.setdefault("name", getattr(item, "name", None))
+    else:
+        spec = item
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise TypeError(f"an input transform must be a dict with a 'name' (or an object whose "
                         f"get_config() returns one); got {item!r}"[:300])

@@ -42,7 +42,6 @@ from .initializers import initializers
 from .losses import resolve_loss
 from .optimizers import Optimizer, resolve_optimizer
 from .protocols import ActivationSpec, LossSpec, OptimizerSpec
-from .utils import labels_from_output
 
 
 class LayerRecord(NamedTuple):
@@ -184,6 +183,7 @@ class NeuralNetwork:
         self._fit_lock = threading.Lock()
         self.history = {}
         self.metadata = {}  # free-form JSON-able notes kept in model files
+        self.input_transform = None  # per-batch input transform (nnscratch.data), saved too
         self.stop_training = False
         self._initialize(initializers.get(initializer))
         _probe.probe_pieces(self)
@@ -459,21 +459,30 @@ class NeuralNetwork:
             workspace = self._workspaces[n] = _Workspace(n, self.layers, self.dtype)
         return workspace
 
-    def fit(self, x: ArrayLike, y: ArrayLike, batch_size: int, epochs: int,
-            categorical: bool = False, *, verbose: int = 1, shuffle: bool = True,
-            validation_data: tuple | None = None, validation_split: float = 0.0,
-            callbacks: list | None = None, sample_weight: ArrayLike | None = None,
-            class_weight: dict | str | None = None) -> list[float]:
+    def fit(self, x: ArrayLike, y: ArrayLike | None = None, batch_size: int | None = None,
+            epochs: int = 1, categorical: bool = False, *, verbose: int = 1,
+            shuffle: bool = True, validation_data: tuple | None = None,
+            validation_split: float = 0.0, callbacks: list | None = None,
+            sample_weight: ArrayLike | None = None, class_weight: dict | str | None = None,
+            shuffle_buffer: int | None = None, steps_per_epoch: int | None = None,
+            prefetch: str | int = "auto") -> list[float]:
         """Train with mini-batch gradient descent.
 
         Parameters
         ----------
-        x : array-like or memmap, shape (n, layers[0])
+        x : array-like, memmap, chunked store or batch generator, shape (n, layers[0])
             Any real dtype; each batch is converted to the network's dtype on
-            its own, so a large uint8 memmap is never converted whole.
+            its own, so a large uint8 memmap is never converted whole.  A
+            ``dask.array.Array``, ``h5py.Dataset`` or ``zarr.Array`` is read
+            chunk by chunk.  A function returning an iterator of ``(x, y)`` or
+            ``(x, y, sample_weight)`` batches, or an iterable of them (a Keras
+            ``PyDataset``, say), trains on those batches: then ``y`` is None and
+            ``batch_size`` is not used.  See :mod:`nnscratch.data`.
         y : array-like, shape (n, layers[-1]), or (n,) labels with ``categorical=True``
+            May be a memmap or a chunked store too; None for a generator.
         batch_size : int
             Samples per update; the last batch of an epoch may be smaller.
+            Required for arrays; None for a generator.
         epochs : int
             Passes over the data; rows are shuffled before each.
         categorical : bool
@@ -497,6 +506,15 @@ class NeuralNetwork:
         class_weight : dict or 'balanced', keyword-only
             Weight of each class's samples; 'balanced' weighs classes inversely
             to their frequency.  Multiplies ``sample_weight`` when both are given.
+        shuffle_buffer : int, keyword-only
+            For a chunked store: samples held in the buffer that mixes the rows
+            of its randomly ordered chunks (default: 16 MB of rows).  See
+            :class:`nnscratch.data.ChunkedSource`.
+        steps_per_epoch : int, keyword-only
+            For a generator: batches per epoch (default: until it ends).
+        prefetch : 'auto', bool or int, keyword-only
+            Prepare the next batch in a background thread while one trains;
+            'auto' does so where it pays (chunked stores).
 
         Returns
         -------
@@ -529,7 +547,9 @@ class NeuralNetwork:
                                 verbose=verbose, shuffle=shuffle,
                                 validation_data=validation_data,
                                 validation_split=validation_split, callbacks=callbacks,
-                                sample_weight=sample_weight, class_weight=class_weight)
+                                sample_weight=sample_weight, class_weight=class_weight,
+                                shuffle_buffer=shuffle_buffer,
+                                steps_per_epoch=steps_per_epoch, prefetch=prefetch)
         finally:
             self._fit_lock.release()
 
@@ -618,32 +638,30 @@ class NeuralNetwork:
         self._restore_params(np.asarray(params, dtype=self.dtype))
 
     # -------------------------------------------------------------- inference
-    def predict(self, x: ArrayLike, labels: bool = False) -> np.ndarray:
+    def predict(self, x: ArrayLike, labels: bool = False, *,
+                out: np.ndarray | None = None) -> np.ndarray:
         """The output layer's values for ``x``, or the predicted classes.
 
         Parameters
         ----------
         x : array-like, shape (n, layers[0]) or (layers[0],) for one sample
+            Memory maps, chunked stores and batch generators are streamed in
+            chunks (see :mod:`nnscratch.data`).
         labels : bool
             Return class labels instead: the arg-max output, or for a sigmoid
             output layer each unit thresholded at 0.5 (a 1-D array when there
             is a single unit).
+        out : array, keyword-only
+            Write the result here (a memory map opened for writing, say, when
+            the predictions themselves are large) and return it.
 
         Returns
         -------
         ndarray of shape (n, layers[-1]), or (n,) labels; one sample in gives
-        one row (or one label) out.
+        one row (or one label) out.  The network's ``input_transform`` (if
+        any) is applied to ``x`` first.
         """
-        single = np.ndim(x) == 1
-        x = _checks.check_x(x, dtype=self.dtype, n_features=self.layers[0], allow_1d=True)
-        chunk = 8192  # bounds the memory of the intermediate layers
-        parts = [self._forward_fast(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)]
-        out = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        if out is x:  # identity network on its own input: never hand back the caller's array
-            out = out.copy()
-        if labels:
-            out = labels_from_output(out, self.multilabel())
-        return out[0] if single else out
+        return training.predict(self, x, labels=labels, out=out)
 
     def score(self, x: ArrayLike, y: ArrayLike, accuracy: bool = False) -> float:
         """Mean loss over ``(x, y)``, or the accuracy.
@@ -652,19 +670,10 @@ class NeuralNetwork:
         (one-hot for classification; integer labels are one-hot encoded for
         you).  With ``accuracy=True``, ``y`` holds class labels (one-hot rows are
         accepted too), checked as ``fit`` checks them, and the fraction
-        predicted right is returned.
+        predicted right is returned.  Memory maps, chunked stores and
+        generators of ``(x, y)`` batches (then ``y`` is None) are streamed.
         """
-        x = _checks.check_x(x, dtype=self.dtype, n_features=self.layers[0])
-        m = self.layers[-1]
-        if accuracy:
-            predicted = self.predict(x, labels=True)
-            truth = _checks.check_accuracy_targets(y, n_samples=x.shape[0], n_outputs=m,
-                                                   multilabel=self.multilabel())
-            return float(np.mean(predicted == truth))
-        as_labels = np.ndim(y) == 1 and m > 1
-        y_arr = _checks.check_targets(y, n_samples=x.shape[0], n_outputs=m, dtype=self.dtype,
-                                      categorical=as_labels)
-        return float(np.mean(self.loss.f(self.predict(x), y_arr)))
+        return training.score(self, x, y, accuracy=accuracy)
 
     # ------------------------------------------------------------- parameters
     def save_params(self, filename: str | os.PathLike) -> str:

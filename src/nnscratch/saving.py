@@ -533,6 +533,7 @@ def save_model(network, path):
         "rng_state": network.rng.bit_generator.state,
         "history": network.history,
         "metadata": network.metadata,
+        "input_transform": _transform_config(network),
     }
     arrays = {"params.npy": network.get_flat_params()}
     arrays.update({f"optimizer.{k}.npy": v for k, v in opt_arrays.items()})
@@ -904,4 +905,25 @@ def _load(handle, network_class, custom):
         network.optimizer.set_state(state)
     network.history = {key: list(values) for key, values in meta.get("history", {}).items()}
     network.metadata = dict(meta.get("metadata", {}))
+    network.input_transform = _transform_from(meta.get("input_transform"))
     return network
+
+
+def _transform_config(network):
+    from .data import transform_to_config
+    return transform_to_config(getattr(network, "input_transform", None))
+
+
+def _transform_from(spec):
+    """The stored input transform, or a _Damaged naming what is wrong with its description."""
+    from .data import transform_from_config
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) \
+            or not isinstance(spec.get("config", {}), dict):
+        raise _Damaged(f"input_transform must be null or {{'name': ..., 'config': {{...}}}}, "
+                       f"got {_short(spec)}")
+    try:
+        return transform_from_config(spec)
+    except (TypeError, ValueError, KeyError, OverflowError) as err:
+        raise _Damaged(f"input_transform {_short(spec)} cannot be rebuilt: {err}") from None

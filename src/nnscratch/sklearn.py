@@ -70,6 +70,7 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
 
 from . import _checks
 from .callbacks import Callback
+from .data import is_lazy_array
 from .network import NeuralNetwork
 from .optimizers import SGD, Adagrad, Adam, RMSprop
 from .registry import hidden_activations
@@ -390,12 +391,26 @@ class _NNBase(BaseEstimator):
 
     # ---------------------------------------------------------------- data
     def _validate_x(self, X, y, reset):
+        if is_lazy_array(X):  # a memory map or a chunked store: read batch by batch later
+            return self._check_lazy(X, reset), np.asarray(y)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=[np.float64, np.float32], y_numeric=self._y_numeric,
                              reset=reset)
         if hasattr(X, "toarray"):
             X = X.toarray()
         return X, y
+
+    def _check_lazy(self, X, reset):
+        """The width checks of validate_data for input that must not be read whole."""
+        if len(X.shape) != 2:
+            raise ValueError(f"X must be 2-D (samples, features), got shape {tuple(X.shape)}")
+        if reset:
+            self.n_features_in_ = int(X.shape[1])
+            self.__dict__.pop("feature_names_in_", None)
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input")
+        return X
 
     def _dtype_for(self, X):
         net = self.__dict__.get("network_")
@@ -462,7 +477,8 @@ class _NNBase(BaseEstimator):
         elif targets.shape[1] != self.network_.layers[-1]:
             raise ValueError(f"y needs {targets.shape[1]} outputs, but the network fitted "
                              f"before has {self.network_.layers[-1]}")
-        X = X.astype(self.network_.dtype, copy=False)
+        if not is_lazy_array(X):
+            X = X.astype(self.network_.dtype, copy=False)
         if self.solver == "lbfgs":
             if incremental:  # pragma: no cover - partial_fit is unavailable for lbfgs
                 raise AttributeError("partial_fit needs a stochastic solver")
@@ -648,6 +664,8 @@ class _NNBase(BaseEstimator):
     # ---------------------------------------------------------------- prediction
     def _forward(self, X):
         check_is_fitted(self, "network_")
+        if is_lazy_array(X):  # streamed through the network in chunks
+            return self.network_.predict(self._check_lazy(X, reset=False))
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                           dtype=[np.float64, np.float32])
         net = self.network_
