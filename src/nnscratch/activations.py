@@ -256,8 +256,9 @@ def _leaky_backward(z, a, delta):
 
 
 def _elu_backward(z, a, delta):
-    # for z <= 0, elu(z) = exp(z) - 1, so its slope exp(z) equals a + 1
-    np.multiply(delta, a + 1, out=delta, where=z <= 0)
+    # for z <= 0 the slope is exp(z).  It equals a + 1, but a = expm1(z) rounds
+    # to -1 once exp(z) drops below the dtype's eps, and a + 1 would then be 0.
+    np.multiply(delta, np.exp(np.minimum(z, 0)), out=delta, where=z <= 0)
 
 
 def _softplus_backward(z, a, delta):

@@ -32,6 +32,7 @@ import numpy as np
 
 from . import _checks
 from ._atomic import atomic_write
+from ._kernels import kernel_activation, kernel_output_pair, resolve_kernels  # [kernels E1]
 from .activations import resolve_activation
 from .callbacks import CallbackList
 from .initializers import initializers
@@ -150,6 +151,12 @@ class NeuralNetwork:
     l2 : float, keyword-only
         L2 weight decay: the training objective adds ``l2 / 2 * sum(W ** 2)``
         over all weight matrices (not the biases); 0 (default) is off.
+    kernels : {'auto', 'numpy', 'numba'}, keyword-only
+        Who does the element-wise work of training for built-in pieces:
+        ``'numba'`` fused, parallel compiled loops (``pip install
+        'nnscratch[fast]'``), ``'numpy'`` the NumPy reference, ``'auto'``
+        (default) Numba when installed unless the environment variable
+        ``NNSCRATCH_KERNELS=numpy``.  Both compute the same to rounding.
 
     Attributes
     ----------
@@ -168,7 +175,7 @@ class NeuralNetwork:
 
     def __init__(self, layers, hidden_activation, output_activation, loss, optimizer, *,
                  dtype=np.float64, seed=None, initializer="xavier_article", dropout=0.0,
-                 l2=0.0):
+                 l2=0.0, kernels="auto"):
         self.layers = _checks.check_layers(layers)
         self.hidden_activation = resolve_activation(hidden_activation, "hidden",
                                                     "hidden_activation")
@@ -185,6 +192,8 @@ class NeuralNetwork:
         self.dropout = dropout
         self._dropout_rates = self._check_dropout(dropout)
         self.l2 = _check_fraction("l2", l2, upper=None)
+        self.kernels = kernels  # [kernels E2]
+        self._kernels = resolve_kernels(kernels)
         self._buffers = {}
         self.history = {}
         self.metadata = {}  # free-form JSON-able notes kept in model files
@@ -309,14 +318,18 @@ class NeuralNetwork:
         for i, (w, b) in enumerate(zip(self._weights, self._biases)):
             act = self.hidden_activation if i < last else self.output_activation
             z = np.matmul(a, w, out=None if buffers is None else buffers.z[i])
-            z += b
-            if buffers is not None and act.forward_into is not None:
-                out = act.forward_into(z, buffers.a[i])
+            name = kernel_activation(act, hidden=i < last)  # [kernels E3]
+            if buffers is not None and name is not None:  # training a built-in: z += b, f(z)
+                out = self._kernels.dense_forward(name, z, b, buffers.a[i])
             else:
-                out = act.f(z)
-                if buffers is not None:  # training: check the user's function
-                    _checks.check_shape(_name(act.f), out, z.shape,
-                                        "an activation function ")
+                z += b
+                if buffers is not None and act.forward_into is not None:
+                    out = act.forward_into(z, buffers.a[i])
+                else:
+                    out = act.f(z)
+                    if buffers is not None:  # training: check the user's function
+                        _checks.check_shape(_name(act.f), out, z.shape,
+                                            "an activation function ")
             mask = None
             if training and i < last and self._dropout_rates[i] > 0:
                 mask = self._dropout_mask(out.shape, self._dropout_rates[i])
@@ -329,28 +342,26 @@ class NeuralNetwork:
         keep = self._rng.random(shape, dtype=self.dtype) >= rate
         return keep * self.dtype.type(1.0 / (1.0 - rate))
 
-    def __backward(self, io_arrays, y_true, buffers=None, sample_weight=None):
+    def __backward(self, io_arrays, y_true, buffers=None, sample_weight=None, delta=None):
         """Gradient of the batch's mean loss: ``(d_weights, d_biases)``.
 
         With ``sample_weight`` (one weight per row) the batch loss is the
         weighted mean ``sum(w_i L_i) / sum(w_i)``; with ``l2 > 0`` the decay
         term's gradient ``l2 * W`` is included.  The arrays returned are views into the
-        network's gradient buffer and are overwritten by the next call.
+        network's gradient buffer and are overwritten by the next call.  A given
+        ``delta`` is the output layer's gradient already scaled per row (from
+        the kernels' output_delta); it is used as is.
         """
         n = y_true.shape[0]
         last = len(self._weights) - 1
-        _, z, a, _ = io_arrays[last]
-        out = None if buffers is None else buffers.delta[last]
-        delta = self._output_delta(z, a, y_true, out)
-        if out is None:
-            out = np.empty_like(delta)
-        if sample_weight is None:
-            np.multiply(delta, 1.0 / n, out=out)  # average over the batch
-        else:  # weighted average; a batch whose weights are all 0 contributes nothing
-            total = float(sample_weight.sum())
-            np.multiply(delta, (sample_weight / total if total > 0 else 0 * sample_weight)
-                        [:, None], out=out)
-        delta = out
+        if delta is None:  # [kernels E4] (only this test and the indent below are new)
+            _, z, a, _ = io_arrays[last]
+            out = None if buffers is None else buffers.delta[last]
+            delta = self._output_delta(z, a, y_true, out)
+            if out is None:
+                out = np.empty_like(delta)
+            np.multiply(delta, _row_scale(n, sample_weight), out=out)
+            delta = out
         for i in range(last, -1, -1):
             np.matmul(io_arrays[i][0].T, delta, out=self._d_weights[i])
             np.add.reduce(delta, axis=0, keepdims=True, out=self._d_biases[i])
@@ -364,7 +375,10 @@ class NeuralNetwork:
             if mask is not None:
                 prev *= mask
             act = self.hidden_activation
-            if act.backward_into is not None:
+            name = kernel_activation(act, hidden=True)  # [kernels E5]
+            if name is not None:
+                self._kernels.dense_backward(name, z_prev, a_prev, prev)
+            elif act.backward_into is not None:
                 act.backward_into(z_prev, a_prev, prev)
             else:
                 slope = act.df(z_prev)
@@ -597,6 +611,17 @@ class NeuralNetwork:
         """
         io_arrays = self.__forward(xb, buffers, training=True)
         output = io_arrays[-1][2]
+        pair = kernel_output_pair(self.output_activation, self.loss)  # [kernels E6]
+        if pair is not None:  # one pass: scaled dL/dz, the loss sum and the correct count
+            delta = buffers.delta[-1]
+            loss, weight, correct = self._kernels.output_delta(
+                *pair, output, yb, delta, _row_scale(xb.shape[0], weights), weights)
+            d_weights, d_biases = self.__backward(io_arrays, yb, buffers, weights, delta)
+            self._apply_update(self.__flatten_params(self.weights, self.biases),
+                               self.__flatten_params(d_weights, d_biases))
+            if classify and (pair[0] == "identity" or pair[0] == "softmax" and yb.shape[1] == 1):
+                correct = self._count_correct(output, yb)  # the kernel's rule differs here
+            return loss, weight, (correct if classify else 0)
         per_sample = self.loss.f(output, yb)
         if per_sample.shape != (xb.shape[0], 1):
             _checks.check_shape(_name(self.loss.f), per_sample, (xb.shape[0], 1),
@@ -639,7 +664,10 @@ class NeuralNetwork:
     def _apply_update(self, params, gradient):
         opt = self.optimizer
         if isinstance(opt, Optimizer) and type(opt).update is Optimizer.update:
-            opt.step(params, gradient)  # built-in: same arithmetic as update, in place
+            if type(opt).step is Optimizer.step:  # [kernels E7] fused update for built-ins
+                opt.step(params, gradient, kernels=self._kernels)
+            else:
+                opt.step(params, gradient)  # built-in: same arithmetic as update, in place
             return
         # A user's optimizer gets its own copies, so keeping references to them
         # (e.g. the previous gradient) is safe even though our buffers are reused.
@@ -797,6 +825,15 @@ class NeuralNetwork:
 
 def _name(func):
     return getattr(func, "__name__", type(func).__name__)
+
+
+def _row_scale(n, sample_weight):  # [kernels E8]
+    """The factor turning summed per-row gradients into the batch's (weighted) mean:
+    ``1/n``, or ``w_i / sum(w)`` per row (all 0 when the weights sum to 0)."""
+    if sample_weight is None:
+        return 1.0 / n
+    total = float(sample_weight.sum())
+    return (sample_weight / total if total > 0 else 0 * sample_weight)[:, None]
 
 
 def _check_fraction(name, value, upper):
