@@ -56,6 +56,10 @@ _OUTPUT = {name: output_activations.get(name) for name in ("softmax", "sigmoid",
 _LOSSES = {name: losses.get(name) for name in
            ("categorical_crossentropy", "binary_crossentropy", "mse")}
 
+# the clipping guard of losses._clip: [eps, 1 - eps] in each dtype
+_GUARDS = {np.dtype(t): (t(np.finfo(t).eps), t(1 - np.finfo(t).eps))
+           for t in (np.float32, np.float64)}
+
 #: The (output activation, loss) pairs with a fused output gradient.
 CANONICAL_PAIRS = (("softmax", "categorical_crossentropy"),
                    ("sigmoid", "binary_crossentropy"),
@@ -288,10 +292,10 @@ class NumbaKernels(Kernels):
             weights = self._no_weights.get(a.dtype)
             if weights is None:
                 weights = self._no_weights[a.dtype] = np.empty(0, a.dtype)
-        eps = np.finfo(a.dtype).eps
+        low, high = _GUARDS[a.dtype]
         loss_sum, weight_sum, correct = self._k.output_delta(
             self._codes.OUTPUT_CODES[act_name, loss_name], a, y, out, factor, weights,
-            dtype(eps), dtype(1 - eps), dtype(1.0 / a.shape[1]))
+            low, high, dtype(1.0 / a.shape[1]))
         return float(loss_sum), float(weight_sum), int(correct)
 
     # -- optimizers -------------------------------------------------------------
