@@ -260,13 +260,16 @@ def measure_batch(batch, rows, rounds, pause, threads):
     keys = [(name, None) for name in MAIN] + [(name, 1) for name in SPLIT]
     if threads != os.cpu_count():
         keys += [(name, threads) for name in SPLIT]
-    workers = {key: Worker(key[0], batch, key[1], rows) for key in keys}
-    skipped = {}
-    for key, w in list(workers.items()):
-        if not w.wait_ready():
+    # started one after the other: warming up side by side, they would slow each other
+    # down many times over on a machine with few cores
+    workers, skipped = {}, {}
+    for key in keys:
+        w = Worker(key[0], batch, key[1], rows)
+        if w.wait_ready():
+            workers[key] = w
+        else:
             skipped[label(key)] = w.skipped
             w.close()
-            del workers[key]
     times = {label(key): [] for key in workers}
     order = list(workers)
     try:

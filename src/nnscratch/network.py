@@ -151,12 +151,13 @@ class NeuralNetwork:
     l2 : float, keyword-only
         L2 weight decay: the training objective adds ``l2 / 2 * sum(W ** 2)``
         over all weight matrices (not the biases); 0 (default) is off.
-    kernels : {'auto', 'numpy', 'numba'}, keyword-only
+    kernels : {'auto', 'numpy', 'numba', 'numba-parallel'}, keyword-only
         Who does the element-wise work of training for built-in pieces:
-        ``'numba'`` fused, parallel compiled loops (``pip install
-        'nnscratch[fast]'``), ``'numpy'`` the NumPy reference, ``'auto'``
-        (default) Numba when installed unless the environment variable
-        ``NNSCRATCH_KERNELS=numpy``.  Both compute the same to rounding.
+        ``'numba'`` fused compiled loops (``pip install 'nnscratch[fast]'``),
+        ``'numba-parallel'`` the same split over all cores, ``'numpy'`` the
+        NumPy reference; ``'auto'`` (default) takes ``NNSCRATCH_KERNELS``
+        when set, else ``'numba'`` when Numba is installed, else NumPy.  All
+        compute the same to rounding.
 
     Attributes
     ----------
