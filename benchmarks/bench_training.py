@@ -465,14 +465,22 @@ def main(argv=None):
     rounds = args.rounds or (3 if args.quick else 7)
     pause = args.pause if args.pause is not None else (0.05 if args.quick else 0.15)
     env = environment()
-    results = [measure_batch(int(b), rows, rounds, pause, os.cpu_count())
-               for b in args.batch_sizes.split(",")]
-    compile_info = {} if args.no_compile else compile_overhead(rows)
-    env["loadavg_end"] = os.getloadavg()
     title = (f"{'quick' if args.quick else 'full'}: {rows:,} MNIST rows, {rounds} interleaved "
              f"rounds, float32, SGD momentum 0.9")
+    results, compile_info = [], {}
+    for b in args.batch_sizes.split(","):
+        results.append(measure_batch(int(b), rows, rounds, pause, os.cpu_count()))
+        save(args, report(results, compile_info, env, title + " (partial)"),
+             env, results, compile_info)  # what is done so far survives an interruption
+    compile_info = {} if args.no_compile else compile_overhead(rows)
+    env["loadavg_end"] = os.getloadavg()
     text = report(results, compile_info, env, title)
     print(text)
+    save(args, text, env, results, compile_info)
+    return 0
+
+
+def save(args, text, env, results, compile_info):
     from nnscratch._atomic import atomic_write
     if args.out:
         with atomic_write(args.out, "w") as handle:
@@ -481,7 +489,6 @@ def main(argv=None):
         with atomic_write(args.json, "w") as handle:
             handle.write(json.dumps({"environment": env, "results": results,
                                      "compile": compile_info}, indent=1))
-    return 0
 
 
 if __name__ == "__main__":
