@@ -255,11 +255,10 @@ class Worker:
 
 
 # -------------------------------------------------------------------------- driver
-def measure_batch(batch, rows, rounds, pause, threads):
+def measure_batch(batch, rows, rounds, pause, skip=()):
     """Interleaved rounds over every (contender, threads) pair for one batch size."""
-    keys = [(name, None) for name in MAIN] + [(name, 1) for name in SPLIT]
-    if threads != os.cpu_count():
-        keys += [(name, threads) for name in SPLIT]
+    keys = [(name, None) for name in MAIN if name not in skip]
+    keys += [(name, 1) for name in SPLIT if name not in skip]
     # started one after the other: warming up side by side, they would slow each other
     # down many times over on a machine with few cores
     workers, skipped = {}, {}
@@ -453,6 +452,10 @@ def main(argv=None):
     parser.add_argument("--pause", type=float, default=None,
                         help="seconds of rest before each timed epoch (default 0.15; quick 0.05)")
     parser.add_argument("--no-compile", action="store_true", help="skip the compile overhead")
+    parser.add_argument("--skip", default="",
+                        help="contenders to leave out, comma-separated (e.g. 'nnscratch "
+                             "numba-parallel', whose threads spin-wait: on a machine busy with "
+                             "other work its epochs take minutes)")
     parser.add_argument("--out", default=None, help="write the markdown report here")
     parser.add_argument("--json", default=None, help="write raw timings here")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -469,7 +472,7 @@ def main(argv=None):
              f"rounds, float32, SGD momentum 0.9")
     results, compile_info = [], {}
     for b in args.batch_sizes.split(","):
-        results.append(measure_batch(int(b), rows, rounds, pause, os.cpu_count()))
+        results.append(measure_batch(int(b), rows, rounds, pause, args.skip.split(",")))
         save(args, report(results, compile_info, env, title + " (partial)"),
              env, results, compile_info)  # what is done so far survives an interruption
     compile_info = {} if args.no_compile else compile_overhead(rows)
