@@ -395,6 +395,18 @@ def report(results, compile_info, env, title):
             else:
                 cells.append("-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "With BLAS (and Numba) limited to one thread, times the one-thread floor, "
+              "median / minimum:", "", head, rule]
+    for name in SPLIT[1:]:
+        one, floor1 = label((name, 1)), label(("floor", 1))
+        cells = []
+        for r in results:
+            if one in r["median_s"] and floor1 in r["median_s"]:
+                cells.append(f"{r['median_s'][one] / r['median_s'][floor1]:.2f} / "
+                             f"{r['min_s'][one] / r['min_s'][floor1]:.2f}")
+            else:
+                cells.append("-")
+        lines.append(f"| {one} | " + " | ".join(cells) + " |")
     lines += ["", "Speed-up of nnscratch (best of its sets, by the minimum) over each peer, "
               "minimum / median:", "", head, rule]
     for peer in ("torch eager", "sklearn", "handwritten numpy"):
