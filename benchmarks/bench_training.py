@@ -3,7 +3,7 @@
 Run from the repository root:
 
     .venv/bin/pip install -e ".[bench]" torch==2.13.0     # optional peers
-    .venv/bin/python benchmarks/bench_training.py --quick   # about two minutes
+    .venv/bin/python benchmarks/bench_training.py --quick   # 5 min here at load 3, 12 at load 10
     .venv/bin/python benchmarks/bench_training.py \\
         --out benchmarks/results.md --json benchmarks/results.json   # full run
 
@@ -456,7 +456,7 @@ def report(results, compile_info, env, title):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="12,000 MNIST rows, 3 rounds (about two minutes)")
+                        help="12,000 MNIST rows, 3 rounds (a few minutes)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 7, quick 3)")
     parser.add_argument("--batch-sizes", default="32,128,512")
     parser.add_argument("--rows", type=int, default=None,
