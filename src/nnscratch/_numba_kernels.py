@@ -100,9 +100,13 @@ def _slope(code, z, a):
     if code == RELU:
         return 1 if a > 0 else 0
     if code == SIGMOID:
-        return a * (1 - a)
+        # e / (1 + e)^2 with e = exp(-|z|): a * (1 - a) would cancel for large z
+        e = np.exp(-abs(z))
+        return e / ((1 + e) * (1 + e))
     if code == TANH:
-        return 1 - a * a
+        # 4 e / (1 + e)^2 with e = exp(-2|z|): 1 - a*a is 0 or noise in saturation
+        e = np.exp(-2 * abs(z))
+        return 4 * e / ((1 + e) * (1 + e))
     if code == LEAKY_RELU:
         return 1 if z > 0 else LEAKY_SLOPE
     if code == ELU:
