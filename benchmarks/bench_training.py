@@ -1,36 +1,42 @@
-"""Training speed: nnscratch against PyTorch, scikit-learn, the article and the matmul floor.
+"""Training speed: nnscratch's kernel sets against the matmul floor and its peers.
 
 Run from the repository root:
 
     .venv/bin/pip install -e ".[bench]" torch==2.13.0     # optional peers
-    .venv/bin/python benchmarks/bench_training.py           # full run (several minutes)
-    .venv/bin/python benchmarks/bench_training.py --quick   # under a minute
+    .venv/bin/python benchmarks/bench_training.py --quick   # 5 min here at load 3, 12 at load 10
+    .venv/bin/python benchmarks/bench_training.py \\
+        --out benchmarks/results.md --json benchmarks/results.json   # full run
 
-Every contender trains the same MLP with SGD + momentum (learning rate 0.01, momentum 0.9)
-for one epoch at a time.  The contenders take turns inside each round, so a slow spell
-of the shared machine hits all of them alike; the table reports the median seconds per
-epoch over the rounds and ratios computed from those medians.
+Every contender trains the 784-256-128-10 ReLU MLP (softmax, cross-entropy) on
+the 60,000 MNIST training images (12,000 with --quick) with SGD, learning rate
+0.01 and momentum 0.9, in float32, one epoch at a time.
+
+Each contender runs in a process of its own (so no library's threads, caches
+or compiled code affect another), started once and warmed up by one epoch.
+The driver then asks the contenders for one epoch each in turn, round after
+round (the order rotates every round), resting --pause seconds before each so
+that worker threads of the previous contender go idle.  The machine has slow
+spells of tens of seconds, so every contender reports two figures over the
+rounds: the median, and the minimum (the quiet-state figure; slow spells only
+ever add time).  Ratios are taken median to median and minimum to minimum.
 
 Contenders
-  floor        the bare matrix products of each training step (forward 3, backward 5),
-               on preallocated arrays: what no implementation can beat
-  nnscratch    NeuralNetwork.fit, built-in pieces (fast path), float32 and float64
-  generic      NeuralNetwork.fit with the user's own (f, df) pairs written in the article's
-               shapes, i.e. the Jacobian route, float64
-  article      the article's algorithm as written (benchmarks/article_algorithm.py), float64
-  sklearn      MLPClassifier(solver='sgd').partial_fit, float32 input (if installed)
-  torch        PyTorch eager on the CPU, float32 (if torch==2.13.0 is installed)
+  floor                     the bare matrix products of each step (3 forward, 5 backward) on
+                            preallocated arrays: what no implementation can beat
+  nnscratch numpy           NeuralNetwork.fit, kernels='numpy' (the NumPy reference)
+  nnscratch numba           kernels='numba' (fused compiled loops, one thread)
+  nnscratch numba-parallel  kernels='numba-parallel' (the same loops over all cores)
+  handwritten numpy         benchmarks/handwritten_loop.py: ~90 lines of NumPy for this one
+                            network (lr folded into the output delta, np.take(out=))
+  torch eager               PyTorch 2.13.0 on the CPU (when installed)
+  sklearn                   MLPClassifier(solver='sgd').partial_fit (when installed)
 
-Shapes: "mnist" is 784-256-128-10 on the 60,000 MNIST training images (read from
-../shared/data when present, random pixels otherwise); "digits" is 64-128-10 on the
-1,797 embedded digits (at least 15 rounds, 10 with --quick, as its epochs take
-milliseconds).  Before each
-timed epoch the benchmark rests for --pause seconds, so that worker threads still spinning
-after the previous contender (OpenBLAS, OpenMP) do not slow the next one down.
+The split: the floor and our epochs again with BLAS (and Numba) limited to one
+thread; "everything else" is our epoch minus the floor at the same thread count.
 
-OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: some machines of this project set them, which slows
-OpenBLAS.  --also-unset runs the whole benchmark a second time in a child process with
-both removed (that process only) and reports both.
+Compile overhead: a fresh process trains three epochs (B=128) with an empty
+NUMBA_CACHE_DIR (cold), then another process with that cache filled (warm); the
+overhead is the first epoch minus the fastest later one.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -51,52 +58,36 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from article_algorithm import (  # noqa: E402
-    ArticleNetwork,
-    MomentumSGD,
-    cross_entropy,
-    d_cross_entropy,
-    d_relu,
-    d_softmax,
-    relu,
-    softmax,
-)
-
-import nnscratch as nn  # noqa: E402
-from nnscratch._atomic import atomic_write  # noqa: E402
-
 LR, MOMENTUM = 0.01, 0.9
-SHAPES = {"mnist": [784, 256, 128, 10], "digits": [64, 128, 10]}
+LAYERS = [784, 256, 128, 10]
+DATA_HOME = HERE.parent.parent / "shared" / "data"
+MAIN = ["floor", "nnscratch numpy", "nnscratch numba", "nnscratch numba-parallel",
+        "handwritten numpy", "torch eager", "sklearn"]
+SPLIT = ["floor", "nnscratch numpy", "nnscratch numba", "nnscratch numba-parallel"]
 
 
 # ----------------------------------------------------------------------------- data
-def load_data(shape, quick):
-    if shape == "digits":
-        x, y = nn.datasets.load_digits(normalize=True)
-        return x, y
-    folder = HERE.parent.parent / "shared" / "data" / "mnist"
-    images = folder / "train-images-idx3-ubyte.gz"
-    n = 12000 if quick else 60000
-    if images.exists():
-        x = nn.datasets.read_idx(images)[:n].reshape(-1, 784) / 255.0
-        y = nn.datasets.read_idx(folder / "train-labels-idx1-ubyte.gz")[:n].astype(np.int64)
-    else:
+def load_data(rows):
+    import nnscratch as nn
+    try:
+        x, y = nn.datasets.load_mnist(data_home=DATA_HOME, download=False)
+    except Exception:  # no MNIST at hand: random pixels of the same shape
         rng = np.random.default_rng(0)
-        x, y = rng.random((n, 784)), rng.integers(0, 10, n)
-    return x, y
+        x, y = rng.random((60000, 784), dtype=np.float32), rng.integers(0, 10, 60000)
+    return np.ascontiguousarray(x[:rows], dtype=np.float32), y[:rows].astype(np.int64)
 
 
 # ----------------------------------------------------------------------- contenders
-def floor(layers, x, y, batch, dtype):
+def make_floor(x, y, batch):
     """Bare matrix products of one training step, on preallocated arrays."""
     rng = np.random.default_rng(0)
-    x = x.astype(dtype)
-    weights = [rng.normal(0, 0.05, (i, o)).astype(dtype) for i, o in zip(layers[:-1], layers[1:])]
+    dtype = np.float32
+    weights = [rng.normal(0, 0.05, (i, o)).astype(dtype) for i, o in zip(LAYERS[:-1], LAYERS[1:])]
     grads = [np.empty_like(w) for w in weights]
 
     def work(n):
-        z = [np.empty((n, o), dtype) for o in layers[1:]]
-        d = [rng.normal(0, 0.01, (n, o)).astype(dtype) for o in layers[1:]]
+        z = [np.empty((n, o), dtype) for o in LAYERS[1:]]
+        d = [rng.normal(0, 0.01, (n, o)).astype(dtype) for o in LAYERS[1:]]
         return z, d
 
     full, part = work(batch), work(x.shape[0] % batch or batch)
@@ -116,56 +107,53 @@ def floor(layers, x, y, batch, dtype):
     return epoch
 
 
-def nnscratch_fast(layers, x, y, batch, dtype):
-    net = nn.NeuralNetwork(layers, "relu", "softmax", "categorical_crossentropy",
-                           nn.SGD(LR, MOMENTUM), dtype=dtype, seed=0)
-    x = x.astype(dtype)
-    return lambda: net.fit(x, y, batch, 1, categorical=True, verbose=0)
+def make_nnscratch(kernels):
+    def make(x, y, batch):
+        import nnscratch as nn
+        net = nn.NeuralNetwork(LAYERS, "relu", "softmax", "categorical_crossentropy",
+                               nn.SGD(LR, MOMENTUM), dtype=np.float32, seed=0,
+                               kernels=kernels)
+        assert net._kernels.name == kernels
+        return lambda: net.fit(x, y, batch, 1, categorical=True, verbose=0)
+    return make
 
 
-def nnscratch_generic(layers, x, y, batch, dtype):
-    net = nn.NeuralNetwork(layers, (relu, d_relu), (softmax, d_softmax),
-                           (cross_entropy, d_cross_entropy), nn.SGD(LR, MOMENTUM),
-                           dtype=dtype, seed=0)
-    assert net.output_activation.name is None  # really the user-pair route
-    return lambda: net.fit(x, y, batch, 1, categorical=True, verbose=0)
+def make_handwritten(x, y, batch):
+    from handwritten_loop import HandwrittenMLP
+    net = HandwrittenMLP(LAYERS, LR, MOMENTUM, batch)
+    onehot = np.eye(10, dtype=np.float32)[y]
+    return lambda: net.fit_epoch(x, onehot)
 
 
-def article(layers, x, y, batch, dtype):
-    net = ArticleNetwork(layers, MomentumSGD(LR, MOMENTUM))
-    onehot = nn.to_categorical(y, layers[-1])
-    return lambda: net.fit(x, onehot, batch, 1)
-
-
-def sklearn_mlp(layers, x, y, batch, dtype):
+def make_sklearn(x, y, batch):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
-    clf = MLPClassifier(hidden_layer_sizes=tuple(layers[1:-1]), solver="sgd",
+    clf = MLPClassifier(hidden_layer_sizes=tuple(LAYERS[1:-1]), solver="sgd",
                         learning_rate_init=LR, momentum=MOMENTUM, nesterovs_momentum=False,
                         alpha=0.0, batch_size=batch, shuffle=True, random_state=0)
-    x32 = x.astype(np.float32)
-    classes = np.arange(layers[-1])
+    classes = np.arange(LAYERS[-1])
 
     def epoch():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.partial_fit(x32, y, classes=classes)
+            clf.partial_fit(x, y, classes=classes)
     return epoch
 
 
-def torch_eager(layers, x, y, batch, dtype):
+def make_torch(x, y, batch):
     import torch
+    if torch.__version__.split("+")[0] != "2.13.0":
+        raise RuntimeError(f"torch {torch.__version__}: only 2.13.0 is compared")
     torch.manual_seed(0)
     mods = []
-    for i, (fan_in, fan_out) in enumerate(zip(layers[:-1], layers[1:])):
+    for i, (fan_in, fan_out) in enumerate(zip(LAYERS[:-1], LAYERS[1:])):
         mods.append(torch.nn.Linear(fan_in, fan_out))
-        if i < len(layers) - 2:
+        if i < len(LAYERS) - 2:
             mods.append(torch.nn.ReLU())
     model = torch.nn.Sequential(*mods)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     loss_fn = torch.nn.CrossEntropyLoss()
-    xt = torch.from_numpy(x.astype(np.float32))
-    yt = torch.from_numpy(y.astype(np.int64))
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     gen = torch.Generator().manual_seed(0)
 
     def epoch():
@@ -182,81 +170,185 @@ def torch_eager(layers, x, y, batch, dtype):
     return epoch
 
 
-def available_contenders():
-    found = {
-        "floor f32": (floor, np.float32),
-        "floor f64": (floor, np.float64),
-        "nnscratch f32": (nnscratch_fast, np.float32),
-        "nnscratch f64": (nnscratch_fast, np.float64),
-        "generic f64": (nnscratch_generic, np.float64),
-        "article f64": (article, np.float64),
-    }
-    notes = []
+MAKERS = {
+    "floor": make_floor,
+    "nnscratch numpy": make_nnscratch("numpy"),
+    "nnscratch numba": make_nnscratch("numba"),
+    "nnscratch numba-parallel": make_nnscratch("numba-parallel"),
+    "handwritten numpy": make_handwritten,
+    "torch eager": make_torch,
+    "sklearn": make_sklearn,
+}
+
+
+# ------------------------------------------------------------------------ a worker
+def limit_threads(threads):
+    """Limit BLAS, OpenMP, Numba and torch threads in this process (None: leave them)."""
+    if threads is None:
+        return None
+    from threadpoolctl import threadpool_limits
+    keep = threadpool_limits(limits=threads)
     try:
-        import sklearn
-        found["sklearn f32"] = (sklearn_mlp, np.float32)
-        notes.append(f"scikit-learn {sklearn.__version__}")
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     except ImportError:
-        notes.append("scikit-learn not installed: skipped")
-    try:
+        pass
+    return keep
+
+
+def worker(name, batch, threads, rows):
+    """Build one contender, warm it up, then run one epoch per 'run' line on stdin."""
+    x, y = load_data(rows)
+    if name.startswith("torch"):
         import torch
-        if torch.__version__.split("+")[0] != "2.13.0":
-            notes.append(f"torch {torch.__version__} found, but only 2.13.0 is compared: skipped")
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+    keep = limit_threads(threads)  # noqa: F841 (the limits hold while it lives)
+    try:
+        epoch = MAKERS[name](x, y, batch)
+        epoch()  # warm-up: buffers, first calls, compilation
+    except Exception as err:  # a missing peer: say so and stop
+        print(f"@@skip {type(err).__name__}: {err}", flush=True)
+        return 0
+    print("@@ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        start = time.perf_counter()
+        epoch()
+        print(f"@@time {time.perf_counter() - start!r}", flush=True)
+    return 0
+
+
+class Worker:
+    def __init__(self, name, batch, threads, rows):
+        cmd = [sys.executable, __file__, "--worker", name, "--batch", str(batch),
+               "--rows", str(rows)]
+        if threads is not None:
+            cmd += ["--threads", str(threads)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        self.skipped = None
+
+    def _reply(self):
+        for line in self.proc.stdout:
+            if line.startswith("@@"):
+                return line[2:].strip()
+        raise RuntimeError(f"worker exited with {self.proc.wait()}")
+
+    def wait_ready(self):
+        reply = self._reply()
+        if reply.startswith("skip"):
+            self.skipped = reply[5:]
+        return self.skipped is None
+
+    def run(self):
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        return float(self._reply().split()[1])
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self.proc.wait(timeout=60)
+
+
+# -------------------------------------------------------------------------- driver
+def measure_batch(batch, rows, rounds, pause, skip=()):
+    """Interleaved rounds over every (contender, threads) pair for one batch size."""
+    keys = [(name, None) for name in MAIN if name not in skip]
+    keys += [(name, 1) for name in SPLIT if name not in skip]
+    # started one after the other: warming up side by side, they would slow each other
+    # down many times over on a machine with few cores
+    workers, skipped = {}, {}
+    for key in keys:
+        w = Worker(key[0], batch, key[1], rows)
+        if w.wait_ready():
+            workers[key] = w
         else:
-            torch.set_num_threads(os.cpu_count() or 1)
-            found["torch f32"] = (torch_eager, np.float32)
-            notes.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
-    except ImportError:
-        notes.append("torch not installed: skipped")
-    return found, notes
+            skipped[label(key)] = w.skipped
+            w.close()
+    times = {label(key): [] for key in workers}
+    order = list(workers)
+    try:
+        for r in range(rounds):
+            shift = r % len(order)
+            for key in order[shift:] + order[:shift]:
+                time.sleep(pause)
+                times[label(key)].append(workers[key].run())
+            print(f"  B={batch} round {r + 1}/{rounds}", file=sys.stderr, flush=True)
+    finally:
+        for w in workers.values():
+            w.close()
+    return {"batch": batch, "samples": rows, "skipped": skipped,
+            "times_s": times,
+            "median_s": {k: statistics.median(v) for k, v in times.items()},
+            "min_s": {k: min(v) for k, v in times.items()}}
 
 
-# -------------------------------------------------------------------------- running
-def measure(shapes, batches, rounds, quick, pause):
-    contenders, notes = available_contenders()
-    results = {}
-    for shape in shapes:
-        layers = SHAPES[shape]
-        x, y = load_data(shape, quick)
-        for batch in batches:
-            epochs = {}
-            for name, (make, dtype) in contenders.items():
-                epochs[name] = make(layers, x, y, batch, dtype)
-                epochs[name]()  # warm-up: buffers, first-call costs
-            times = {name: [] for name in epochs}
-            # an epoch of the small shape takes milliseconds: more rounds cost little and
-            # steady the medians against the machine's noise
-            for _ in range(rounds if shape == "mnist" else max(rounds, 10 if quick else 15)):
-                for name, run in epochs.items():
-                    # BLAS and OpenMP worker threads of the previous contender keep
-                    # spinning for a moment after their work; let them go idle first
-                    time.sleep(pause)
-                    start = time.perf_counter()
-                    run()
-                    times[name].append(time.perf_counter() - start)
-            results[f"{shape} B={batch}"] = {
-                "shape": shape, "layers": layers, "batch": batch, "samples": int(x.shape[0]),
-                "median_s": {k: statistics.median(v) for k, v in times.items()},
-                "all_s": times,
-            }
-            print(f"  measured {shape} B={batch}", file=sys.stderr, flush=True)
-    return results, notes
+def label(key):
+    name, threads = key
+    return name if threads is None else f"{name} [{threads} thread{'s' if threads > 1 else ''}]"
+
+
+def compile_overhead(rows, batch=128):
+    """First-epoch overhead of the Numba sets: cold (empty cache) and warm (filled)."""
+    code = (
+        "import json, sys, time\n"
+        "t0 = time.perf_counter()\n"
+        "import numpy as np, nnscratch as nn\n"
+        f"sys.path.insert(0, {str(HERE)!r})\n"
+        "from bench_training import load_data, LAYERS\n"
+        f"x, y = load_data({rows})\n"
+        "t1 = time.perf_counter()\n"
+        "net = nn.NeuralNetwork(LAYERS, 'relu', 'softmax', 'categorical_crossentropy',\n"
+        "    nn.SGD(0.01, 0.9), dtype=np.float32, seed=0, kernels=sys.argv[1])\n"
+        "t2 = time.perf_counter()\n"
+        "epochs = []\n"
+        "for _ in range(3):\n"
+        "    s = time.perf_counter()\n"
+        f"    net.fit(x, y, {batch}, 1, categorical=True, verbose=0)\n"
+        "    epochs.append(time.perf_counter() - s)\n"
+        "print(json.dumps({'construct_s': t2 - t1, 'epochs_s': epochs}))\n")
+    out = {}
+    for kernels in ("numba", "numba-parallel"):
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            for state in ("cold", "warm"):
+                done = subprocess.run([sys.executable, "-c", code, kernels], env=env,
+                                      capture_output=True, text=True, timeout=600)
+                if done.returncode != 0:
+                    out[f"{kernels} {state}"] = {"error": done.stderr[-500:]}
+                    continue
+                info = json.loads(done.stdout.strip().splitlines()[-1])
+                first, later = info["epochs_s"][0], min(info["epochs_s"][1:])
+                info["overhead_s"] = first - later
+                out[f"{kernels} {state}"] = info
+    return out
 
 
 def environment():
-    info = {
-        "python": platform.python_version(), "numpy": np.__version__,
-        "nnscratch": nn.__version__, "machine": platform.machine(),
-        "cpu": _cpu_name(), "cores": os.cpu_count(),
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
-        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)"),
-    }
+    import nnscratch as nn
+    info = {"python": platform.python_version(), "numpy": np.__version__,
+            "nnscratch": nn.__version__, "cpu": _cpu_name(), "cores": os.cpu_count(),
+            "loadavg_start": os.getloadavg()}
     try:
         from threadpoolctl import threadpool_info
         info["blas"] = [{k: p.get(k) for k in ("internal_api", "version", "architecture",
                                                 "num_threads")} for p in threadpool_info()]
     except ImportError:
         info["blas"] = "threadpoolctl not installed"
+    for module in ("numba", "torch", "sklearn"):
+        try:
+            info[module] = __import__(module).__version__
+        except ImportError:
+            info[module] = None
+    try:
+        import numba
+        info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
+    except ImportError:
+        pass
     return info
 
 
@@ -270,97 +362,148 @@ def _cpu_name():
     return platform.processor()
 
 
-def ratio(a, b):
-    return a / b if a and b else float("nan")
-
-
-def report(results, notes, env, title):
-    lines = [f"### {title}", ""]
-    lines.append(f"CPU: {env['cpu']} ({env['cores']} cores); numpy {env['numpy']}; "
-                 f"python {env['python']}; OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, "
-                 f"OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}")
-    lines.append(f"BLAS: {env['blas']}")
-    lines.append("Peers: " + "; ".join(notes))
-    lines.append("")
-    keys = list(results)
-    names = []
-    for key in keys:
-        for name in results[key]["median_s"]:
-            if name not in names:
-                names.append(name)
-    header = "| median s/epoch | " + " | ".join(keys) + " |"
-    lines += [header, "|---|" + "---:|" * len(keys)]
+# -------------------------------------------------------------------------- report
+def report(results, compile_info, env, title):
+    batches = [r["batch"] for r in results]
+    lines = [f"### {title}", "",
+             f"CPU: {env['cpu']} ({env['cores']} cores); python {env['python']}; numpy "
+             f"{env['numpy']}; numba {env.get('numba')}; torch {env.get('torch')}; "
+             f"scikit-learn {env.get('sklearn')}",
+             f"BLAS: {env['blas']}",
+             f"Load average at start {env['loadavg_start']}, at end {env.get('loadavg_end')}: "
+             "other jobs were running on this machine during the run.", ""]
+    names = [label((n, None)) for n in MAIN]
+    head = "| | " + " | ".join(f"B={b}" for b in batches) + " |"
+    rule = "|---|" + "---:|" * len(batches)
+    lines += ["Seconds per epoch, median / minimum over the rounds:", "", head, rule]
     for name in names:
         cells = []
-        for key in keys:
-            value = results[key]["median_s"].get(name)
-            cells.append(f"{value:.3f}" if value is not None else "-")
+        for r in results:
+            if name in r["median_s"]:
+                cells.append(f"{r['median_s'][name]:.3f} / {r['min_s'][name]:.3f}")
+            else:
+                cells.append("skipped")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "| ratio | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
-    rows = [
-        ("nnscratch f32 / floor f32 (lower is better)", "nnscratch f32", "floor f32"),
-        ("nnscratch f64 / floor f64", "nnscratch f64", "floor f64"),
-        ("torch f32 / nnscratch f32 (speed-up over torch)", "torch f32", "nnscratch f32"),
-        ("sklearn f32 / nnscratch f32 (speed-up over sklearn)", "sklearn f32", "nnscratch f32"),
-        ("article f64 / generic f64 (speed-up of the generic path)", "article f64",
-         "generic f64"),
-        ("article f64 / nnscratch f64", "article f64", "nnscratch f64"),
-    ]
-    for label, top, bottom in rows:
-        medians = [results[k]["median_s"] for k in keys]
-        cells = [f"{ratio(m.get(top), m.get(bottom)):.2f}" for m in medians]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "Times the matmul floor, median / quiet-state minimum (lower is better):", "",
+              head, rule]
+    for name in names[1:]:
+        cells = []
+        for r in results:
+            if name in r["median_s"]:
+                cells.append(f"{r['median_s'][name] / r['median_s']['floor']:.2f} / "
+                             f"{r['min_s'][name] / r['min_s']['floor']:.2f}")
+            else:
+                cells.append("-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "With BLAS (and Numba) limited to one thread, times the one-thread floor, "
+              "median / minimum:", "", head, rule]
+    for name in SPLIT[1:]:
+        one, floor1 = label((name, 1)), label(("floor", 1))
+        cells = []
+        for r in results:
+            if one in r["median_s"] and floor1 in r["median_s"]:
+                cells.append(f"{r['median_s'][one] / r['median_s'][floor1]:.2f} / "
+                             f"{r['min_s'][one] / r['min_s'][floor1]:.2f}")
+            else:
+                cells.append("-")
+        lines.append(f"| {one} | " + " | ".join(cells) + " |")
+    lines += ["", "Speed-up of nnscratch (best of its sets, by the minimum) over each peer, "
+              "minimum / median:", "", head, rule]
+    for peer in ("torch eager", "sklearn", "handwritten numpy"):
+        cells = []
+        for r in results:
+            ours = [k for k in r["min_s"] if k.startswith("nnscratch") and "[" not in k]
+            if peer not in r["min_s"] or not ours:
+                cells.append("-")
+                continue
+            best = min(ours, key=lambda k: r["min_s"][k])
+            cells.append(f"{r['min_s'][peer] / r['min_s'][best]:.2f} / "
+                         f"{r['median_s'][peer] / r['median_s'][best]:.2f} ({best[10:]})")
+        lines.append(f"| over {peer} | " + " | ".join(cells) + " |")
+    lines += ["", "Split of our epoch (seconds): matrix products (the floor) and everything "
+              "else (our epoch minus the floor), with 1 thread and with all threads; "
+              "the last column of each cell is everything-else(all) / everything-else(1) "
+              "(by the minimum):", "", head, rule]
+    for name in SPLIT[1:]:
+        cells = []
+        for r in results:
+            one = label((name, 1))
+            if one not in r["min_s"] or name not in r["min_s"]:
+                cells.append("-")
+                continue
+            floor1, floor_all = r["min_s"][label(("floor", 1))], r["min_s"]["floor"]
+            rest1, rest_all = r["min_s"][one] - floor1, r["min_s"][name] - floor_all
+            cells.append(f"mm {floor1:.3f}->{floor_all:.3f}, rest {rest1:.3f}->{rest_all:.3f}"
+                         f", {rest_all / rest1 if rest1 > 0 else float('nan'):.2f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if compile_info:
+        lines += ["", "First epoch overhead (B=128; first epoch minus the fastest of epochs 2-3; "
+                  "construction includes importing Numba):", "",
+                  "| | construct s | epochs s | overhead s |", "|---|---:|---|---:|"]
+        for key, info in compile_info.items():
+            if "error" in info:
+                lines.append(f"| {key} | error | {info['error'][:80]!r} | |")
+                continue
+            epochs = ", ".join(f"{e:.3f}" for e in info["epochs_s"])
+            lines.append(f"| {key} | {info['construct_s']:.3f} | {epochs} | "
+                         f"{info['overhead_s']:.3f} |")
+    skipped = {b["batch"]: b["skipped"] for b in results if b["skipped"]}
+    if skipped:
+        lines += ["", f"Skipped: {skipped}"]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="12,000 MNIST rows, 3 rounds (under a minute)")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5, quick 3)")
+                        help="12,000 MNIST rows, 3 rounds (a few minutes)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 7, quick 3)")
     parser.add_argument("--batch-sizes", default="32,128,512")
-    parser.add_argument("--shapes", default="mnist,digits")
+    parser.add_argument("--rows", type=int, default=None,
+                        help="MNIST rows (default 60,000; quick 12,000)")
+    parser.add_argument("--pause", type=float, default=None,
+                        help="seconds of rest before each timed epoch (default 0.15; quick 0.05)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile overhead")
+    parser.add_argument("--skip", default="",
+                        help="contenders to leave out, comma-separated (e.g. 'nnscratch "
+                             "numba-parallel', whose threads spin-wait: on a machine busy with "
+                             "other work its epochs take minutes)")
     parser.add_argument("--out", default=None, help="write the markdown report here")
     parser.add_argument("--json", default=None, help="write raw timings here")
-    parser.add_argument("--pause", type=float, default=None,
-                        help="seconds of rest before each timed epoch (default 0.15; "
-                             "0.05 with --quick)")
-    parser.add_argument("--also-unset", action="store_true",
-                        help="repeat in a child process without OPENBLAS_CORETYPE/L2_SIZE")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    rounds = args.rounds or (3 if args.quick else 5)
-    batches = [int(b) for b in args.batch_sizes.split(",")]
-    shapes = args.shapes.split(",")
-    env = environment()
+    rows = args.rows or (12000 if args.quick else 60000)
+    if args.worker:
+        return worker(args.worker, args.batch, args.threads, rows)
+    rounds = args.rounds or (3 if args.quick else 7)
     pause = args.pause if args.pause is not None else (0.05 if args.quick else 0.15)
-    results, notes = measure(shapes, batches, rounds, args.quick, pause)
-    mode = "quick (12,000 MNIST rows)" if args.quick else "full (60,000 MNIST rows)"
-    text = report(results, notes, env, f"{mode}, {rounds} rounds, as the environment is")
-    raw = {"environment": env, "results": results}
-    if args.also_unset:
-        child_env = {k: v for k, v in os.environ.items()
-                     if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-        cmd = [sys.executable, __file__, "--rounds", str(rounds), "--batch-sizes",
-               args.batch_sizes, "--shapes", args.shapes, "--json", "-", "--pause",
-               str(pause)]
-        if args.quick:
-            cmd.append("--quick")
-        child = subprocess.run(cmd, env=child_env, capture_output=True, text=True, check=True)
-        payload = json.loads(child.stdout.split("\n@@JSON@@\n", 1)[1])
-        text += "\n" + report(payload["results"], notes, payload["environment"],
-                              f"{mode}, {rounds} rounds, OPENBLAS_CORETYPE and "
-                              "OPENBLAS_L2_SIZE unset")
-        raw["unset"] = payload
+    env = environment()
+    title = (f"{'quick' if args.quick else 'full'}: {rows:,} MNIST rows, {rounds} interleaved "
+             f"rounds, float32, SGD momentum 0.9")
+    results, compile_info = [], {}
+    for b in args.batch_sizes.split(","):
+        results.append(measure_batch(int(b), rows, rounds, pause, args.skip.split(",")))
+        save(args, report(results, compile_info, env, title + " (partial)"),
+             env, results, compile_info)  # what is done so far survives an interruption
+    compile_info = {} if args.no_compile else compile_overhead(rows)
+    env["loadavg_end"] = os.getloadavg()
+    text = report(results, compile_info, env, title)
     print(text)
+    save(args, text, env, results, compile_info)
+    return 0
+
+
+def save(args, text, env, results, compile_info):
+    from nnscratch._atomic import atomic_write
     if args.out:
         with atomic_write(args.out, "w") as handle:
             handle.write(text)
-    if args.json == "-":
-        print("\n@@JSON@@\n" + json.dumps(raw))
-    elif args.json:
+    if args.json:
         with atomic_write(args.json, "w") as handle:
-            handle.write(json.dumps(raw, indent=1))
-    return 0
+            handle.write(json.dumps({"environment": env, "results": results,
+                                     "compile": compile_info}, indent=1))
 
 
 if __name__ == "__main__":

@@ -290,28 +290,30 @@ class _Spec:
         return dict(self.config)
 
 
-@pytest.mark.parametrize("stored,apply", [
-    ({"name": "scale", "factor": 1 / 255}, lambda x: x / 255),
-    ({"name": "standardize", "mean": 3.0, "std": 2.0}, lambda x: (x - 3) / 2),
-    ([{"name": "scale", "factor": 0.5}, _Spec(name="standardize", mean=list(range(64)),
-                                               std=[1.0 + i for i in range(64)])],
-     lambda x: (x * 0.5 - np.arange(64)) / (1.0 + np.arange(64))),
-])
-def test_input_transforms_stored_on_the_network(stored, apply, rng):
+def _transforms():
+    from nnscratch.data import Scale, Standardize
+    return [Scale(1 / 255), Scale(0.5, offset=-1.0), Standardize(3.0, 2.0),
+            Standardize(list(range(64)), [1.0 + i for i in range(64)])]
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_input_transforms_stored_on_the_network(index, rng):
+    """The network's input transform (applied by predict) is part of the graph."""
     net = make_net("tanh", "softmax", np.float64)
-    net.input_transform = stored
+    net.input_transform = _transforms()[index]
     x = rng.uniform(0, 255, size=(1000, 64))
     got = run(to_onnx(net), x)
-    close(got["probabilities"], net.predict(apply(x)), np.float64)
+    close(got["probabilities"], net.predict(x), np.float64)
 
 
 def test_command_line_scaling_comes_before_the_networks_transforms(rng):
+    from nnscratch.data import Standardize
     net = make_net("relu", "identity", np.float64)
     net.metadata = {"input_offset": 1.0, "input_scale": 2.0}
-    net.input_transform = {"name": "standardize", "mean": 5.0, "std": 4.0}
+    net.input_transform = Standardize(5.0, 4.0)
     x = rng.normal(size=(100, 64))
     got = run(to_onnx(net), x)["values"]
-    close(got, net.predict(((x - 1.0) * 2.0 - 5.0) / 4.0), np.float64)
+    close(got, net.predict((x - 1.0) * 2.0), np.float64)
 
 
 @pytest.mark.parametrize("stored,error,match", [
@@ -351,11 +353,28 @@ def test_register_input_transform(rng):
     try:
         with pytest.raises(ValueError, match="already registered"):
             export.register_input_transform("clip_for_test", clip)
+        from nnscratch.data import Transform
+
+        class ClipForTest(Transform):
+            name = "clip_for_test"
+
+            def __init__(self, low, high):
+                self.low, self.high = low, high
+
+            def __call__(self, x):
+                return np.clip(x, self.low, self.high)
+
+            def get_config(self):
+                return {"low": self.low, "high": self.high}
+
         net = make_net("relu", "softmax", np.float32)
-        net.input_transform = {"name": "clip_for_test", "low": -0.5, "high": 0.5}
+        net.input_transform = ClipForTest(-0.5, 0.5)
         x = rng.normal(size=(1000, 64)).astype(np.float32)
-        close(run(to_onnx(net), x)["probabilities"], net.predict(np.clip(x, -0.5, 0.5)),
-              np.float32)
+        expected = net.predict(x)  # predict applies the transform itself
+        net.input_transform = None
+        np.testing.assert_array_equal(expected, net.predict(np.clip(x, -0.5, 0.5)))
+        net.input_transform = ClipForTest(-0.5, 0.5)
+        close(run(to_onnx(net), x)["probabilities"], expected, np.float32)
     finally:
         export.input_transforms.pop("clip_for_test")
     with pytest.raises(TypeError, match="callable"):

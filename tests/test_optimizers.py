@@ -157,3 +157,38 @@ def test_bad_settings_are_named(make, message):
 
 def test_repr_shows_settings():
     assert repr(nn.SGD(0.5, 0.9)) == "SGD(learning_rate=0.5, momentum=0.9, nesterov=False)"
+
+
+@pytest.mark.parametrize("clip", [{"clipvalue": 0.3}, {"clipnorm": 0.5},
+                                  {"clipvalue": 0.3, "clipnorm": 0.5}])
+@pytest.mark.parametrize("cls", [nn.SGD, nn.Adam, nn.RMSprop, nn.Adagrad])
+def test_clipped_steps_reuse_one_buffer_and_match_the_copying_route(cls, clip):
+    """step() clips into a reused buffer; the result equals clip_gradient's copy."""
+    from nnscratch.optimizers import clip_gradient
+    rng = np.random.default_rng(0)
+    stepper, reference = cls(0.01, **clip), cls(0.01)
+    p_step, p_ref = np.ones(50), np.ones(50)
+    buffers = set()
+    for _ in range(5):
+        g = rng.standard_normal(50) * 3
+        before = g.copy()
+        stepper.step(p_step, g)
+        buffers.add(id(stepper._clip_buffer))
+        reference.step(p_ref, clip_gradient(g, clip.get("clipvalue"), clip.get("clipnorm")))
+        np.testing.assert_array_equal(g, before)
+    np.testing.assert_array_equal(p_step, p_ref)
+    assert len(buffers) == 1
+
+
+def test_clip_gradient_writes_into_out_only_when_asked():
+    from nnscratch.optimizers import clip_gradient
+    g = np.array([3.0, -4.0, 0.5])
+    out = np.empty(3)
+    got = clip_gradient(g, clipvalue=1.0, clipnorm=None, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, [1.0, -1.0, 0.5])
+    got = clip_gradient(g, clipnorm=2.5, out=out)
+    assert got is out
+    assert float(np.linalg.norm(out)) == pytest.approx(2.5)
+    assert clip_gradient(g, clipnorm=100.0, out=out) is g  # nothing to do: no copy
+    np.testing.assert_array_equal(g, [3.0, -4.0, 0.5])

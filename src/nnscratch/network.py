@@ -36,6 +36,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _probe, saving, training
 from ._atomic import atomic_write
+from ._kernels import kernel_activation, kernel_output_pair, resolve_kernels
 from .activations import resolve_activation
 from .exceptions import ConcurrentTrainingError
 from .initializers import initializers
@@ -138,6 +139,13 @@ class NeuralNetwork:
     l2 : float, keyword-only
         L2 weight decay: the training objective adds ``l2 / 2 * sum(W ** 2)``
         over all weight matrices (not the biases); 0 (default) is off.
+    kernels : {'auto', 'numpy', 'numba', 'numba-parallel'}, keyword-only
+        Who does the element-wise work of training for built-in pieces:
+        ``'numba'`` fused compiled loops (``pip install 'nnscratch[fast]'``),
+        ``'numba-parallel'`` the same split over all cores, ``'numpy'`` the
+        NumPy reference; ``'auto'`` (default) takes ``NNSCRATCH_KERNELS``
+        when set, else ``'numba'`` when Numba is installed, else NumPy.  All
+        compute the same to rounding (``tests/test_kernels.py``).
 
     Attributes
     ----------
@@ -162,7 +170,7 @@ class NeuralNetwork:
                  *, dtype: DTypeLike = np.float64,
                  seed: int | np.random.Generator | None = None,
                  initializer: str = "xavier_article", dropout: float | Sequence[float] = 0.0,
-                 l2: float = 0.0) -> None:
+                 l2: float = 0.0, kernels: str = "auto") -> None:
         self.layers = _checks.check_layers(layers)
         self.hidden_activation = resolve_activation(hidden_activation, "hidden",
                                                     "hidden_activation")
@@ -179,6 +187,8 @@ class NeuralNetwork:
         self.dropout = dropout
         self._dropout_rates = _dropout_rates(dropout, len(self.layers) - 2)
         self.l2 = _checks.check_number("l2", l2, low=0)
+        self.kernels = kernels
+        self._kernels = resolve_kernels(kernels)
         self._workspaces = {}
         self._fit_lock = threading.Lock()
         self.history = {}
@@ -310,11 +320,15 @@ class NeuralNetwork:
         for i, (w, b) in enumerate(zip(self._weights, self._biases)):
             act = self.hidden_activation if i < last else self.output_activation
             z = np.matmul(a, w, out=None if workspace is None else workspace.z[i])
-            z += b
-            if act.forward_into is not None:
+            name = kernel_activation(act, hidden=i < last)
+            if workspace is not None and name is not None:  # fused: z += b and f(z) in one pass
+                out = self._kernels.dense_forward(name, z, b, workspace.a[i])
+            elif act.forward_into is not None:
+                z += b
                 out = act.forward_into(z, np.empty_like(z) if workspace is None
                                        else workspace.a[i])
             else:
+                z += b
                 out = act.f(z)
                 _checks.check_shape(_name(act.f), out, z.shape, "an activation function ")
             mask = None
@@ -340,28 +354,27 @@ class NeuralNetwork:
         keep = self._rng.random(shape, dtype=self.dtype) >= rate
         return keep * self.dtype.type(1.0 / (1.0 - rate))
 
-    def _backward(self, records, y_true, workspace=None, sample_weight=None):
+    def _backward(self, records, y_true, workspace=None, sample_weight=None, delta=None):
         """Gradient of the batch's mean loss: ``(d_weights, d_biases)``.
 
         With ``sample_weight`` (one weight per row) the batch loss is the
         weighted mean ``sum(w_i L_i) / sum(w_i)``; with ``l2 > 0`` the decay
         term's gradient ``l2 * W`` is included.  The arrays returned are views
         into the network's gradient buffer and are overwritten by the next call.
+        A given ``delta`` is the output layer's gradient already scaled per row
+        (the fused kernels compute it together with the loss); it is used as is.
         """
         n = y_true.shape[0]
         last = len(self._weights) - 1
-        top = records[last]
-        out = None if workspace is None else workspace.delta[last]
-        delta = self._output_delta(top.z, top.output, y_true, out)
-        if out is None:
-            out = delta
-        if sample_weight is None:
-            np.multiply(delta, 1.0 / n, out=out)  # average over the batch
-        else:  # weighted average; a batch whose weights are all 0 contributes nothing
-            total = float(sample_weight.sum())
-            share = sample_weight / total if total > 0 else 0 * sample_weight
-            np.multiply(delta, share[:, None], out=out)
-        delta = out
+        if delta is None:
+            top = records[last]
+            out = None if workspace is None else workspace.delta[last]
+            delta = self._output_delta(top.z, top.output, y_true, out)
+            if out is None:
+                out = delta
+            # the batch mean; weighted, and a batch whose weights are all 0 counts nothing
+            np.multiply(delta, _row_scale(n, sample_weight), out=out)
+            delta = out
         for i in range(last, -1, -1):
             np.matmul(records[i].input.T, delta, out=self._d_weights[i])
             np.add.reduce(delta, axis=0, keepdims=True, out=self._d_biases[i])
@@ -375,7 +388,10 @@ class NeuralNetwork:
             if below.mask is not None:
                 prev *= below.mask
             act = self.hidden_activation
-            if act.backward_into is not None:
+            name = kernel_activation(act, hidden=True)
+            if name is not None and workspace is not None:
+                self._kernels.dense_backward(name, below.z, below.output, prev)
+            elif act.backward_into is not None:
                 act.backward_into(below.z, below.output, prev)
             else:
                 slope = act.df(below.z)
@@ -404,7 +420,10 @@ class NeuralNetwork:
         """Hand the flat vectors to the optimizer; returns the new parameter vector."""
         opt = self.optimizer
         if isinstance(opt, Optimizer) and type(opt).update is Optimizer.update:
-            return opt.step(params, gradient)  # built-in: update's arithmetic, in place
+            # built-in: update's arithmetic in place, fused by the kernels when they can
+            if type(opt).step is Optimizer.step:
+                return opt.step(params, gradient, kernels=self._kernels)
+            return opt.step(params, gradient)
         # A user's optimizer gets its own copies, so keeping references to them
         # (e.g. the previous gradient) is safe even though our buffers are reused.
         return opt.update(params.copy(), gradient.copy())
@@ -434,6 +453,18 @@ class NeuralNetwork:
         workspace = self._workspace(x.shape[0])
         records = self._forward(x, workspace, training=True)
         output = records[-1].output
+        pair = kernel_output_pair(self.output_activation, self.loss)
+        if pair is not None:  # one pass: scaled dL/dz, the loss sum and the correct count
+            delta = workspace.delta[-1]
+            loss, weight, correct = self._kernels.output_delta(
+                *pair, output, y, delta, _row_scale(x.shape[0], sample_weight), sample_weight)
+            d_weights, d_biases = self._backward(records, y, workspace, sample_weight, delta)
+            params = self._flatten_params(self.weights, self.biases)
+            gradient = self._flatten_params(d_weights, d_biases)
+            self._restore_params(self._update(params, gradient))
+            if classify and (pair[0] == "identity" or pair[0] == "softmax" and y.shape[1] == 1):
+                correct = self._count_correct(output, y)  # the kernel's rule differs here
+            return BatchResult(float(loss), float(weight), int(correct) if classify else 0)
         per_sample = self.loss.f(output, y)
         if np.shape(per_sample) != (x.shape[0], 1):
             _checks.check_shape(_name(self.loss.f), per_sample, (x.shape[0], 1),
@@ -768,6 +799,14 @@ def _assign(views, value, label):
         checked.append(new)
     for view, new in zip(views, checked):  # all shapes checked: nothing half-assigned
         view[...] = new
+
+
+def _row_scale(n, sample_weight):
+    """What each row's output gradient is multiplied by: 1 / n, or w_i / sum(w)."""
+    if sample_weight is None:
+        return 1.0 / n
+    total = float(sample_weight.sum())
+    return (sample_weight / total if total > 0 else 0 * sample_weight)[:, None]
 
 
 def _dropout_rates(dropout, hidden):

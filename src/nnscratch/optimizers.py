@@ -10,31 +10,29 @@ aligned with that flat vector, and can hand the state out and take it back
 :meth:`Optimizer.step`, which does the same arithmetic in place; the network
 uses it for built-ins so a training step allocates nothing.  ``update`` never
 modifies its arguments.
+
+The arithmetic of each built-in is written once, in NumPy, in the functions
+``sgd_update``, ``adam_update``, ``rmsprop_update`` and ``adagrad_update``
+below (the reference).  ``step(..., kernels=...)`` can instead run a fused
+kernel set (:mod:`nnscratch._kernels`, Numba) that makes one pass over the
+parameters where NumPy makes four to ten; it computes the same thing to
+rounding, and the test suite checks that it does.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import numpy as np
 
+from . import _checks
 from .registry import optimizers
 
 FLUSH_EVERY = 16
 FLUSH_BELOW = 2.0 ** 24
 
 
-def _check_number(owner, name, value, *, low=None, high=None, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{owner}: {name} must be a finite real number, got {value!r}")
-    bad_low = low is not None and (value <= low if low_open else value < low)
-    bad_high = high is not None and (value >= high if high_open else value > high)
-    if bad_low or bad_high:
-        lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
-        hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
-        raise ValueError(f"{owner}: {name} must satisfy {lo}{name}{hi}, got {value!r}")
-    return float(value)
+def _check_number(owner, name, value, **bounds):
+    """The library's one number check (:func:`nnscratch._checks.check_number`), owned."""
+    return _checks.check_number(name, value, owner=owner, **bounds)
 
 
 class Optimizer:
@@ -71,6 +69,7 @@ class Optimizer:
         self.iterations = 0
         self._state = {}
         self._scratch = None
+        self._clip_buffer = None
 
     # -- the article's interface ------------------------------------------------
     def update(self, old_params, gradient):
@@ -80,31 +79,49 @@ class Optimizer:
         return params
 
     # -- in place ---------------------------------------------------------------
-    def step(self, params, gradient):
-        """Update ``params`` in place from ``gradient`` (both flat, same length)."""
+    def step(self, params, gradient, kernels=None):
+        """Update ``params`` in place from ``gradient`` (both flat, same length).
+
+        Parameters
+        ----------
+        params, gradient : ndarray of shape (n_params,)
+        kernels : nnscratch._kernels.Kernels, optional
+            A kernel set whose fused update to use (clipping included).  Only
+            the built-in classes themselves use it; a subclass, or ``None``,
+            takes the NumPy reference path.
+        """
         if params.shape != gradient.shape or params.ndim != 1:
             raise ValueError(
                 f"{type(self).__name__}: params and gradient must be flat vectors of one "
                 f"length, got shapes {params.shape} and {gradient.shape}")
         self._ensure_state(params)
-        if self.clipnorm is not None or self.clipvalue is not None:
-            gradient = self.clip_gradient(gradient)
-        self._step(params, gradient, self.current_learning_rate())
+        fused = (kernels is not None and kernels.fuses_optimizers
+                 and type(self) in _BUILTIN_TYPES)
+        if fused:
+            self._fused_step(kernels, params, gradient, self.current_learning_rate())
+        else:
+            if self.clipnorm is not None or self.clipvalue is not None:
+                gradient = self._clip_into_buffer(gradient)
+            self._step(params, gradient, self.current_learning_rate())
         self.iterations += 1
         if self.iterations % FLUSH_EVERY == 0:
-            self._flush_tiny()
+            self._flush_tiny(kernels if fused else None)
         return params
 
     def clip_gradient(self, gradient):
         """A clipped copy: each entry into ``[-clipvalue, clipvalue]``, then the whole
         vector scaled down to a Euclidean norm of at most ``clipnorm``."""
-        if self.clipvalue is not None:
-            gradient = np.clip(gradient, -self.clipvalue, self.clipvalue)
-        if self.clipnorm is not None:
-            norm = float(np.sqrt(np.dot(gradient, gradient)))
-            if norm > self.clipnorm:
-                gradient = gradient * (self.clipnorm / norm)
-        return gradient
+        return clip_gradient(gradient, self.clipvalue, self.clipnorm)
+
+    def _clip_into_buffer(self, gradient):
+        """What :meth:`clip_gradient` returns, written into a reused buffer."""
+        buffer = getattr(self, "_clip_buffer", None)
+        if buffer is None or buffer.shape != gradient.shape or buffer.dtype != gradient.dtype:
+            buffer = self._clip_buffer = np.empty_like(gradient)
+        return clip_gradient(gradient, self.clipvalue, self.clipnorm, out=buffer)
+
+    def _fused_step(self, kernels, params, gradient, lr):  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def current_learning_rate(self):
         """The rate the next step will use."""
@@ -130,7 +147,7 @@ class Optimizer:
     def _step(self, params, gradient, lr):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _flush_tiny(self):
+    def _flush_tiny(self, kernels=None):
         """Set state entries below ``FLUSH_BELOW * tiny`` to exactly zero.
 
         Moving averages of gradients that are zero (a dead ReLU unit, say) decay
@@ -141,7 +158,11 @@ class Optimizer:
         """
         for name in self._state_names:
             arr = self._state[name]
-            keep = np.abs(arr, out=self._scratch) >= np.finfo(arr.dtype).tiny * FLUSH_BELOW
+            threshold = np.finfo(arr.dtype).tiny * FLUSH_BELOW
+            if kernels is not None:
+                kernels.flush_tiny(arr, threshold)
+                continue
+            keep = np.abs(arr, out=self._scratch) >= threshold
             arr *= keep
 
     # -- state and settings -----------------------------------------------------
@@ -206,20 +227,12 @@ class SGD(Optimizer):
             raise ValueError("SGD: nesterov=True needs a momentum > 0")
 
     def _step(self, params, gradient, lr):
-        tmp = self._scratch
-        np.multiply(gradient, lr, out=tmp)            # tmp = lr * g
-        if self.momentum == 0:
-            params -= tmp
-            return
-        v = self._state["velocity"]
-        v *= self.momentum
-        v -= tmp                                      # v = mu v - lr g
-        if self.nesterov:
-            params -= tmp
-            np.multiply(v, self.momentum, out=tmp)
-            params += tmp                             # p += mu v - lr g
-        else:
-            params += v
+        sgd_update(params, gradient, self._state["velocity"], self._scratch, lr,
+                   self.momentum, self.nesterov)
+
+    def _fused_step(self, kernels, params, gradient, lr):
+        kernels.sgd_step(params, gradient, self._state["velocity"], lr, self.momentum,
+                         self.nesterov, clipvalue=self.clipvalue, clipnorm=self.clipnorm)
 
 
 class Adam(Optimizer):
@@ -241,21 +254,13 @@ class Adam(Optimizer):
         self.epsilon = _check_number("Adam", "epsilon", epsilon, low=0, low_open=True)
 
     def _step(self, params, gradient, lr):
-        m, v, tmp = self._state["m"], self._state["v"], self._scratch
-        t = self.iterations + 1
-        m *= self.beta_1
-        np.multiply(gradient, 1 - self.beta_1, out=tmp)
-        m += tmp
-        v *= self.beta_2
-        np.multiply(gradient, gradient, out=tmp)
-        tmp *= 1 - self.beta_2
-        v += tmp
-        np.multiply(v, 1.0 / (1 - self.beta_2 ** t), out=tmp)
-        np.sqrt(tmp, out=tmp)
-        tmp += self.epsilon
-        np.divide(m, tmp, out=tmp)
-        tmp *= lr / (1 - self.beta_1 ** t)
-        params -= tmp
+        adam_update(params, gradient, self._state["m"], self._state["v"], self._scratch, lr,
+                    self.beta_1, self.beta_2, self.epsilon, self.iterations + 1)
+
+    def _fused_step(self, kernels, params, gradient, lr):
+        kernels.adam_step(params, gradient, self._state["m"], self._state["v"], lr,
+                          self.beta_1, self.beta_2, self.epsilon, self.iterations + 1,
+                          clipvalue=self.clipvalue, clipnorm=self.clipnorm)
 
 
 class RMSprop(Optimizer):
@@ -274,12 +279,12 @@ class RMSprop(Optimizer):
         self.epsilon = _check_number("RMSprop", "epsilon", epsilon, low=0, low_open=True)
 
     def _step(self, params, gradient, lr):
-        s, tmp = self._state["s"], self._scratch
-        s *= self.rho
-        np.multiply(gradient, gradient, out=tmp)
-        tmp *= 1 - self.rho
-        s += tmp
-        _scaled_step(params, gradient, s, tmp, lr, self.epsilon)
+        rmsprop_update(params, gradient, self._state["s"], self._scratch, lr, self.rho,
+                       self.epsilon)
+
+    def _fused_step(self, kernels, params, gradient, lr):
+        kernels.rmsprop_step(params, gradient, self._state["s"], lr, self.rho, self.epsilon,
+                             clipvalue=self.clipvalue, clipnorm=self.clipnorm)
 
 
 class Adagrad(Optimizer):
@@ -306,10 +311,82 @@ class Adagrad(Optimizer):
             self._state["s"].fill(self.initial_accumulator_value)
 
     def _step(self, params, gradient, lr):
-        s, tmp = self._state["s"], self._scratch
-        np.multiply(gradient, gradient, out=tmp)
-        s += tmp
-        _scaled_step(params, gradient, s, tmp, lr, self.epsilon)
+        adagrad_update(params, gradient, self._state["s"], self._scratch, lr, self.epsilon)
+
+    def _fused_step(self, kernels, params, gradient, lr):
+        kernels.adagrad_step(params, gradient, self._state["s"], lr, self.epsilon,
+                             clipvalue=self.clipvalue, clipnorm=self.clipnorm)
+
+
+# --------------------------------------------------------------------------- #
+# The NumPy arithmetic of each built-in (the reference for the fused kernels).
+# All work in place on flat vectors of one dtype; ``tmp`` is scratch space of the
+# same shape.  Scalars are Python floats, so float32 vectors stay float32.
+# --------------------------------------------------------------------------- #
+
+def clip_gradient(gradient, clipvalue=None, clipnorm=None, out=None):
+    """``gradient`` clipped entrywise into ``[-clipvalue, clipvalue]``, then scaled
+    down to a Euclidean norm of at most ``clipnorm``.
+
+    The result is a new array (or ``out``) whenever either clip is set;
+    ``gradient`` itself is never modified.
+    """
+    if clipvalue is not None:
+        gradient = np.clip(gradient, -clipvalue, clipvalue, out=out)
+    if clipnorm is not None:
+        norm = float(np.sqrt(np.dot(gradient, gradient)))
+        if norm > clipnorm:
+            gradient = np.multiply(gradient, clipnorm / norm, out=out)
+    return gradient
+
+
+def sgd_update(params, gradient, velocity, tmp, lr, momentum, nesterov):
+    """SGD: ``v = mu v - lr g``; ``p += v`` (or ``p += mu v - lr g`` for Nesterov)."""
+    np.multiply(gradient, lr, out=tmp)            # tmp = lr * g
+    if momentum == 0:
+        params -= tmp
+        return
+    velocity *= momentum
+    velocity -= tmp                               # v = mu v - lr g
+    if nesterov:
+        params -= tmp
+        np.multiply(velocity, momentum, out=tmp)
+        params += tmp                             # p += mu v - lr g
+    else:
+        params += velocity
+
+
+def adam_update(params, gradient, m, v, tmp, lr, beta_1, beta_2, epsilon, t):
+    """Adam's step number ``t`` (1 for the first)."""
+    m *= beta_1
+    np.multiply(gradient, 1 - beta_1, out=tmp)
+    m += tmp
+    v *= beta_2
+    np.multiply(gradient, gradient, out=tmp)
+    tmp *= 1 - beta_2
+    v += tmp
+    np.multiply(v, 1.0 / (1 - beta_2 ** t), out=tmp)
+    np.sqrt(tmp, out=tmp)
+    tmp += epsilon
+    np.divide(m, tmp, out=tmp)
+    tmp *= lr / (1 - beta_1 ** t)
+    params -= tmp
+
+
+def rmsprop_update(params, gradient, s, tmp, lr, rho, epsilon):
+    """RMSprop: ``s = rho s + (1 - rho) g^2``, then the scaled step."""
+    s *= rho
+    np.multiply(gradient, gradient, out=tmp)
+    tmp *= 1 - rho
+    s += tmp
+    _scaled_step(params, gradient, s, tmp, lr, epsilon)
+
+
+def adagrad_update(params, gradient, s, tmp, lr, epsilon):
+    """Adagrad: ``s += g^2``, then the scaled step."""
+    np.multiply(gradient, gradient, out=tmp)
+    s += tmp
+    _scaled_step(params, gradient, s, tmp, lr, epsilon)
 
 
 def _scaled_step(params, gradient, s, tmp, lr, epsilon):
@@ -321,7 +398,8 @@ def _scaled_step(params, gradient, s, tmp, lr, epsilon):
     params -= tmp
 
 
-for _cls in (SGD, Adam, RMSprop, Adagrad):
+_BUILTIN_TYPES = (SGD, Adam, RMSprop, Adagrad)
+for _cls in _BUILTIN_TYPES:
     optimizers.register(_cls.__name__.lower(), _cls)
 
 
