@@ -3,11 +3,11 @@ Training speed against the alternatives
 =======================================
 
 The committed benchmark run (``benchmarks/results.json``, written by
-``benchmarks/bench_training.py``) timed one epoch of the same MLP with
-nnscratch, scikit-learn's ``MLPClassifier``, PyTorch on the CPU, the article's
-algorithm as written, and the bare matrix products of every step (the floor
-no implementation can beat).  This chart draws its median seconds per epoch;
-nothing is measured here, so the chart is the same on every machine.
+``benchmarks/bench_training.py``) timed one epoch of the same MLP with each
+contender: nnscratch with its kernel sets, other libraries where installed,
+and the bare matrix products of every step (the floor no implementation can
+beat).  This chart draws its median seconds per epoch; nothing is measured
+here, so the chart is the same on every machine.
 """
 
 import json
