@@ -299,7 +299,7 @@ def test_named_malformed_descriptions(original, tmp_path):
         target = write_model(tmp_path / f"{label}.npz", meta, arrays, digests=False)
         refused(target)
     for key in base:
-        if key in ("history", "metadata", "dropout", "l2", "library_version"):
+        if key in ("history", "metadata", "dropout", "l2", "library_version", "input_transform"):
             continue  # optional: a missing one has its default
         meta = {k: v for k, v in base.items() if k != key}
         refused(write_model(tmp_path / f"without-{key}.npz", meta, arrays, digests=False))

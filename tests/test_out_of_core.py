@@ -178,19 +178,13 @@ def test_nan_in_a_chunked_store_or_generator_restores_the_epoch(tmp_path):
 
 # ----------------------------------------------------------- scikit-learn estimators
 sk = pytest.importorskip("nnscratch.sklearn")
-PASSES_THROUGH = getattr(sk, "_passes_out_of_core_through", False)
-needs_pass_through = pytest.mark.xfail(
-    not PASSES_THROUGH, strict=True,
-    reason="nnscratch.sklearn must hand out-of-core X to the network untouched "
-           "(scikit-learn's validate_data reads the whole store into memory)")
-
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_sklearn_estimators_take_out_of_core_input(tmp_path, kind):
     x, y = problem()
     xs = stored(kind, x, tmp_path)
-    classifier = sk.NNClassifier(hidden_layer_sizes=(16,), epochs=5, random_state=0,
-                                 batch_size=32, learning_rate=1e-2).fit(xs, y)
+    classifier = sk.NNClassifier(hidden_layer_sizes=(16,), max_iter=5, random_state=0,
+                                 batch_size=32, learning_rate_init=1e-2).fit(xs, y)
     assert classifier.n_features_in_ == 8
     predicted = classifier.predict(xs)
     assert np.array_equal(predicted, classifier.predict(x.astype(np.float64)))
@@ -198,8 +192,8 @@ def test_sklearn_estimators_take_out_of_core_input(tmp_path, kind):
     partial = sk.NNClassifier(hidden_layer_sizes=(16,), random_state=0)
     for _ in range(2):
         partial.partial_fit(xs, y, classes=[0, 1, 2])
-    assert partial.n_iter_ == 2
-    regressor = sk.NNRegressor(hidden_layer_sizes=(8,), epochs=2, random_state=0).fit(
+    assert partial.t_ == 2 * x.shape[0]  # scikit-learn counts n_iter_ per call, t_ in total
+    regressor = sk.NNRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(
         xs, y.astype(np.float64))
     assert regressor.predict(xs).shape == (x.shape[0],)
 
@@ -221,12 +215,11 @@ class SliceOnlyStore:
         return self.array[key]
 
 
-@needs_pass_through
 def test_sklearn_estimators_read_stores_chunk_by_chunk_in_bounded_memory(tmp_path):
     x, y = problem(n=3000)
     store = SliceOnlyStore(x, 256)
-    for model in (sk.NNClassifier(hidden_layer_sizes=(8,), epochs=2, random_state=0),
-                  sk.NNRegressor(hidden_layer_sizes=(8,), epochs=2, random_state=0)):
+    for model in (sk.NNClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+                  sk.NNRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0)):
         model.fit(store, y if isinstance(model, sk.NNClassifier) else y.astype(float))
         assert model.predict(store).shape[0] == 3000
         model.partial_fit(store, y if isinstance(model, sk.NNClassifier) else y.astype(float))
@@ -235,7 +228,7 @@ def test_sklearn_estimators_read_stores_chunk_by_chunk_in_bounded_memory(tmp_pat
                                     shape=(40_000, 784))  # 31 MB; 250 MB as float64
     big[:] = np.arange(784, dtype=np.uint8)
     labels = np.arange(40_000) % 3
-    classifier = sk.NNClassifier(hidden_layer_sizes=(8,), epochs=1, random_state=0)
+    classifier = sk.NNClassifier(hidden_layer_sizes=(8,), max_iter=1, random_state=0)
     peak = traced_peak(lambda: classifier.fit(big, labels))
     assert peak < 64 * MB, f"fit peaked at {peak / MB:.1f} MB"
 
