@@ -15,13 +15,27 @@ from nnscratch import d_relu, d_softmax, relu, softmax
 from nnscratch.reference import ArticleNetwork as _Reference
 from nnscratch.reference import MomentumSGD
 
-__all__ = ["ArticleNetwork", "MomentumSGD", "cross_entropy", "d_cross_entropy", "relu",
-           "d_relu", "softmax", "d_softmax"]
+__all__ = [
+    "ArticleNetwork",
+    "MomentumSGD",
+    "cross_entropy",
+    "d_cross_entropy",
+    "relu",
+    "d_relu",
+    "softmax",
+    "d_softmax",
+]
 
 
 class ArticleNetwork(_Reference):
     """:class:`nnscratch.reference.ArticleNetwork` with ReLU, softmax and cross-entropy."""
 
     def __init__(self, layers, optimizer, seed=0):
-        super().__init__(layers, (relu, d_relu), (softmax, d_softmax),
-                         (cross_entropy, d_cross_entropy), optimizer, seed=seed)
+        super().__init__(
+            layers,
+            (relu, d_relu),
+            (softmax, d_softmax),
+            (cross_entropy, d_cross_entropy),
+            optimizer,
+            seed=seed,
+        )

@@ -42,23 +42,39 @@ DATA = HERE.parent.parent / "shared" / "data"
 
 def build_network(seed=0):
     from nnscratch import Adam, NeuralNetwork
-    return NeuralNetwork([784, 128, 10], "relu", "softmax", "categorical_crossentropy",
-                         Adam(1e-3), dtype=np.float32, seed=seed)
+
+    return NeuralNetwork(
+        [784, 128, 10],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        Adam(1e-3),
+        dtype=np.float32,
+        seed=seed,
+    )
 
 
 def summary(net, seconds, n, x_test, y_test, label, **extra):
     history = net.history
     per_epoch = statistics.median(seconds)
-    row = {"label": label, "epochs": len(seconds), "seconds_per_epoch": per_epoch,
-           "samples_per_second": n / per_epoch,
-           "test_accuracy": net.score(x_test, y_test, accuracy=True),
-           "final_loss": history["loss"][-1]}
+    row = {
+        "label": label,
+        "epochs": len(seconds),
+        "seconds_per_epoch": per_epoch,
+        "samples_per_second": n / per_epoch,
+        "test_accuracy": net.score(x_test, y_test, accuracy=True),
+        "final_loss": history["loss"][-1],
+    }
     if "sync_rounds" in history:
         rounds = sum(history["sync_rounds"])
-        for key in ("compute_seconds", "compute_cpu_seconds", "serialize_seconds",
-                    "average_seconds", "overhead_seconds"):
-            row[key.replace("_seconds", "_ms_per_round")] = \
-                1000 * sum(history[key]) / rounds
+        for key in (
+            "compute_seconds",
+            "compute_cpu_seconds",
+            "serialize_seconds",
+            "average_seconds",
+            "overhead_seconds",
+        ):
+            row[key.replace("_seconds", "_ms_per_round")] = 1000 * sum(history[key]) / rounds
         row["round_ms"] = 1000 * sum(history["seconds"]) / rounds
         row["rounds_per_epoch"] = history["sync_rounds"][0]
     row.update(extra)
@@ -71,8 +87,11 @@ def main():
     parser.add_argument("--quick", action="store_true", help="2 epochs instead of 5")
     parser.add_argument("--data-home", default=str(DATA))
     parser.add_argument("--out", default=str(HERE / "distributed_results.json"))
-    parser.add_argument("--model-only", action="store_true",
-                        help="only recompute the scaling model from the results file")
+    parser.add_argument(
+        "--model-only",
+        action="store_true",
+        help="only recompute the scaling model from the results file",
+    )
     args = parser.parse_args()
     if args.model_only:
         results = json.loads(Path(args.out).read_text())
@@ -94,18 +113,26 @@ def main():
     n = x.shape[0]
     pixels = np.rint(x * 255).astype(np.uint8)
     start_net = build_network()
-    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                           "numpy": np.__version__,
-                           "load_average_at_start": os.getloadavg()},
-               "epochs": epochs, "batch_size": 128, "n_params": start_net.n_params,
-               "runs": []}
+    results = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "load_average_at_start": os.getloadavg(),
+        },
+        "epochs": epochs,
+        "batch_size": 128,
+        "n_params": start_net.n_params,
+        "runs": [],
+    }
 
     # 1. one process, one BLAS thread
     net = copy.deepcopy(start_net)
     with threadpool_limits(1):
         net.fit(x, y, 128, epochs, categorical=True, verbose=0)
-    results["runs"].append(summary(net, net.history["seconds"], n, x_test, y_test,
-                                   "net.fit, 1 thread"))
+    results["runs"].append(
+        summary(net, net.history["seconds"], n, x_test, y_test, "net.fit, 1 thread")
+    )
 
     def on_cluster(workers, configs):
         with nd.local_cluster(workers) as cluster, Client(cluster) as client:
@@ -115,13 +142,30 @@ def main():
             client.wait_for_workers(workers)
             for sync, batch in configs:
                 net = copy.deepcopy(start_net)
-                nd.fit(net, xd, yd, batch, 1 if sync == 1 else epochs, client=client,
-                       sync_every=sync, categorical=True, verbose=0)
-                results["runs"].append(summary(
-                    net, net.history["seconds"], n, x_test, y_test,
-                    f"distributed.fit, {workers} worker(s), batch {batch}, "
-                    f"sync_every={sync}", workers=workers, sync_every=sync,
-                    batch_size=batch))
+                nd.fit(
+                    net,
+                    xd,
+                    yd,
+                    batch,
+                    1 if sync == 1 else epochs,
+                    client=client,
+                    sync_every=sync,
+                    categorical=True,
+                    verbose=0,
+                )
+                results["runs"].append(
+                    summary(
+                        net,
+                        net.history["seconds"],
+                        n,
+                        x_test,
+                        y_test,
+                        f"distributed.fit, {workers} worker(s), batch {batch}, sync_every={sync}",
+                        workers=workers,
+                        sync_every=sync,
+                        batch_size=batch,
+                    )
+                )
 
     # the total batch 128 split over the replicas (the same updates as net.fit), and
     # 128 per replica (each worker computes what the single worker computes)
@@ -133,8 +177,13 @@ def main():
     print(f"results written to {args.out}")
 
 
-def scaling_model(results, sync_values=(64, 256), sizes=(1, 2, 8, 32, 128),
-                  bandwidth=10e9 / 8, batch_per_replica=128):
+def scaling_model(
+    results,
+    sync_values=(64, 256),
+    sizes=(1, 2, 8, 32, 128),
+    bandwidth=10e9 / 8,
+    batch_per_replica=128,
+):
     """Throughput of P workers predicted from the measured round costs.
 
     A round of ``k`` steps on P replicas costs
@@ -159,8 +208,9 @@ def scaling_model(results, sync_values=(64, 256), sizes=(1, 2, 8, 32, 128),
     ``P_half``, where the per-replica terms cost as much as the computing and every
     added worker brings less than half a worker's speed.
     """
-    runs = {(r.get("workers"), r.get("sync_every"), r.get("batch_size")): r
-            for r in results["runs"]}
+    runs = {
+        (r.get("workers"), r.get("sync_every"), r.get("batch_size")): r for r in results["runs"]
+    }
     state_bytes = 3 * results["n_params"] * 4  # float32 parameters + Adam's m and v
     model = {"state_bytes": state_bytes, "bandwidth_bytes_per_s": bandwidth, "rows": []}
     for k in sync_values:
@@ -169,26 +219,44 @@ def scaling_model(results, sync_values=(64, 256), sizes=(1, 2, 8, 32, 128),
         if one is None or two is None:
             continue
         t_step = one["compute_cpu_ms_per_round"] / 1000 / k
-        fixed = (one["serialize_ms_per_round"] + one["average_ms_per_round"]
-                 + one["overhead_ms_per_round"]) / 1000
-        c_task = max((two["overhead_ms_per_round"] - one["overhead_ms_per_round"]) / 1000,
-                     1e-3)
-        c_client = max((two["serialize_ms_per_round"] + two["average_ms_per_round"]
-                        - one["serialize_ms_per_round"] - one["average_ms_per_round"])
-                       / 1000, state_bytes / 2e9)
+        fixed = (
+            one["serialize_ms_per_round"]
+            + one["average_ms_per_round"]
+            + one["overhead_ms_per_round"]
+        ) / 1000
+        c_task = max((two["overhead_ms_per_round"] - one["overhead_ms_per_round"]) / 1000, 1e-3)
+        c_client = max(
+            (
+                two["serialize_ms_per_round"]
+                + two["average_ms_per_round"]
+                - one["serialize_ms_per_round"]
+                - one["average_ms_per_round"]
+            )
+            / 1000,
+            state_bytes / 2e9,
+        )
         per_replica = c_task + 2 * state_bytes / bandwidth + c_client
         for p in sizes:
             seconds = k * t_step + fixed + p * per_replica
             throughput = p * k * batch_per_replica / seconds
             ideal = p * batch_per_replica / t_step
-            model["rows"].append({"sync_every": k, "workers": p,
-                                  "round_seconds": seconds,
-                                  "samples_per_second": throughput,
-                                  "efficiency": throughput / ideal})
+            model["rows"].append(
+                {
+                    "sync_every": k,
+                    "workers": p,
+                    "round_seconds": seconds,
+                    "samples_per_second": throughput,
+                    "efficiency": throughput / ideal,
+                }
+            )
         model.setdefault("p_half", {})[k] = (k * t_step + fixed) / per_replica
-        model.setdefault("terms", {})[k] = {"t_step": t_step, "fixed": fixed,
-                                            "c_task": c_task, "c_client": c_client,
-                                            "transfer": 2 * state_bytes / bandwidth}
+        model.setdefault("terms", {})[k] = {
+            "t_step": t_step,
+            "fixed": fixed,
+            "c_task": c_task,
+            "c_client": c_client,
+            "transfer": 2 * state_bytes / bandwidth,
+        }
     for row in model["rows"]:
         print(json.dumps(row))
     print(json.dumps({"p_half": model.get("p_half"), "terms": model.get("terms")}))

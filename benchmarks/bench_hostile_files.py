@@ -21,17 +21,18 @@ import zipfile
 
 import numpy as np
 
-GIB = 2 ** 30
-CHUNK = 16 * 2 ** 20
+GIB = 2**30
+CHUNK = 16 * 2**20
 
 
 def small_model(path):
     import nnscratch as nn
-    net = nn.NeuralNetwork([4, 8, 3], "relu", "softmax", "categorical_crossentropy", "adam",
-                           seed=0)
+
+    net = nn.NeuralNetwork(
+        [4, 8, 3], "relu", "softmax", "categorical_crossentropy", "adam", seed=0
+    )
     rng = np.random.default_rng(0)
-    net.fit(rng.normal(size=(32, 4)), rng.integers(0, 3, 32), 8, 1, categorical=True,
-            verbose=0)
+    net.fit(rng.normal(size=(32, 4)), rng.integers(0, 3, 32), 8, 1, categorical=True, verbose=0)
     return net.save(path)
 
 
@@ -104,7 +105,7 @@ def build(folder):
     path = files["model: params header declaring 2**40 values"] = os.path.join(folder, "hdr.npz")
     if not os.path.exists(path):
         contents = dict(base)
-        contents["params.npy"] = npy_header("<f8", (2 ** 40,)) + bytes(64)
+        contents["params.npy"] = npy_header("<f8", (2**40,)) + bytes(64)
         write_zip(path, contents)
 
     path = files["model: layers [6000, 6000] in a small file"] = os.path.join(folder, "wide.npz")
@@ -118,7 +119,7 @@ def build(folder):
     path = files["params .npy: header declaring 2**40 values"] = os.path.join(folder, "p.npy")
     if not os.path.exists(path):
         with open(path, "wb") as handle:
-            handle.write(npy_header("<f8", (2 ** 40,)) + bytes(64))
+            handle.write(npy_header("<f8", (2**40,)) + bytes(64))
 
     path = files["IDX: gzip bomb, 1 GiB of zeros"] = os.path.join(folder, "bomb-idx3-ubyte.gz")
     if not os.path.exists(path):
@@ -133,7 +134,7 @@ def build(folder):
     path = files["IDX: dimension product overflowing int64"] = os.path.join(folder, "ovf4.idx")
     if not os.path.exists(path):
         with open(path, "wb") as handle:
-            handle.write(bytes([0, 0, 8, 4]) + np.array([2 ** 16] * 4, ">u4").tobytes())
+            handle.write(bytes([0, 0, 8, 4]) + np.array([2**16] * 4, ">u4").tobytes())
     return files
 
 
@@ -168,11 +169,16 @@ print(json.dumps({"outcome": outcome, "traced_mib": peak / 2**20,
 def measure(path, how):
     figures = {}
     for trace in ("1", "0"):
-        proc = subprocess.run([sys.executable, "-c", PROBE, path, how, trace],
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE, path, how, trace],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if proc.returncode:
-            figures.setdefault("outcome", f"process died ({proc.returncode}): "
-                                          f"{proc.stderr.strip()[-90:]}")
+            figures.setdefault(
+                "outcome", f"process died ({proc.returncode}): {proc.stderr.strip()[-90:]}"
+            )
             continue
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         figures.setdefault("outcome", result["outcome"])
@@ -192,12 +198,18 @@ def main():
     for label, path in files.items():
         if args.only not in label:
             continue
-        how = "model" if label.startswith("model") else (
-            "params" if label.startswith("params") else "idx")
+        how = (
+            "model"
+            if label.startswith("model")
+            else ("params" if label.startswith("params") else "idx")
+        )
         f = measure(path, how)
         size = os.path.getsize(path)
-        print(f"| {label} | {size / 1024:,.0f} KiB | {f.get('traced_mib', float('nan')):,.1f} MiB"
-              f" | {f.get('rss_mib', float('nan')):,.1f} MiB | {f['outcome']} |", flush=True)
+        print(
+            f"| {label} | {size / 1024:,.0f} KiB | {f.get('traced_mib', float('nan')):,.1f} MiB"
+            f" | {f.get('rss_mib', float('nan')):,.1f} MiB | {f['outcome']} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -56,18 +56,27 @@ def per_call(function, x, calls):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15, help="default 15")
-    parser.add_argument("--calls", type=int, default=300,
-                        help="calls per batch-1 measurement (default 300)")
+    parser.add_argument(
+        "--calls", type=int, default=300, help="calls per batch-1 measurement (default 300)"
+    )
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
     dtype = np.dtype(args.dtype)
-    net = NeuralNetwork([784, 256, 128, 10], "relu", "softmax", "categorical_crossentropy",
-                        "sgd", dtype=dtype, seed=0)
+    net = NeuralNetwork(
+        [784, 256, 128, 10],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        "sgd",
+        dtype=dtype,
+        seed=0,
+    )
     model = to_onnx(net)
-    session = onnxruntime.InferenceSession(model.SerializeToString(),
-                                           providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
     x, source = load_inputs(1000, rng)
     x = x.astype(dtype)
 
@@ -86,10 +95,12 @@ def main():
             for name, fn in contenders.items():
                 times[name, n].append(per_call(fn, batch, calls))
 
-    print(f"nnscratch {__version__}, onnxruntime {onnxruntime.__version__}, numpy "
-          f"{np.__version__}, {os.cpu_count()} CPUs; 784-256-128-10 {dtype.name}, opset "
-          f"{model.opset_import[0].version}; inputs: {source}; {args.rounds} interleaved "
-          f"rounds")
+    print(
+        f"nnscratch {__version__}, onnxruntime {onnxruntime.__version__}, numpy "
+        f"{np.__version__}, {os.cpu_count()} CPUs; 784-256-128-10 {dtype.name}, opset "
+        f"{model.opset_import[0].version}; inputs: {source}; {args.rounds} interleaved "
+        f"rounds"
+    )
     print(f"largest difference in probabilities over the 1000 inputs: {difference:.2e}\n")
     print("| batch | contender | median per call | min per call | speed-up (median / min) |")
     print("|---|---|---|---|---|")
@@ -98,8 +109,10 @@ def main():
         base_min = min(times["net.predict", n])
         for name in contenders:
             med, low = statistics.median(times[name, n]), min(times[name, n])
-            print(f"| {n} | {name} | {med * 1e6:,.1f} us | {low * 1e6:,.1f} us | "
-                  f"{base_med / med:.2f}x / {base_min / low:.2f}x |")
+            print(
+                f"| {n} | {name} | {med * 1e6:,.1f} us | {low * 1e6:,.1f} us | "
+                f"{base_med / med:.2f}x / {base_min / low:.2f}x |"
+            )
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ MB = 2**20
 # ------------------------------------------------------------------------ building
 def mnist(split):
     from nnscratch.datasets import load_mnist
+
     home = os.environ.get("NNSCRATCH_DATA", str(ROOT.parent / "shared" / "data"))
     x, y = load_mnist(split, data_home=home, download=False)
     return np.rint(x * 255).astype(np.uint8), y.astype(np.uint8)
@@ -72,14 +73,16 @@ def build(folder, n, seed):
         return
     import h5py
     import zarr
+
     x0, y0 = mnist("train")
     images = x0.reshape(-1, 28, 28)
     rng = np.random.default_rng(seed)
     u8 = np.lib.format.open_memmap(folder / "x_u8.npy", "w+", np.uint8, (n, 784))
     f32 = np.lib.format.open_memmap(folder / "x_f32.npy", "w+", np.float32, (n, 784))
     labels = np.empty(n, dtype=np.uint8)
-    z = zarr.open(str(folder / "x.zarr"), mode="w", shape=(n, 784), chunks=(CHUNK, 784),
-                  dtype=np.uint8)
+    z = zarr.open(
+        str(folder / "x.zarr"), mode="w", shape=(n, 784), chunks=(CHUNK, 784), dtype=np.uint8
+    )
     with h5py.File(folder / "x.h5", "w") as h5:
         ds = h5.create_dataset("x", shape=(n, 784), dtype=np.uint8, chunks=(CHUNK, 784))
         block = 16 * CHUNK
@@ -139,6 +142,7 @@ class AnonPeak:
 
 def open_source(kind, folder):
     import nnscratch.data as data
+
     y = np.load(folder / "y.npy")
     if kind == "memory_f32":
         return np.load(folder / "x_f32.npy"), y, None
@@ -152,6 +156,7 @@ def open_source(kind, folder):
         return data.open_data_file(f"{folder / 'x.h5'}:x"), y, data.Scale(1 / 255)
     if kind == "dask":
         import dask.array as da
+
         x = da.from_array(np.load(folder / "x_u8.npy", mmap_mode="r"), chunks=(CHUNK, 784))
         return x, y, data.Scale(1 / 255)
     if kind == "originals":
@@ -162,9 +167,16 @@ def open_source(kind, folder):
 
 def new_net(transform, seed):
     import nnscratch
-    net = nnscratch.NeuralNetwork([784, 128, 10], "relu", "softmax",
-                                  "categorical_crossentropy", nnscratch.Adam(1e-3),
-                                  dtype=np.float32, seed=seed)
+
+    net = nnscratch.NeuralNetwork(
+        [784, 128, 10],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        nnscratch.Adam(1e-3),
+        dtype=np.float32,
+        seed=seed,
+    )
     net.input_transform = transform
     return net
 
@@ -179,13 +191,26 @@ def run_all(configs, folder, rounds, seed):
     runs = []
     for kind, prefetch in configs:
         x, y, transform = open_source(kind, folder)
-        runs.append({"kind": kind, "prefetch": prefetch, "x": x, "y": y,
-                     "net": new_net(transform, seed), "seconds": []})
+        runs.append(
+            {
+                "kind": kind,
+                "prefetch": prefetch,
+                "x": x,
+                "y": y,
+                "net": new_net(transform, seed),
+                "seconds": [],
+            }
+        )
     for run in runs:  # warm the code paths and the page cache
         x = run["x"]
         new_net(run["net"].input_transform, seed).fit(
-            x[:4096] if run["kind"] != "dask" else x[:4096].compute(), run["y"][:4096], 128,
-            1, categorical=True, verbose=0)
+            x[:4096] if run["kind"] != "dask" else x[:4096].compute(),
+            run["y"][:4096],
+            128,
+            1,
+            categorical=True,
+            verbose=0,
+        )
     for round_ in range(rounds):
         for run in runs:
             net, x, y = run["net"], run["x"], run["y"]
@@ -193,8 +218,7 @@ def run_all(configs, folder, rounds, seed):
                 before = AnonPeak.now()
                 tracemalloc.start()
                 with AnonPeak() as anon:
-                    net.fit(x, y, 128, 1, categorical=True, verbose=0,
-                            prefetch=run["prefetch"])
+                    net.fit(x, y, 128, 1, categorical=True, verbose=0, prefetch=run["prefetch"])
                 run["traced_peak"] = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
                 run["anon_peak"] = anon.peak - before
@@ -202,50 +226,75 @@ def run_all(configs, folder, rounds, seed):
                 start = time.perf_counter()
                 net.fit(x, y, 128, 1, categorical=True, verbose=0, prefetch=run["prefetch"])
                 run["seconds"].append(time.perf_counter() - start)
-            print(f"round {round_} {run['kind']} prefetch={run['prefetch']} "
-                  f"{run['seconds'][-1] if run['seconds'] else 0:.2f}s", flush=True)
+            print(
+                f"round {round_} {run['kind']} prefetch={run['prefetch']} "
+                f"{run['seconds'][-1] if run['seconds'] else 0:.2f}s",
+                flush=True,
+            )
     results = []
     for run in runs:
         net = run["net"]
-        results.append({"kind": run["kind"], "prefetch": run["prefetch"],
-                        "n": int(run["x"].shape[0]), "seconds": run["seconds"],
-                        "traced_peak": run["traced_peak"], "anon_peak": run["anon_peak"],
-                        "model": net.n_params * 4 * 4,
-                        "accuracy": net.score(x_test, y_test, accuracy=True)})
+        results.append(
+            {
+                "kind": run["kind"],
+                "prefetch": run["prefetch"],
+                "n": int(run["x"].shape[0]),
+                "seconds": run["seconds"],
+                "traced_peak": run["traced_peak"],
+                "anon_peak": run["anon_peak"],
+                "model": net.n_params * 4 * 4,
+                "accuracy": net.score(x_test, y_test, accuracy=True),
+            }
+        )
     return results
 
 
 # ------------------------------------------------------------------------ report
 def table(results, epochs, n):
     base = statistics.median(next(r for r in results if r["kind"] == "memory_f32")["seconds"])
-    goal = {"memory_f32": "", "memmap_f32": "<= 1.10", "memmap_u8": "<= 1.20",
-            "zarr": "<= 1.30", "hdf5": "<= 1.30", "dask": "<= 1.30", "originals": ""}
-    lines = [f"n = {n:,} images, {epochs} epochs, 784-128-10 float32, Adam, batch 128",
-             "",
-             "| source | prefetch | s/epoch median | min | vs in-memory | goal "
-             "| tracemalloc peak MB | RssAnon peak MB | bound MB | test accuracy |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    goal = {
+        "memory_f32": "",
+        "memmap_f32": "<= 1.10",
+        "memmap_u8": "<= 1.20",
+        "zarr": "<= 1.30",
+        "hdf5": "<= 1.30",
+        "dask": "<= 1.30",
+        "originals": "",
+    }
+    lines = [
+        f"n = {n:,} images, {epochs} epochs, 784-128-10 float32, Adam, batch 128",
+        "",
+        "| source | prefetch | s/epoch median | min | vs in-memory | goal "
+        "| tracemalloc peak MB | RssAnon peak MB | bound MB | test accuracy |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         med = statistics.median(r["seconds"])
         bound = (64 * MB + r["model"]) / MB
         lines.append(
             f"| {r['kind']} | {r['prefetch']} | {med:.2f} | {min(r['seconds']):.2f} | "
             f"{med / base:.2f}x | {goal.get(r['kind'], '')} | {r['traced_peak'] / MB:.1f} | "
-            f"{r['anon_peak'] / MB:.1f} | {bound:.1f} | {r['accuracy']:.4f} |")
+            f"{r['anon_peak'] / MB:.1f} | {bound:.1f} | {r['accuracy']:.4f} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--epochs", type=int, default=3,
-                        help="rounds: the first measures memory, the others time")
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="rounds: the first measures memory, the others time"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folder", default=str(ROOT / "results-local" / "ooc"))
-    parser.add_argument("--kinds", default="memory_f32,memmap_f32,memmap_u8,zarr,hdf5,dask,"
-                                           "originals")
-    parser.add_argument("--prefetch-both", default="memmap_u8,zarr,hdf5,dask",
-                        help="sources also run with the background thread on")
+    parser.add_argument(
+        "--kinds", default="memory_f32,memmap_f32,memmap_u8,zarr,hdf5,dask,originals"
+    )
+    parser.add_argument(
+        "--prefetch-both",
+        default="memmap_u8,zarr,hdf5,dask",
+        help="sources also run with the background thread on",
+    )
     parser.add_argument("--out", default=None, help="write the markdown table here too")
     args = parser.parse_args(argv)
     folder = Path(args.folder) / f"n{args.n}"
@@ -253,10 +302,10 @@ def main(argv=None):
     build(folder, args.n, args.seed)
     print(f"data ready in {time.perf_counter() - start:.0f}s under {folder}", flush=True)
     both = set(args.prefetch_both.split(","))
-    configs = [(kind, p) for kind in args.kinds.split(",") for p in ((0, 1) if kind in both
-                                                                      else (0,))]
-    results = run_all([c for c in configs if c[0] != "originals"], folder, args.epochs,
-                      args.seed)
+    configs = [
+        (kind, p) for kind in args.kinds.split(",") for p in ((0, 1) if kind in both else (0,))
+    ]
+    results = run_all([c for c in configs if c[0] != "originals"], folder, args.epochs, args.seed)
     if any(c[0] == "originals" for c in configs):
         results += run_all([("originals", 0)], folder, args.epochs, args.seed)
     for result in results:

@@ -61,14 +61,22 @@ sys.path.insert(0, str(HERE))
 LR, MOMENTUM = 0.01, 0.9
 LAYERS = [784, 256, 128, 10]
 DATA_HOME = HERE.parent.parent / "shared" / "data"
-MAIN = ["floor", "nnscratch numpy", "nnscratch numba", "nnscratch numba-parallel",
-        "handwritten numpy", "torch eager", "sklearn"]
+MAIN = [
+    "floor",
+    "nnscratch numpy",
+    "nnscratch numba",
+    "nnscratch numba-parallel",
+    "handwritten numpy",
+    "torch eager",
+    "sklearn",
+]
 SPLIT = ["floor", "nnscratch numpy", "nnscratch numba", "nnscratch numba-parallel"]
 
 
 # ----------------------------------------------------------------------------- data
 def load_data(rows):
     import nnscratch as nn
+
     try:
         x, y = nn.datasets.load_mnist(data_home=DATA_HOME, download=False)
     except Exception:  # no MNIST at hand: random pixels of the same shape
@@ -94,7 +102,7 @@ def make_floor(x, y, batch):
 
     def epoch():
         for start in range(0, x.shape[0], batch):
-            xb = x[start:start + batch]
+            xb = x[start : start + batch]
             z, d = full if xb.shape[0] == batch else part
             a = xb
             for i, w in enumerate(weights):
@@ -104,22 +112,33 @@ def make_floor(x, y, batch):
                 np.matmul((z[i - 1] if i else xb).T, d[i], out=grads[i])
                 if i:
                     np.matmul(d[i], weights[i].T, out=d[i - 1])
+
     return epoch
 
 
 def make_nnscratch(kernels):
     def make(x, y, batch):
         import nnscratch as nn
-        net = nn.NeuralNetwork(LAYERS, "relu", "softmax", "categorical_crossentropy",
-                               nn.SGD(LR, MOMENTUM), dtype=np.float32, seed=0,
-                               kernels=kernels)
+
+        net = nn.NeuralNetwork(
+            LAYERS,
+            "relu",
+            "softmax",
+            "categorical_crossentropy",
+            nn.SGD(LR, MOMENTUM),
+            dtype=np.float32,
+            seed=0,
+            kernels=kernels,
+        )
         assert net._kernels.name == kernels
         return lambda: net.fit(x, y, batch, 1, categorical=True, verbose=0)
+
     return make
 
 
 def make_handwritten(x, y, batch):
     from handwritten_loop import HandwrittenMLP
+
     net = HandwrittenMLP(LAYERS, LR, MOMENTUM, batch)
     onehot = np.eye(10, dtype=np.float32)[y]
     return lambda: net.fit_epoch(x, onehot)
@@ -128,20 +147,31 @@ def make_handwritten(x, y, batch):
 def make_sklearn(x, y, batch):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
-    clf = MLPClassifier(hidden_layer_sizes=tuple(LAYERS[1:-1]), solver="sgd",
-                        learning_rate_init=LR, momentum=MOMENTUM, nesterovs_momentum=False,
-                        alpha=0.0, batch_size=batch, shuffle=True, random_state=0)
+
+    clf = MLPClassifier(
+        hidden_layer_sizes=tuple(LAYERS[1:-1]),
+        solver="sgd",
+        learning_rate_init=LR,
+        momentum=MOMENTUM,
+        nesterovs_momentum=False,
+        alpha=0.0,
+        batch_size=batch,
+        shuffle=True,
+        random_state=0,
+    )
     classes = np.arange(LAYERS[-1])
 
     def epoch():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.partial_fit(x, y, classes=classes)
+
     return epoch
 
 
 def make_torch(x, y, batch):
     import torch
+
     if torch.__version__.split("+")[0] != "2.13.0":
         raise RuntimeError(f"torch {torch.__version__}: only 2.13.0 is compared")
     torch.manual_seed(0)
@@ -160,13 +190,14 @@ def make_torch(x, y, batch):
         order = torch.randperm(xt.shape[0], generator=gen)
         total = 0.0
         for start in range(0, xt.shape[0], batch):
-            rows = order[start:start + batch]
+            rows = order[start : start + batch]
             loss = loss_fn(model(xt[rows]), yt[rows])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += loss.item() * rows.shape[0]
         return total / xt.shape[0]
+
     return epoch
 
 
@@ -187,9 +218,11 @@ def limit_threads(threads):
     if threads is None:
         return None
     from threadpoolctl import threadpool_limits
+
     keep = threadpool_limits(limits=threads)
     try:
         import numba
+
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     except ImportError:
         pass
@@ -201,6 +234,7 @@ def worker(name, batch, threads, rows):
     x, y = load_data(rows)
     if name.startswith("torch"):
         import torch
+
         torch.set_num_threads(threads or os.cpu_count() or 1)
     keep = limit_threads(threads)  # noqa: F841 (the limits hold while it lives)
     try:
@@ -221,12 +255,21 @@ def worker(name, batch, threads, rows):
 
 class Worker:
     def __init__(self, name, batch, threads, rows):
-        cmd = [sys.executable, __file__, "--worker", name, "--batch", str(batch),
-               "--rows", str(rows)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            name,
+            "--batch",
+            str(batch),
+            "--rows",
+            str(rows),
+        ]
         if threads is not None:
             cmd += ["--threads", str(threads)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
         self.skipped = None
 
     def _reply(self):
@@ -281,10 +324,14 @@ def measure_batch(batch, rows, rounds, pause, skip=()):
     finally:
         for w in workers.values():
             w.close()
-    return {"batch": batch, "samples": rows, "skipped": skipped,
-            "times_s": times,
-            "median_s": {k: statistics.median(v) for k, v in times.items()},
-            "min_s": {k: min(v) for k, v in times.items()}}
+    return {
+        "batch": batch,
+        "samples": rows,
+        "skipped": skipped,
+        "times_s": times,
+        "median_s": {k: statistics.median(v) for k, v in times.items()},
+        "min_s": {k: min(v) for k, v in times.items()},
+    }
 
 
 def label(key):
@@ -310,14 +357,20 @@ def compile_overhead(rows, batch=128):
         "    s = time.perf_counter()\n"
         f"    net.fit(x, y, {batch}, 1, categorical=True, verbose=0)\n"
         "    epochs.append(time.perf_counter() - s)\n"
-        "print(json.dumps({'construct_s': t2 - t1, 'epochs_s': epochs}))\n")
+        "print(json.dumps({'construct_s': t2 - t1, 'epochs_s': epochs}))\n"
+    )
     out = {}
     for kernels in ("numba", "numba-parallel"):
         with tempfile.TemporaryDirectory() as cache:
             env = dict(os.environ, NUMBA_CACHE_DIR=cache)
             for state in ("cold", "warm"):
-                done = subprocess.run([sys.executable, "-c", code, kernels], env=env,
-                                      capture_output=True, text=True, timeout=600)
+                done = subprocess.run(
+                    [sys.executable, "-c", code, kernels],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                )
                 if done.returncode != 0:
                     out[f"{kernels} {state}"] = {"error": done.stderr[-500:]}
                     continue
@@ -330,13 +383,22 @@ def compile_overhead(rows, batch=128):
 
 def environment():
     import nnscratch as nn
-    info = {"python": platform.python_version(), "numpy": np.__version__,
-            "nnscratch": nn.__version__, "cpu": _cpu_name(), "cores": os.cpu_count(),
-            "loadavg_start": os.getloadavg()}
+
+    info = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "nnscratch": nn.__version__,
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+    }
     try:
         from threadpoolctl import threadpool_info
-        info["blas"] = [{k: p.get(k) for k in ("internal_api", "version", "architecture",
-                                                "num_threads")} for p in threadpool_info()]
+
+        info["blas"] = [
+            {k: p.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+            for p in threadpool_info()
+        ]
     except ImportError:
         info["blas"] = "threadpoolctl not installed"
     for module in ("numba", "torch", "sklearn"):
@@ -346,6 +408,7 @@ def environment():
             info[module] = None
     try:
         import numba
+
         info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
     except ImportError:
         pass
@@ -365,13 +428,17 @@ def _cpu_name():
 # -------------------------------------------------------------------------- report
 def report(results, compile_info, env, title):
     batches = [r["batch"] for r in results]
-    lines = [f"### {title}", "",
-             f"CPU: {env['cpu']} ({env['cores']} cores); python {env['python']}; numpy "
-             f"{env['numpy']}; numba {env.get('numba')}; torch {env.get('torch')}; "
-             f"scikit-learn {env.get('sklearn')}",
-             f"BLAS: {env['blas']}",
-             f"Load average at start {env['loadavg_start']}, at end {env.get('loadavg_end')}: "
-             "other jobs were running on this machine during the run.", ""]
+    lines = [
+        f"### {title}",
+        "",
+        f"CPU: {env['cpu']} ({env['cores']} cores); python {env['python']}; numpy "
+        f"{env['numpy']}; numba {env.get('numba')}; torch {env.get('torch')}; "
+        f"scikit-learn {env.get('sklearn')}",
+        f"BLAS: {env['blas']}",
+        f"Load average at start {env['loadavg_start']}, at end {env.get('loadavg_end')}: "
+        "other jobs were running on this machine during the run.",
+        "",
+    ]
     names = [label((n, None)) for n in MAIN]
     head = "| | " + " | ".join(f"B={b}" for b in batches) + " |"
     rule = "|---|" + "---:|" * len(batches)
@@ -384,31 +451,52 @@ def report(results, compile_info, env, title):
             else:
                 cells.append("skipped")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Times the matmul floor, median / quiet-state minimum (lower is better):", "",
-              head, rule]
+    lines += [
+        "",
+        "Times the matmul floor, median / quiet-state minimum (lower is better):",
+        "",
+        head,
+        rule,
+    ]
     for name in names[1:]:
         cells = []
         for r in results:
             if name in r["median_s"]:
-                cells.append(f"{r['median_s'][name] / r['median_s']['floor']:.2f} / "
-                             f"{r['min_s'][name] / r['min_s']['floor']:.2f}")
+                cells.append(
+                    f"{r['median_s'][name] / r['median_s']['floor']:.2f} / "
+                    f"{r['min_s'][name] / r['min_s']['floor']:.2f}"
+                )
             else:
                 cells.append("-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "With BLAS (and Numba) limited to one thread, times the one-thread floor, "
-              "median / minimum:", "", head, rule]
+    lines += [
+        "",
+        "With BLAS (and Numba) limited to one thread, times the one-thread floor, "
+        "median / minimum:",
+        "",
+        head,
+        rule,
+    ]
     for name in SPLIT[1:]:
         one, floor1 = label((name, 1)), label(("floor", 1))
         cells = []
         for r in results:
             if one in r["median_s"] and floor1 in r["median_s"]:
-                cells.append(f"{r['median_s'][one] / r['median_s'][floor1]:.2f} / "
-                             f"{r['min_s'][one] / r['min_s'][floor1]:.2f}")
+                cells.append(
+                    f"{r['median_s'][one] / r['median_s'][floor1]:.2f} / "
+                    f"{r['min_s'][one] / r['min_s'][floor1]:.2f}"
+                )
             else:
                 cells.append("-")
         lines.append(f"| {one} | " + " | ".join(cells) + " |")
-    lines += ["", "Speed-up of nnscratch (best of its sets, by the minimum) over each peer, "
-              "minimum / median:", "", head, rule]
+    lines += [
+        "",
+        "Speed-up of nnscratch (best of its sets, by the minimum) over each peer, "
+        "minimum / median:",
+        "",
+        head,
+        rule,
+    ]
     for peer in ("torch eager", "sklearn", "handwritten numpy"):
         cells = []
         for r in results:
@@ -417,13 +505,21 @@ def report(results, compile_info, env, title):
                 cells.append("-")
                 continue
             best = min(ours, key=lambda k: r["min_s"][k])
-            cells.append(f"{r['min_s'][peer] / r['min_s'][best]:.2f} / "
-                         f"{r['median_s'][peer] / r['median_s'][best]:.2f} ({best[10:]})")
+            cells.append(
+                f"{r['min_s'][peer] / r['min_s'][best]:.2f} / "
+                f"{r['median_s'][peer] / r['median_s'][best]:.2f} ({best[10:]})"
+            )
         lines.append(f"| over {peer} | " + " | ".join(cells) + " |")
-    lines += ["", "Split of our epoch (seconds): matrix products (the floor) and everything "
-              "else (our epoch minus the floor), with 1 thread and with all threads; "
-              "the last column of each cell is everything-else(all) / everything-else(1) "
-              "(by the minimum):", "", head, rule]
+    lines += [
+        "",
+        "Split of our epoch (seconds): matrix products (the floor) and everything "
+        "else (our epoch minus the floor), with 1 thread and with all threads; "
+        "the last column of each cell is everything-else(all) / everything-else(1) "
+        "(by the minimum):",
+        "",
+        head,
+        rule,
+    ]
     for name in SPLIT[1:]:
         cells = []
         for r in results:
@@ -433,20 +529,28 @@ def report(results, compile_info, env, title):
                 continue
             floor1, floor_all = r["min_s"][label(("floor", 1))], r["min_s"]["floor"]
             rest1, rest_all = r["min_s"][one] - floor1, r["min_s"][name] - floor_all
-            cells.append(f"mm {floor1:.3f}->{floor_all:.3f}, rest {rest1:.3f}->{rest_all:.3f}"
-                         f", {rest_all / rest1 if rest1 > 0 else float('nan'):.2f}")
+            cells.append(
+                f"mm {floor1:.3f}->{floor_all:.3f}, rest {rest1:.3f}->{rest_all:.3f}"
+                f", {rest_all / rest1 if rest1 > 0 else float('nan'):.2f}"
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if compile_info:
-        lines += ["", "First epoch overhead (B=128; first epoch minus the fastest of epochs 2-3; "
-                  "construction includes importing Numba):", "",
-                  "| | construct s | epochs s | overhead s |", "|---|---:|---|---:|"]
+        lines += [
+            "",
+            "First epoch overhead (B=128; first epoch minus the fastest of epochs 2-3; "
+            "construction includes importing Numba):",
+            "",
+            "| | construct s | epochs s | overhead s |",
+            "|---|---:|---|---:|",
+        ]
         for key, info in compile_info.items():
             if "error" in info:
                 lines.append(f"| {key} | error | {info['error'][:80]!r} | |")
                 continue
             epochs = ", ".join(f"{e:.3f}" for e in info["epochs_s"])
-            lines.append(f"| {key} | {info['construct_s']:.3f} | {epochs} | "
-                         f"{info['overhead_s']:.3f} |")
+            lines.append(
+                f"| {key} | {info['construct_s']:.3f} | {epochs} | {info['overhead_s']:.3f} |"
+            )
     skipped = {b["batch"]: b["skipped"] for b in results if b["skipped"]}
     if skipped:
         lines += ["", f"Skipped: {skipped}"]
@@ -455,19 +559,28 @@ def report(results, compile_info, env, title):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="12,000 MNIST rows, 3 rounds (a few minutes)")
+    parser.add_argument(
+        "--quick", action="store_true", help="12,000 MNIST rows, 3 rounds (a few minutes)"
+    )
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 7, quick 3)")
     parser.add_argument("--batch-sizes", default="32,128,512")
-    parser.add_argument("--rows", type=int, default=None,
-                        help="MNIST rows (default 60,000; quick 12,000)")
-    parser.add_argument("--pause", type=float, default=None,
-                        help="seconds of rest before each timed epoch (default 0.15; quick 0.05)")
+    parser.add_argument(
+        "--rows", type=int, default=None, help="MNIST rows (default 60,000; quick 12,000)"
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=None,
+        help="seconds of rest before each timed epoch (default 0.15; quick 0.05)",
+    )
     parser.add_argument("--no-compile", action="store_true", help="skip the compile overhead")
-    parser.add_argument("--skip", default="",
-                        help="contenders to leave out, comma-separated (e.g. 'nnscratch "
-                             "numba-parallel', whose threads spin-wait: on a machine busy with "
-                             "other work its epochs take minutes)")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="contenders to leave out, comma-separated (e.g. 'nnscratch "
+        "numba-parallel', whose threads spin-wait: on a machine busy with "
+        "other work its epochs take minutes)",
+    )
     parser.add_argument("--out", default=None, help="write the markdown report here")
     parser.add_argument("--json", default=None, help="write raw timings here")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -480,13 +593,20 @@ def main(argv=None):
     rounds = args.rounds or (3 if args.quick else 7)
     pause = args.pause if args.pause is not None else (0.05 if args.quick else 0.15)
     env = environment()
-    title = (f"{'quick' if args.quick else 'full'}: {rows:,} MNIST rows, {rounds} interleaved "
-             f"rounds, float32, SGD momentum 0.9")
+    title = (
+        f"{'quick' if args.quick else 'full'}: {rows:,} MNIST rows, {rounds} interleaved "
+        f"rounds, float32, SGD momentum 0.9"
+    )
     results, compile_info = [], {}
     for b in args.batch_sizes.split(","):
         results.append(measure_batch(int(b), rows, rounds, pause, args.skip.split(",")))
-        save(args, report(results, compile_info, env, title + " (partial)"),
-             env, results, compile_info)  # what is done so far survives an interruption
+        save(
+            args,
+            report(results, compile_info, env, title + " (partial)"),
+            env,
+            results,
+            compile_info,
+        )  # what is done so far survives an interruption
     compile_info = {} if args.no_compile else compile_overhead(rows)
     env["loadavg_end"] = os.getloadavg()
     text = report(results, compile_info, env, title)
@@ -497,13 +617,17 @@ def main(argv=None):
 
 def save(args, text, env, results, compile_info):
     from nnscratch._atomic import atomic_write
+
     if args.out:
         with atomic_write(args.out, "w") as handle:
             handle.write(text)
     if args.json:
         with atomic_write(args.json, "w") as handle:
-            handle.write(json.dumps({"environment": env, "results": results,
-                                     "compile": compile_info}, indent=1))
+            handle.write(
+                json.dumps(
+                    {"environment": env, "results": results, "compile": compile_info}, indent=1
+                )
+            )
 
 
 if __name__ == "__main__":

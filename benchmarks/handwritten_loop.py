@@ -28,11 +28,13 @@ class HandwrittenMLP:
         self.w, self.b, self.gw, self.gb = [], [], [], []
         start = 0
         for fan_in, fan_out in sizes:
-            for store, grad_store, shape in ((self.w, self.gw, (fan_in, fan_out)),
-                                             (self.b, self.gb, (1, fan_out))):
+            for store, grad_store, shape in (
+                (self.w, self.gw, (fan_in, fan_out)),
+                (self.b, self.gb, (1, fan_out)),
+            ):
                 size = shape[0] * shape[1]
-                store.append(self.params[start:start + size].reshape(shape))
-                grad_store.append(self.grads[start:start + size].reshape(shape))
+                store.append(self.params[start : start + size].reshape(shape))
+                grad_store.append(self.grads[start : start + size].reshape(shape))
                 start += size
         for w in self.w:
             w[...] = rng.normal(0, np.sqrt(1 / sum(w.shape)), w.shape)
@@ -58,7 +60,7 @@ class HandwrittenMLP:
         total = 0.0
         last = len(self.w) - 1
         for start in range(0, x.shape[0], self.batch):
-            rows = order[start:start + self.batch]
+            rows = order[start : start + self.batch]
             buf = self._work(rows.shape[0])
             xb, yb, acts, deltas = buf["x"], buf["y"], buf["a"], buf["d"]
             np.take(x, rows, axis=0, out=xb)
@@ -71,7 +73,7 @@ class HandwrittenMLP:
                 if i < last:
                     np.maximum(z, 0, out=z)
                 a = z
-            a -= a.max(axis=1, keepdims=True)            # softmax in place
+            a -= a.max(axis=1, keepdims=True)  # softmax in place
             np.exp(a, out=a)
             a /= a.sum(axis=1, keepdims=True)
             total -= float(np.log(np.maximum((a * yb).sum(axis=1), 1e-7)).sum())

@@ -42,8 +42,7 @@ DATASETS = [
 def evaluate(model, x, y, folds):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        result = cross_validate(make_pipeline(StandardScaler(), model), x, y, cv=folds,
-                                n_jobs=1)
+        result = cross_validate(make_pipeline(StandardScaler(), model), x, y, cv=folds, n_jobs=1)
     return result["test_score"], result["fit_time"]
 
 
@@ -55,37 +54,55 @@ def run(n_folds, names):
         x, y = loader(return_X_y=True)
         if task == "classification":
             folds = StratifiedKFold(n_folds, shuffle=True, random_state=0)
-            pair = [("nnscratch NNClassifier", NNClassifier(random_state=0)),
-                    ("scikit-learn MLPClassifier", MLPClassifier(random_state=0))]
+            pair = [
+                ("nnscratch NNClassifier", NNClassifier(random_state=0)),
+                ("scikit-learn MLPClassifier", MLPClassifier(random_state=0)),
+            ]
         else:
             folds = KFold(n_folds, shuffle=True, random_state=0)
-            pair = [("nnscratch NNRegressor", NNRegressor(random_state=0)),
-                    ("scikit-learn MLPRegressor", MLPRegressor(random_state=0))]
+            pair = [
+                ("nnscratch NNRegressor", NNRegressor(random_state=0)),
+                ("scikit-learn MLPRegressor", MLPRegressor(random_state=0)),
+            ]
         for label, model in pair:
             start = time.perf_counter()
             scores, fit_times = evaluate(model, x, y, folds)
-            rows.append({"dataset": name, "shape": x.shape, "model": label,
-                         "metric": "accuracy" if task == "classification" else "R^2",
-                         "score": scores, "fit_time": fit_times,
-                         "wall": time.perf_counter() - start})
-            print(f"{name:14s} {label:28s} {scores.mean():.4f} +- {scores.std():.4f}  "
-                  f"fit {fit_times.mean():.2f} s", flush=True)
+            rows.append(
+                {
+                    "dataset": name,
+                    "shape": x.shape,
+                    "model": label,
+                    "metric": "accuracy" if task == "classification" else "R^2",
+                    "score": scores,
+                    "fit_time": fit_times,
+                    "wall": time.perf_counter() - start,
+                }
+            )
+            print(
+                f"{name:14s} {label:28s} {scores.mean():.4f} +- {scores.std():.4f}  "
+                f"fit {fit_times.mean():.2f} s",
+                flush=True,
+            )
     return rows
 
 
 def table(rows):
-    lines = ["| dataset (n x d) | model | metric | 5-fold score, mean ± std | fit time per "
-             "fold, mean ± std (s) | time ratio (ours / theirs) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset (n x d) | model | metric | 5-fold score, mean ± std | fit time per "
+        "fold, mean ± std (s) | time ratio (ours / theirs) |",
+        "|---|---|---|---|---|---|",
+    ]
     theirs = {r["dataset"]: r["fit_time"].mean() for r in rows if "scikit" in r["model"]}
     for r in rows:
         ratio = ""
         if "nnscratch" in r["model"] and r["dataset"] in theirs:
             ratio = f"{r['fit_time'].mean() / theirs[r['dataset']]:.2f}"
         n, d = r["shape"]
-        lines.append(f"| {r['dataset']} ({n} x {d}) | {r['model']} | {r['metric']} | "
-                     f"{r['score'].mean():.4f} ± {r['score'].std():.4f} | "
-                     f"{r['fit_time'].mean():.2f} ± {r['fit_time'].std():.2f} | {ratio} |")
+        lines.append(
+            f"| {r['dataset']} ({n} x {d}) | {r['model']} | {r['metric']} | "
+            f"{r['score'].mean():.4f} ± {r['score'].std():.4f} | "
+            f"{r['fit_time'].mean():.2f} ± {r['fit_time'].std():.2f} | {ratio} |"
+        )
     return "\n".join(lines)
 
 
@@ -113,13 +130,15 @@ def main(argv=None):
     print()
     print(text)
     if not args.quick:
-        header = (f"# 5-fold cross-validation against scikit-learn's MLPs\n\n"
-                  f"Default settings (random_state=0) in make_pipeline(StandardScaler(), "
-                  f"model), the same folds for both.  Produced by `python "
-                  f"benchmarks/sklearn_cv.py` with nnscratch {nnscratch.__version__}, "
-                  f"scikit-learn {sklearn.__version__}, NumPy {np.__version__}, Python "
-                  f"{platform.python_version()} on {platform.machine()} "
-                  f"({platform.system()}).\n\n")
+        header = (
+            f"# 5-fold cross-validation against scikit-learn's MLPs\n\n"
+            f"Default settings (random_state=0) in make_pipeline(StandardScaler(), "
+            f"model), the same folds for both.  Produced by `python "
+            f"benchmarks/sklearn_cv.py` with nnscratch {nnscratch.__version__}, "
+            f"scikit-learn {sklearn.__version__}, NumPy {np.__version__}, Python "
+            f"{platform.python_version()} on {platform.machine()} "
+            f"({platform.system()}).\n\n"
+        )
         Path(args.out).write_text(header + text + "\n" + NOTES)
         print(f"\nwrote {args.out}")
 

@@ -32,8 +32,14 @@ extensions = [
     "nnscratch_docs",
 ]
 
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "auto_examples/*.ipynb",
-                    "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.json"]
+exclude_patterns = [
+    "_build",
+    "**.ipynb_checkpoints",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+    "auto_examples/*.zip",
+    "auto_examples/*.json",
+]
 templates_path = []
 root_doc = "index"
 default_role = "code"  # single backticks render as code instead of a warning-prone guess

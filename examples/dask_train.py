@@ -36,8 +36,7 @@ def main():
 
     if args.data == "digits":
         x, y = load_digits()
-        x_train, x_test, y_train, y_test = train_test_split(x / 16.0, y, test_size=0.2,
-                                                            seed=0)
+        x_train, x_test, y_train, y_test = train_test_split(x / 16.0, y, test_size=0.2, seed=0)
     else:
         x_train, y_train = load_mnist("train", data_home=args.data_home)
         x_test, y_test = load_mnist("test", data_home=args.data_home)
@@ -46,20 +45,39 @@ def main():
     xd = da.from_array(x_train, chunks=(chunk, x_train.shape[1]))
     yd = da.from_array(y_train, chunks=chunk)
 
-    net = NeuralNetwork([x_train.shape[1], 128, 10], "relu", "softmax",
-                        "categorical_crossentropy", Adam(1e-3), seed=0)
+    net = NeuralNetwork(
+        [x_train.shape[1], 128, 10],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        Adam(1e-3),
+        seed=0,
+    )
     stopper = EarlyStopping("val_loss", patience=4)
     where = {"scheduler": args.scheduler} if args.scheduler else {"workers": args.workers}
-    nd.fit_with_cluster(net, xd, yd, 64, args.epochs, **where, categorical=True,
-                        sync_every=args.sync_every, validation_data=(x_test, y_test),
-                        callbacks=[stopper], checkpoint=args.checkpoint, resume=True,
-                        verbose=args.verbose)
+    nd.fit_with_cluster(
+        net,
+        xd,
+        yd,
+        64,
+        args.epochs,
+        **where,
+        categorical=True,
+        sync_every=args.sync_every,
+        validation_data=(x_test, y_test),
+        callbacks=[stopper],
+        checkpoint=args.checkpoint,
+        resume=True,
+        verbose=args.verbose,
+    )
     history = net.history
     rounds = sum(history["sync_rounds"])
-    print(f"{len(history['loss'])} epochs, {rounds} sync rounds; per round "
-          f"{1000 * sum(history['compute_seconds']) / rounds:.1f} ms computing, "
-          f"{1000 * sum(history['overhead_seconds']) / rounds:.1f} ms scheduling and "
-          f"transfers")
+    print(
+        f"{len(history['loss'])} epochs, {rounds} sync rounds; per round "
+        f"{1000 * sum(history['compute_seconds']) / rounds:.1f} ms computing, "
+        f"{1000 * sum(history['overhead_seconds']) / rounds:.1f} ms scheduling and "
+        f"transfers"
+    )
     print(f"test accuracy {net.score(x_test, y_test, accuracy=True):.2%}")
     print(f"checkpoint {args.checkpoint} (run again to resume; delete it to start over)")
 

@@ -1,6 +1,6 @@
 """Fashion-MNIST with a 784-512-256-10 network (float32, Adam, dropout 0.2).
 
-    python examples/fashion_mnist.py    # reads ../shared/data/fashion-mnist or $NNSCRATCH_DATA
+python examples/fashion_mnist.py    # reads ../shared/data/fashion-mnist or $NNSCRATCH_DATA
 """
 
 from _mnist_family import main

@@ -1,6 +1,6 @@
 """MNIST digits with a 784-512-256-10 network (float32, Adam, dropout 0.2).
 
-    python examples/mnist.py            # reads ../shared/data/mnist or $NNSCRATCH_DATA
+python examples/mnist.py            # reads ../shared/data/mnist or $NNSCRATCH_DATA
 """
 
 from _mnist_family import main

@@ -23,16 +23,19 @@ x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, seed=0)
 
 # Train on pixels scaled to [0, 1], and record that scaling with the network:
 # the export puts it into the graph, so the ONNX model takes the raw pixels.
-net = NeuralNetwork([64, 64, 10], "relu", "softmax", "categorical_crossentropy", "adam",
-                    dtype=np.float32, seed=0)
+net = NeuralNetwork(
+    [64, 64, 10], "relu", "softmax", "categorical_crossentropy", "adam", dtype=np.float32, seed=0
+)
 net.metadata = {"input_offset": 0.0, "input_scale": 1 / 16}
 start = time.perf_counter()
 net.fit(x_train / 16, y_train, batch_size=32, epochs=30, categorical=True, verbose=0)
 print(f"trained {net} in {time.perf_counter() - start:.1f} s")
 
 model = to_onnx(net, "digits.onnx")
-print(f"wrote digits.onnx: opset {model.opset_import[0].version}, "
-      f"outputs {[o.name for o in model.graph.output]}")
+print(
+    f"wrote digits.onnx: opset {model.opset_import[0].version}, "
+    f"outputs {[o.name for o in model.graph.output]}"
+)
 
 session = onnxruntime.InferenceSession("digits.onnx", providers=["CPUExecutionProvider"])
 labels, probabilities = session.run(None, {"input": x_test.astype(np.float32)})

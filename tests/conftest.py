@@ -24,8 +24,10 @@ def shared_data_dir():
 def mnist_dir():
     folder = shared_data_dir() / "mnist"
     if not (folder / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"MNIST files not found in {folder}: this test needs the project's "
-                    "shared/data folder beside the repository (CI and developers have it)")
+        pytest.skip(
+            f"MNIST files not found in {folder}: this test needs the project's "
+            "shared/data folder beside the repository (CI and developers have it)"
+        )
     return folder
 
 

@@ -22,8 +22,9 @@ def sweep(dtype, n_random=400, seed=0):
     """z from -100 to 100: a dense grid, the saturation edges, and random points."""
     rng = np.random.default_rng(seed)
     grid = np.linspace(-100, 100, 2001)
-    edges = np.concatenate([np.linspace(-40, -5, 141), np.linspace(5, 40, 141),
-                            [-1e-30, 0.0, 1e-30, -1e-7, 1e-7]])
+    edges = np.concatenate(
+        [np.linspace(-40, -5, 141), np.linspace(5, 40, 141), [-1e-30, 0.0, 1e-30, -1e-7, 1e-7]]
+    )
     random = rng.uniform(-100, 100, n_random)
     z = np.concatenate([grid, edges, random]).astype(dtype)
     return z.reshape(-1, 7) if z.size % 7 == 0 else np.pad(z, (0, -z.size % 7)).reshape(-1, 7)
@@ -38,8 +39,10 @@ def close(actual, expected, dtype):
         err = np.where(actual == expected, 0.0, np.abs(actual - expected))
     bound = RTOL[dtype] * np.abs(expected) + 10 * tiny
     worst = np.argmax(err - bound)
-    assert (err <= bound).all(), (f"largest violation at {worst}: got {actual.flat[worst]!r}, "
-                                  f"expected {expected.flat[worst]!r}")
+    assert (err <= bound).all(), (
+        f"largest violation at {worst}: got {actual.flat[worst]!r}, "
+        f"expected {expected.flat[worst]!r}"
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -67,14 +70,16 @@ def test_output_shortcuts_equal_the_jacobian_over_the_whole_range(name, dtype):
     with np.errstate(over="ignore", under="ignore"):
         a = act.forward_into(z.copy(), np.empty_like(z))
         close(a, act.f(z), dtype)
-        expected = np.matmul(g[:, None, :].astype(np.float64),
-                             act.df(z.astype(np.float64)))[:, 0, :]
+        expected = np.matmul(g[:, None, :].astype(np.float64), act.df(z.astype(np.float64)))[
+            :, 0, :
+        ]
         got = act.vjp(z, a, g)
     # against the float64 Jacobian: a bound relative to the size of each row's terms
     # (|g| times the slope); exp overflows the dtype beyond z ~ 88 in float32, where
     # both sides are infinite and nothing is left to compare
-    terms = np.abs(np.matmul(np.abs(g[:, None, :]).astype(np.float64),
-                             np.abs(act.df(z.astype(np.float64)))))[:, 0, :]
+    terms = np.abs(
+        np.matmul(np.abs(g[:, None, :]).astype(np.float64), np.abs(act.df(z.astype(np.float64))))
+    )[:, 0, :]
     finite = np.isfinite(terms) & (terms < np.finfo(dtype).max / 16)
     scale = np.maximum(np.abs(g).sum(axis=1, keepdims=True), terms)
     err = np.abs(got.astype(np.float64) - expected)
@@ -87,13 +92,15 @@ def test_saturating_derivatives_keep_their_relative_precision(name, dtype):
     """The slopes themselves are right far into saturation, not just equal to each other."""
     pair = hidden_activations.get(name)
     z = np.concatenate([np.linspace(-60, -3, 300), np.linspace(3, 60, 300)])
-    truth = {"elu": lambda v: np.where(v > 0, 1.0, np.exp(np.minimum(v, 0))),
-             "tanh": lambda v: 1 / np.cosh(v) ** 2,
-             "sigmoid": lambda v: np.exp(-np.abs(v)) / (1 + np.exp(-np.abs(v))) ** 2,
-             "softplus": lambda v: 1 / (1 + np.exp(-v))}[name](z)
+    truth = {
+        "elu": lambda v: np.where(v > 0, 1.0, np.exp(np.minimum(v, 0))),
+        "tanh": lambda v: 1 / np.cosh(v) ** 2,
+        "sigmoid": lambda v: np.exp(-np.abs(v)) / (1 + np.exp(-np.abs(v))) ** 2,
+        "softplus": lambda v: 1 / (1 + np.exp(-v)),
+    }[name](z)
     with np.errstate(over="ignore", under="ignore"):
         slope = np.asarray(pair.df(z.astype(dtype)), np.float64)
-    normal = truth > np.finfo(dtype).tiny * 2 ** 24  # far from the subnormal range
+    normal = truth > np.finfo(dtype).tiny * 2**24  # far from the subnormal range
     rel = np.abs(slope - truth)[normal] / truth[normal]
     assert rel.max() < 64 * np.finfo(dtype).eps
 
@@ -114,7 +121,8 @@ def test_elu_training_in_float32_follows_float64_closely():
     x, y = x[:400], y[:400]
     runs = {}
     for dtype in (np.float32, np.float64):
-        net = nn.NeuralNetwork([64, 32, 10], "elu", "softmax", "categorical_crossentropy",
-                               "adam", seed=0, dtype=dtype)
+        net = nn.NeuralNetwork(
+            [64, 32, 10], "elu", "softmax", "categorical_crossentropy", "adam", seed=0, dtype=dtype
+        )
         runs[dtype] = net.fit(x, y, 32, 3, categorical=True, verbose=0)
     np.testing.assert_allclose(runs[np.float32], runs[np.float64], rtol=2e-4)

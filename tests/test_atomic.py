@@ -18,8 +18,9 @@ from nnscratch._atomic import atomic_write
 
 
 def small_network():
-    return nn.NeuralNetwork([3, 4, 2], "relu", "softmax", "categorical_crossentropy", "adam",
-                            seed=0)
+    return nn.NeuralNetwork(
+        [3, 4, 2], "relu", "softmax", "categorical_crossentropy", "adam", seed=0
+    )
 
 
 def temporaries(folder):
@@ -110,17 +111,28 @@ def test_a_folder_as_target(tmp_path):
 @pytest.mark.parametrize("step", ["mkstemp", "replace", "fsync", "chmod"])
 def test_errors_name_the_target_never_the_temporary_file(tmp_path, monkeypatch, step):
     target = tmp_path / "model.npz"
-    real = {"mkstemp": _atomic.tempfile.mkstemp, "replace": os.replace, "fsync": os.fsync,
-            "chmod": os.chmod}[step]
+    real = {
+        "mkstemp": _atomic.tempfile.mkstemp,
+        "replace": os.replace,
+        "fsync": os.fsync,
+        "chmod": os.chmod,
+    }[step]
 
     def failing(*args, **kwargs):
         if step == "mkstemp":
-            raise PermissionError(errno.EACCES, "Permission denied",
-                                  os.path.join(str(tmp_path), ".model.npz.1.abcdefgh.tmp"))
+            raise PermissionError(
+                errno.EACCES,
+                "Permission denied",
+                os.path.join(str(tmp_path), ".model.npz.1.abcdefgh.tmp"),
+            )
         if step == "fsync":  # a descriptor: no file name
             raise OSError(errno.ENOSPC, "No space left on device")
-        raise OSError(errno.ENOSPC, "No space left on device", args[0],
-                      *([str(target)] if step == "replace" else []))
+        raise OSError(
+            errno.ENOSPC,
+            "No space left on device",
+            args[0],
+            *([str(target)] if step == "replace" else []),
+        )
 
     owner = _atomic.tempfile if step == "mkstemp" else os
     monkeypatch.setattr(owner, step, failing)
@@ -163,15 +175,14 @@ def test_orphans_are_removed_and_live_writers_kept(tmp_path):
     pytest.importorskip("fcntl")
     target = tmp_path / "model.npz"
     dead = dead_pid()
-    orphan = fake_temporary(tmp_path, "model.npz", dead)                 # dead writer
+    orphan = fake_temporary(tmp_path, "model.npz", dead)  # dead writer
     old_live_pid = fake_temporary(tmp_path, "model.npz", os.getppid(), age=60)  # pid reused
     young_live_pid = fake_temporary(tmp_path, "model.npz", os.getppid(), tag="young_12")
     other_target = fake_temporary(tmp_path, "other.npz", dead)
     lookalike = tmp_path / ".model.npz.backup.tmp"
     lookalike.write_bytes(b"mine")
     held = fake_temporary(tmp_path, "model.npz", 4_000_000 - 1, age=60)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(held)],
-                              stdout=subprocess.PIPE)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(held)], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b"locked"
         small_network().save(target)
@@ -206,8 +217,9 @@ def test_killed_writers_leave_nothing_after_the_next_save(tmp_path):
     rng = np.random.default_rng(0)
     left_behind = 0
     for _ in range(20):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)],
-                                stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE
+        )
         assert proc.stdout.readline().strip() == b"ready"
         time.sleep(rng.uniform(0.05, 0.3))
         proc.send_signal(signal.SIGKILL)
@@ -224,12 +236,14 @@ def test_killed_writers_leave_nothing_after_the_next_save(tmp_path):
 def test_two_threads_saving_one_target(tmp_path):
     """Concurrent writers of one target never delete each other's temporary file."""
     import threading
+
     target = tmp_path / "shared.npz"
     errors = []
 
     def work(seed):
-        net = nn.NeuralNetwork([20, 200, 5], "relu", "softmax", "categorical_crossentropy",
-                               "adam", seed=seed)
+        net = nn.NeuralNetwork(
+            [20, 200, 5], "relu", "softmax", "categorical_crossentropy", "adam", seed=seed
+        )
         try:
             for _ in range(15):
                 net.save(target)

@@ -1,6 +1,5 @@
 """Callbacks: the protocol, stopping, early stopping, checkpoints, logs, rate callbacks."""
 
-
 import numpy as np
 import pytest
 
@@ -18,9 +17,9 @@ def blobs(n=120, classes=3, seed=0, p=None):
 def net_for(**kwargs):
     kwargs.setdefault("seed", 0)
     opt = kwargs.pop("optimizer", nn.SGD(0.05, 0.9))
-    return nn.NeuralNetwork([4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt,
-                            **kwargs)
-
+    return nn.NeuralNetwork(
+        [4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt, **kwargs
+    )
 
 
 # ---------------------------------------------------------------------------- callbacks
@@ -53,8 +52,18 @@ def test_callback_protocol_order_and_stop():
     rec = Recorder(stop_at=1)
     losses = net_for().fit(x, y, 20, 5, categorical=True, verbose=0, callbacks=[rec])
     assert len(losses) == 2
-    assert rec.calls == ["train_begin", "epoch_begin 0", "batch", "batch", "epoch_end 0",
-                         "epoch_begin 1", "batch", "batch", "epoch_end 1", "train_end"]
+    assert rec.calls == [
+        "train_begin",
+        "epoch_begin 0",
+        "batch",
+        "batch",
+        "epoch_end 0",
+        "epoch_begin 1",
+        "batch",
+        "batch",
+        "epoch_end 1",
+        "train_end",
+    ]
     assert rec.network is not None
 
 
@@ -81,6 +90,7 @@ def snapshots():
     class Keep(Callback):
         def on_epoch_end(self, epoch, logs):
             kept.append((logs["val_loss"], self.network.get_flat_params()))
+
     return kept, Keep()
 
 
@@ -90,8 +100,9 @@ def test_early_stopping_stops_and_restores_the_best_epoch():
     stopper = nn.EarlyStopping("val_loss", patience=2)
     # a high rate makes the validation loss bounce, so patience runs out early
     net = net_for(optimizer=nn.SGD(0.5, 0.9))
-    net.fit(x, y, 8, 40, categorical=True, verbose=0, validation_split=0.3,
-            callbacks=[keeper, stopper])
+    net.fit(
+        x, y, 8, 40, categorical=True, verbose=0, validation_split=0.3, callbacks=[keeper, stopper]
+    )
     assert stopper.stopped_epoch is not None
     assert len(net.history["loss"]) == stopper.stopped_epoch + 1 < 40
     best = int(np.nanargmin([k[0] for k in kept]))
@@ -104,8 +115,9 @@ def test_early_stopping_restores_best_also_when_epochs_run_out():
     kept, keeper = snapshots()
     stopper = nn.EarlyStopping("val_loss", patience=100)
     net = net_for(optimizer=nn.SGD(0.5, 0.9))
-    net.fit(x, y, 8, 8, categorical=True, verbose=0, validation_split=0.3,
-            callbacks=[keeper, stopper])
+    net.fit(
+        x, y, 8, 8, categorical=True, verbose=0, validation_split=0.3, callbacks=[keeper, stopper]
+    )
     assert stopper.stopped_epoch is None and len(kept) == 8
     best = int(np.argmin([k[0] for k in kept]))
     np.testing.assert_array_equal(net.get_flat_params(), kept[best][1])
@@ -114,8 +126,9 @@ def test_early_stopping_restores_best_also_when_epochs_run_out():
 def test_monitoring_a_missing_figure_says_what_to_do():
     x, y = blobs(40)
     with pytest.raises(ValueError, match="validation_split"):
-        net_for().fit(x, y, 10, 2, categorical=True, verbose=0,
-                      callbacks=[nn.EarlyStopping("val_loss")])
+        net_for().fit(
+            x, y, 10, 2, categorical=True, verbose=0, callbacks=[nn.EarlyStopping("val_loss")]
+        )
 
 
 def test_model_checkpoint_best_only_and_csv_logger(tmp_path):
@@ -123,8 +136,7 @@ def test_model_checkpoint_best_only_and_csv_logger(tmp_path):
     ckpt = nn.ModelCheckpoint(str(tmp_path / "m-{epoch:02d}.npz"), save_best_only=True)
     log = nn.CSVLogger(tmp_path / "log.csv")
     net = net_for()
-    net.fit(x, y, 16, 4, categorical=True, verbose=0, validation_split=0.2,
-            callbacks=[ckpt, log])
+    net.fit(x, y, 16, 4, categorical=True, verbose=0, validation_split=0.2, callbacks=[ckpt, log])
     assert ckpt.saved and all(p.endswith(".npz") for p in ckpt.saved)
     best = nn.load_model(ckpt.saved[-1])
     assert best.history["val_loss"][-1] == min(net.history["val_loss"])
@@ -144,7 +156,7 @@ def test_learning_rate_scheduler_and_plateau_callbacks():
     net2 = net_for()
     net2.fit(x, y, 20, 4, categorical=True, verbose=0, callbacks=[plateau])
     # min_delta=10 means nothing counts as an improvement after the first epoch
-    assert net2.optimizer.learning_rate == pytest.approx(0.05 * 0.5 ** 3)
+    assert net2.optimizer.learning_rate == pytest.approx(0.05 * 0.5**3)
 
 
 # ------------------------------------------------ paths made before training (issue 10.1)
@@ -158,8 +170,7 @@ def test_checkpoint_and_log_into_new_folders(tmp_path):
     assert len((tmp_path / "logs" / "run.csv").read_text().splitlines()) == 3
     templated = nn.ModelCheckpoint(tmp_path / "by-epoch" / "m-{epoch:02d}.npz")
     net_for().fit(x, y, 16, 2, categorical=True, verbose=0, callbacks=[templated])
-    assert sorted(p.name for p in (tmp_path / "by-epoch").iterdir()) == ["m-01.npz",
-                                                                          "m-02.npz"]
+    assert sorted(p.name for p in (tmp_path / "by-epoch").iterdir()) == ["m-01.npz", "m-02.npz"]
 
 
 @pytest.mark.parametrize("make", [nn.ModelCheckpoint, nn.CSVLogger])

@@ -20,8 +20,14 @@ from nnscratch.cli import main
 
 
 def run(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "nnscratch", *args], capture_output=True,
-                          text=True, timeout=300, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "nnscratch", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env=env,
+    )
 
 
 def call(*args):
@@ -43,7 +49,7 @@ def one_error_line(stderr):
 
 
 def write_csv(path, rows, header, sep=","):
-    lines = ([sep.join(header)] if header is not None else [])
+    lines = [sep.join(header)] if header is not None else []
     lines += [sep.join(map(str, r)) for r in rows]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -59,10 +65,12 @@ def make_rows(n, seed=0):
 @pytest.fixture
 def tables(tmp_path):
     x, kind = make_rows(150)
-    write_csv(tmp_path / "cls.csv", [[*r, k] for r, k in zip(x, kind)],
-              ["a", "b", "c", "kind"])
-    write_csv(tmp_path / "reg.csv", [[*r, round(2 * r[0] - r[1], 4)] for r in x],
-              ["a", "b", "c", "value"])
+    write_csv(tmp_path / "cls.csv", [[*r, k] for r, k in zip(x, kind)], ["a", "b", "c", "kind"])
+    write_csv(
+        tmp_path / "reg.csv",
+        [[*r, round(2 * r[0] - r[1], 4)] for r in x],
+        ["a", "b", "c", "value"],
+    )
     write_csv(tmp_path / "new.csv", x[:4], ["a", "b", "c"])
     return tmp_path
 
@@ -75,8 +83,22 @@ def trained(tmp_path_factory):
     write_csv(folder / "cls.csv", [[*r, k] for r, k in zip(x, kind)], ["a", "b", "c", "kind"])
     fresh, fresh_kind = make_rows(40, seed=1)
     write_csv(folder / "new.csv", fresh, ["a", "b", "c"])
-    proc = run("train", "--data", "cls.csv", "--layers", "16", "--epochs", "40",
-               "--batch-size", "16", "--verbose", "0", "--out", "m.npz", cwd=folder)
+    proc = run(
+        "train",
+        "--data",
+        "cls.csv",
+        "--layers",
+        "16",
+        "--epochs",
+        "40",
+        "--batch-size",
+        "16",
+        "--verbose",
+        "0",
+        "--out",
+        "m.npz",
+        cwd=folder,
+    )
     assert proc.returncode == 0, proc.stderr
     proc = run("predict", "m.npz", "new.csv", cwd=folder)
     assert proc.returncode == 0, proc.stderr
@@ -86,8 +108,13 @@ def trained(tmp_path_factory):
 # ------------------------------------------------------------------ the main job
 def test_demo_reaches_96_percent_and_saves_the_curves(tmp_path):
     pytest.importorskip("matplotlib")
-    proc = subprocess.run([sys.executable, "-m", "nnscratch", "demo"], capture_output=True,
-                          text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nnscratch", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     line = [l for l in proc.stdout.splitlines() if l.startswith("test accuracy")][0]
     assert float(line.split()[-1].rstrip("%")) >= 96.0
@@ -106,24 +133,45 @@ def test_no_command_prints_help():
 
 def test_version():
     from nnscratch import __version__
-    proc = subprocess.run([sys.executable, "-m", "nnscratch", "--version"],
-                          capture_output=True, text=True)
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "nnscratch", "--version"], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == f"nnscratch {__version__}"
 
 
 def test_help_for_every_command_shows_plain_percent_signs():
     for command in ("train", "evaluate", "predict", "info", "demo"):
-        proc = subprocess.run([sys.executable, "-m", "nnscratch", command, "--help"],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "nnscratch", command, "--help"], capture_output=True, text=True
+        )
         assert proc.returncode == 0 and "usage: nnscratch " + command in proc.stdout
         assert "%%" not in proc.stdout
     assert "20% for testing" in " ".join(proc.stdout.split())  # the demo's
 
 
 def test_train_evaluate_predict_info_on_digits(tmp_path):
-    proc = run("train", "--data", "digits", "--layers", "64", "--epochs", "30",
-               "--batch-size", "32", "--validation-split", "0.1", "--early-stopping",
-               "--out", "digits.npz", "--plot", "curves.png", "--verbose", "2", cwd=tmp_path)
+    proc = run(
+        "train",
+        "--data",
+        "digits",
+        "--layers",
+        "64",
+        "--epochs",
+        "30",
+        "--batch-size",
+        "32",
+        "--validation-split",
+        "0.1",
+        "--early-stopping",
+        "--out",
+        "digits.npz",
+        "--plot",
+        "curves.png",
+        "--verbose",
+        "2",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Epoch 1/30" in proc.stderr and "test accuracy" in proc.stdout
     assert (tmp_path / "digits.npz").exists() and (tmp_path / "curves.png").exists()
@@ -144,9 +192,24 @@ def test_train_evaluate_predict_info_on_digits(tmp_path):
 
 
 def test_csv_classification_end_to_end(tables):
-    proc = run("train", "--data", "cls.csv", "--target", "kind", "--layers", "16",
-               "--epochs", "40", "--batch-size", "16", "--verbose", "0", "--out", "m.npz",
-               cwd=tables)
+    proc = run(
+        "train",
+        "--data",
+        "cls.csv",
+        "--target",
+        "kind",
+        "--layers",
+        "16",
+        "--epochs",
+        "40",
+        "--batch-size",
+        "16",
+        "--verbose",
+        "0",
+        "--out",
+        "m.npz",
+        cwd=tables,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # --verbose 0: nothing at all on stderr
     proc = run("evaluate", "m.npz", "--data", "cls.csv", cwd=tables)
@@ -166,8 +229,22 @@ def test_csv_classification_end_to_end(tables):
 
 
 def test_csv_regression_end_to_end(tables):
-    proc = run("train", "--data", "reg.csv", "--layers", "32", "--epochs", "80",
-               "--batch-size", "16", "--verbose", "0", "--out", "r.npz", cwd=tables)
+    proc = run(
+        "train",
+        "--data",
+        "reg.csv",
+        "--layers",
+        "32",
+        "--epochs",
+        "80",
+        "--batch-size",
+        "16",
+        "--verbose",
+        "0",
+        "--out",
+        "r.npz",
+        cwd=tables,
+    )
     assert proc.returncode == 0, proc.stderr
     proc = run("evaluate", "r.npz", "--data", "reg.csv", cwd=tables)
     assert proc.returncode == 0
@@ -177,12 +254,32 @@ def test_csv_regression_end_to_end(tables):
 
 
 def test_verbose_levels_on_stderr(tables):
-    proc = run("train", "--data", "cls.csv", "--epochs", "2", "--verbose", "2", "--out",
-               "m.npz", cwd=tables)
+    proc = run(
+        "train",
+        "--data",
+        "cls.csv",
+        "--epochs",
+        "2",
+        "--verbose",
+        "2",
+        "--out",
+        "m.npz",
+        cwd=tables,
+    )
     assert proc.returncode == 0 and "training NeuralNetwork" in proc.stderr
     assert "Epoch 2/2" in proc.stderr
-    proc = run("train", "--data", "digits", "--epochs", "2", "--verbose", "0", "--out",
-               "d.npz", cwd=tables)
+    proc = run(
+        "train",
+        "--data",
+        "digits",
+        "--epochs",
+        "2",
+        "--verbose",
+        "0",
+        "--out",
+        "d.npz",
+        cwd=tables,
+    )
     assert proc.returncode == 0 and proc.stderr == ""
 
 
@@ -216,19 +313,26 @@ def test_the_target_column_may_come_along_anywhere(trained):
     assert proc.stdout.startswith("40 samples from with_target.csv")
 
 
-@pytest.mark.parametrize("header, extra, message", [
-    (["c", "B", "a"], [], r"lacks the model's column 'b' \(did you mean 'B'\?\); has column "
-                          r"the model does not know: 'B' \(did you mean 'b'\?\)"),
-    (["a", "b"], [], r"lacks the model's column 'c'"),
-    (["a", "b", "c", "d"], [], r"has column the model does not know: 'd'"),
-    (["alpha", "b", "c"], [], r"lacks the model's column 'a'"),
-    (["a", "bb", "c"], [], r"'b' \(did you mean 'bb'\?\)"),
-    (["a", "b", "c", "d"], ["--drop", "d"], None),
-    (["a", "b", "c", "d"], ["--drop", "e"], r"no column named 'e'"),
-])
+@pytest.mark.parametrize(
+    "header, extra, message",
+    [
+        (
+            ["c", "B", "a"],
+            [],
+            r"lacks the model's column 'b' \(did you mean 'B'\?\); has column "
+            r"the model does not know: 'B' \(did you mean 'b'\?\)",
+        ),
+        (["a", "b"], [], r"lacks the model's column 'c'"),
+        (["a", "b", "c", "d"], [], r"has column the model does not know: 'd'"),
+        (["alpha", "b", "c"], [], r"lacks the model's column 'a'"),
+        (["a", "bb", "c"], [], r"'b' \(did you mean 'bb'\?\)"),
+        (["a", "b", "c", "d"], ["--drop", "d"], None),
+        (["a", "b", "c", "d"], ["--drop", "e"], r"no column named 'e'"),
+    ],
+)
 def test_predict_refuses_columns_it_cannot_match(trained, header, extra, message):
     folder, fresh, _, expected = trained
-    rows = np.column_stack([fresh, np.ones(len(fresh))])[:, :len(header)]
+    rows = np.column_stack([fresh, np.ones(len(fresh))])[:, : len(header)]
     write_csv(folder / "odd.csv", rows, header)
     proc = run("predict", "m.npz", "odd.csv", *extra, cwd=folder)
     if message is None:
@@ -239,14 +343,16 @@ def test_predict_refuses_columns_it_cannot_match(trained, header, extra, message
     line = one_error_line(proc.stderr)
     assert line.startswith("nnscratch: error: odd.csv: ")
     assert re.search(message, line), line
-    assert "The model reads the columns 'a', 'b', 'c' by name" in line or \
-        "no column named" in line
+    assert "The model reads the columns 'a', 'b', 'c' by name" in line or "no column named" in line
 
 
 def test_evaluate_matches_by_name_too(trained):
     folder, fresh, fresh_kind, _ = trained
-    write_csv(folder / "recased.csv", [[k, *r] for r, k in zip(fresh, fresh_kind)],
-              ["kind", "A", "b", "c"])
+    write_csv(
+        folder / "recased.csv",
+        [[k, *r] for r, k in zip(fresh, fresh_kind)],
+        ["kind", "A", "b", "c"],
+    )
     proc = run("evaluate", "m.npz", "--data", "recased.csv", cwd=folder)
     line = one_error_line(proc.stderr)
     assert "lacks the model's column 'a' (did you mean 'A'?)" in line
@@ -263,14 +369,38 @@ def test_columns_left_out_at_training_may_stay_in_the_file(tables):
     line = one_error_line(proc.stderr)
     assert "the feature column 'id' is not numeric (line 2, column 'id' holds 'id0')" in line
     assert "--drop id" in line
-    proc = run("train", "--data", "ids.csv", "--drop", "id,comment", "--epochs", "1",
-               "--verbose", "0", "--out", "ids.npz", cwd=tables)
+    proc = run(
+        "train",
+        "--data",
+        "ids.csv",
+        "--drop",
+        "id,comment",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--out",
+        "ids.npz",
+        cwd=tables,
+    )
     assert proc.returncode == 0, proc.stderr
     proc = run("predict", "ids.npz", "ids.csv", cwd=tables)
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == 61
-    proc = run("train", "--data", "ids.csv", "--features", "c,a", "--epochs", "1",
-               "--verbose", "0", "--out", "ca.npz", cwd=tables)
+    proc = run(
+        "train",
+        "--data",
+        "ids.csv",
+        "--features",
+        "c,a",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--out",
+        "ca.npz",
+        cwd=tables,
+    )
     assert proc.returncode == 0, proc.stderr
     proc = run("info", "ca.npz", cwd=tables)
     assert "2 features" in proc.stdout
@@ -281,8 +411,9 @@ def test_columns_left_out_at_training_may_stay_in_the_file(tables):
 def test_nameless_models_go_by_position_and_width(tables):
     x, kind = make_rows(50)
     np.savez(tables / "t.npz", x=x, y=(kind == "up").astype(int))
-    proc = run("train", "--data", "t.npz", "--epochs", "1", "--verbose", "0", "--out",
-               "n.npz", cwd=tables)
+    proc = run(
+        "train", "--data", "t.npz", "--epochs", "1", "--verbose", "0", "--out", "n.npz", cwd=tables
+    )
     assert proc.returncode == 0, proc.stderr
     write_csv(tables / "any_names.csv", x[:5], ["p", "q", "r"])
     proc = run("predict", "n.npz", "any_names.csv", cwd=tables)
@@ -302,23 +433,27 @@ def width_files(tmp_path_factory):
     write_csv(tables / "wide.csv", np.ones((4, 5)), ["a", "b", "c", "d", "y"])
     write_csv(tables / "wide_nohead.csv", np.ones((4, 5)), None)
     for data, out in (("cls.csv", "csv3.npz"), ("t3.npz", "npz3.npz")):
-        proc = run("train", "--data", data, "--epochs", "1", "--verbose", "0", "--out", out,
-                   cwd=tables)
+        proc = run(
+            "train", "--data", data, "--epochs", "1", "--verbose", "0", "--out", out, cwd=tables
+        )
         assert proc.returncode == 0, proc.stderr
     return tables
 
 
-@pytest.mark.parametrize("args, data_width", [
-    (["evaluate", "csv3.npz", "--data", "digits"], 64),
-    (["evaluate", "npz3.npz", "--data", "digits"], 64),
-    (["evaluate", "npz3.npz", "--data", "t5.npz"], 5),
-    (["evaluate", "npz3.npz", "--data", "wide.csv"], 4),
-    (["evaluate", "csv3.npz", "--data", "wide_nohead.csv"], 4),
-    (["predict", "npz3.npz", "t5.npz"], 5),
-    (["predict", "npz3.npz", "wide.csv"], 4),  # its column y is the model's target
-    (["predict", "csv3.npz", "wide_nohead.csv"], 5),
-    (["evaluate", "csv3.npz", "--data", "t5.npz"], 5),
-])
+@pytest.mark.parametrize(
+    "args, data_width",
+    [
+        (["evaluate", "csv3.npz", "--data", "digits"], 64),
+        (["evaluate", "npz3.npz", "--data", "digits"], 64),
+        (["evaluate", "npz3.npz", "--data", "t5.npz"], 5),
+        (["evaluate", "npz3.npz", "--data", "wide.csv"], 4),
+        (["evaluate", "csv3.npz", "--data", "wide_nohead.csv"], 4),
+        (["predict", "npz3.npz", "t5.npz"], 5),
+        (["predict", "npz3.npz", "wide.csv"], 4),  # its column y is the model's target
+        (["predict", "csv3.npz", "wide_nohead.csv"], 5),
+        (["evaluate", "csv3.npz", "--data", "t5.npz"], 5),
+    ],
+)
 def test_the_data_width_is_checked_before_anything_else(width_files, args, data_width):
     proc = run(*args, cwd=width_files)
     assert proc.returncode == 1
@@ -330,12 +465,23 @@ def test_the_data_width_is_checked_before_anything_else(width_files, args, data_
 # --------------------------------------------------------------- output paths
 def test_outputs_into_new_folders(tables):
     pytest.importorskip("matplotlib")
-    proc = run("train", "--data", "cls.csv", "--epochs", "2", "--verbose", "0",
-               "--out", "nodir/deeper/x.npz", "--plot", "plots/c.png", cwd=tables)
+    proc = run(
+        "train",
+        "--data",
+        "cls.csv",
+        "--epochs",
+        "2",
+        "--verbose",
+        "0",
+        "--out",
+        "nodir/deeper/x.npz",
+        "--plot",
+        "plots/c.png",
+        cwd=tables,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tables / "nodir/deeper/x.npz").is_file() and (tables / "plots/c.png").is_file()
-    proc = run("predict", "nodir/deeper/x.npz", "new.csv", "--output", "preds/p.csv",
-               cwd=tables)
+    proc = run("predict", "nodir/deeper/x.npz", "new.csv", "--output", "preds/p.csv", cwd=tables)
     assert proc.returncode == 0, proc.stderr
     assert (tables / "preds/p.csv").read_text().startswith("kind\n")
 
@@ -356,12 +502,32 @@ def test_unwritable_outputs_fail_before_any_work(tables, option, case):
         (tables / "plain.txt").write_text("")
         target = "plain.txt/out.x"
     if option == "--output":
-        run("train", "--data", "cls.csv", "--epochs", "1", "--verbose", "0", "--out", "m.npz",
-            cwd=tables)
+        run(
+            "train",
+            "--data",
+            "cls.csv",
+            "--epochs",
+            "1",
+            "--verbose",
+            "0",
+            "--out",
+            "m.npz",
+            cwd=tables,
+        )
         args = ["predict", "m.npz", "new.csv", "--output", target]
     else:
-        args = ["train", "--data", "cls.csv", "--epochs", "1000", "--verbose", "2", option,
-                target, *(["--out", "fine.npz"] if option == "--plot" else [])]
+        args = [
+            "train",
+            "--data",
+            "cls.csv",
+            "--epochs",
+            "1000",
+            "--verbose",
+            "2",
+            option,
+            target,
+            *(["--out", "fine.npz"] if option == "--plot" else []),
+        ]
     proc = run(*args, cwd=tables)
     assert proc.returncode == 1
     line = one_error_line(proc.stderr)  # no "Epoch ..." line: nothing was trained
@@ -375,14 +541,26 @@ def test_missing_values_and_the_way_out(tables):
     rows = [[*r, k] for r, k in zip(x, kind)]
     rows[4][1], rows[9][2], rows[12][0] = "", "NA", "?"
     write_csv(tables / "holes.csv", rows, ["a", "b", "c", "kind"])
-    proc = run("train", "--data", "holes.csv", "--epochs", "1", "--verbose", "0",
-               cwd=tables)
+    proc = run("train", "--data", "holes.csv", "--epochs", "1", "--verbose", "0", cwd=tables)
     line = one_error_line(proc.stderr)
-    assert "holes.csv: missing values (3 rows; the first at line 6, column 'b', which is " \
-           "empty)" in line
+    assert (
+        "holes.csv: missing values (3 rows; the first at line 6, column 'b', which is "
+        "empty)" in line
+    )
     assert "--drop-missing" in line
-    proc = run("train", "--data", "holes.csv", "--epochs", "1", "--verbose", "0",
-               "--drop-missing", "--out", "h.npz", cwd=tables)
+    proc = run(
+        "train",
+        "--data",
+        "holes.csv",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--drop-missing",
+        "--out",
+        "h.npz",
+        cwd=tables,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "left out 3 of 30 rows of holes.csv with missing values" in proc.stdout
     proc = run("evaluate", "h.npz", "--data", "holes.csv", "--drop-missing", cwd=tables)
@@ -394,64 +572,108 @@ def test_missing_values_and_the_way_out(tables):
 def test_a_file_without_header_keeps_its_first_row(tables):
     x, kind = make_rows(25)
     write_csv(tables / "bare.csv", [[*r, int(k == "up")] for r, k in zip(x, kind)], None)
-    proc = run("train", "--data", "bare.csv", "--epochs", "1", "--verbose", "0", "--out",
-               "b.npz", cwd=tables)
+    proc = run(
+        "train",
+        "--data",
+        "bare.csv",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--out",
+        "b.npz",
+        cwd=tables,
+    )
     assert proc.returncode == 0, proc.stderr
     proc = run("evaluate", "b.npz", "--data", "bare.csv", cwd=tables)
     assert proc.returncode == 0 and proc.stdout.startswith("25 samples"), proc.stderr
     proc = run("predict", "b.npz", "bare.csv", cwd=tables)  # the target column goes
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 26, proc.stderr
     # forced either way
-    proc = run("evaluate", "b.npz", "--data", "bare.csv", "--header", "--target", "col3",
-               cwd=tables)
+    proc = run(
+        "evaluate", "b.npz", "--data", "bare.csv", "--header", "--target", "col3", cwd=tables
+    )
     assert proc.returncode == 1  # the first row's numbers are now names
     proc = run("evaluate", "b.npz", "--data", "cls.csv", "--no-header", cwd=tables)
     assert "line 1, column 'col0' holds 'a'" in one_error_line(proc.stderr)
 
 
-@pytest.mark.parametrize("sep, given", [(";", None), ("\t", None), ("|", None),
-                                        (";", ";"), ("\t", "tab")])
+@pytest.mark.parametrize(
+    "sep, given", [(";", None), ("\t", None), ("|", None), (";", ";"), ("\t", "tab")]
+)
 def test_separators(tables, sep, given):
     x, kind = make_rows(40)
-    write_csv(tables / "s.csv", [[*r, k] for r, k in zip(x, kind)], ["a", "b", "c", "kind"],
-              sep=sep)
+    write_csv(
+        tables / "s.csv", [[*r, k] for r, k in zip(x, kind)], ["a", "b", "c", "kind"], sep=sep
+    )
     extra = ["--sep", given] if given else []
-    proc = run("train", "--data", "s.csv", "--epochs", "1", "--verbose", "0", "--out",
-               "s.npz", *extra, cwd=tables)
+    proc = run(
+        "train",
+        "--data",
+        "s.csv",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--out",
+        "s.npz",
+        *extra,
+        cwd=tables,
+    )
     assert proc.returncode == 0, proc.stderr
     proc = run("info", "s.npz", cwd=tables)
     assert "3 features" in proc.stdout and "classes      down, up" in proc.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--data", "missing.csv"], "missing.csv: no such file"),
-    (["train", "--data", "clss.csv"], "clss.csv: no such file (did you mean 'cls.csv'?)"),
-    (["train", "--data", "mnsit"], "unknown data 'mnsit'; did you mean 'mnist'?"),
-    (["evaluate", "m.npz", "--data", "digit"], "did you mean 'digits'?"),
-    (["train", "--data", "weather"], "unknown data 'weather': expected digits"),
-    (["train", "--data", "cls.csv", "--layers", "0"], "layer sizes must be positive"),
-    (["train", "--data", "cls.csv", "--layers", "16,,8"], "empty layer size in '16,,8'"),
-    (["train", "--data", "cls.csv", "--layers", "16,"], "empty layer size"),
-    (["train", "--data", "cls.csv", "--epochs", "-3"], "expected a positive integer"),
-    (["train", "--data", "cls.csv", "--optimizer", "adamw"], "invalid choice: 'adamw'"),
-    (["train", "--data", "cls.csv", "--target", "nope"], "no column named 'nope'"),
-    (["train", "--data", "cls.csv", "--target", "Kind"], "(did you mean 'kind'?)"),
-    (["train", "--data", "cls.csv", "--validation-split", "2"], "fraction"),
-    (["train", "--data", "cls.csv", "--learning-rate", "nan"], "finite"),
-    (["train", "--data", "cls.csv", "--features", "a,,b"], "empty column name"),
-    (["train", "--data", "cls.csv", "--sep", "ab"], "expected one character"),
-    (["train", "--data", "digits", "--drop", "a"], "--drop applies to CSV files"),
-    (["train", "--data", "reg.csv", "--target", "a", "--task", "regression", "--layers",
-      "4", "--epochs", "1", "--verbose", "0", "--out", "x.npz"], None),
-    (["evaluate", "absent.npz", "--data", "digits"], "absent.npz"),
-    (["evaluate", "cls.csv", "--data", "digits"], "cls.csv"),
-    (["predict", "absent.npz", "new.csv"], "absent.npz"),
-    (["info", "."], ".: is a folder"),
-    (["info"], "the following arguments are required: model"),
-    (["fly"], "invalid choice: 'fly'"),
-    (["train", "--data", "mnist", "--data-home", "empty-folder", "--verbose", "0"],
-     "mnist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--data", "missing.csv"], "missing.csv: no such file"),
+        (["train", "--data", "clss.csv"], "clss.csv: no such file (did you mean 'cls.csv'?)"),
+        (["train", "--data", "mnsit"], "unknown data 'mnsit'; did you mean 'mnist'?"),
+        (["evaluate", "m.npz", "--data", "digit"], "did you mean 'digits'?"),
+        (["train", "--data", "weather"], "unknown data 'weather': expected digits"),
+        (["train", "--data", "cls.csv", "--layers", "0"], "layer sizes must be positive"),
+        (["train", "--data", "cls.csv", "--layers", "16,,8"], "empty layer size in '16,,8'"),
+        (["train", "--data", "cls.csv", "--layers", "16,"], "empty layer size"),
+        (["train", "--data", "cls.csv", "--epochs", "-3"], "expected a positive integer"),
+        (["train", "--data", "cls.csv", "--optimizer", "adamw"], "invalid choice: 'adamw'"),
+        (["train", "--data", "cls.csv", "--target", "nope"], "no column named 'nope'"),
+        (["train", "--data", "cls.csv", "--target", "Kind"], "(did you mean 'kind'?)"),
+        (["train", "--data", "cls.csv", "--validation-split", "2"], "fraction"),
+        (["train", "--data", "cls.csv", "--learning-rate", "nan"], "finite"),
+        (["train", "--data", "cls.csv", "--features", "a,,b"], "empty column name"),
+        (["train", "--data", "cls.csv", "--sep", "ab"], "expected one character"),
+        (["train", "--data", "digits", "--drop", "a"], "--drop applies to CSV files"),
+        (
+            [
+                "train",
+                "--data",
+                "reg.csv",
+                "--target",
+                "a",
+                "--task",
+                "regression",
+                "--layers",
+                "4",
+                "--epochs",
+                "1",
+                "--verbose",
+                "0",
+                "--out",
+                "x.npz",
+            ],
+            None,
+        ),
+        (["evaluate", "absent.npz", "--data", "digits"], "absent.npz"),
+        (["evaluate", "cls.csv", "--data", "digits"], "cls.csv"),
+        (["predict", "absent.npz", "new.csv"], "absent.npz"),
+        (["info", "."], ".: is a folder"),
+        (["info"], "the following arguments are required: model"),
+        (["fly"], "invalid choice: 'fly'"),
+        (["train", "--data", "mnist", "--data-home", "empty-folder", "--verbose", "0"], "mnist"),
+    ],
+)
 def test_errors_are_one_line(tables, args, message):
     env = dict(os.environ, NNSCRATCH_DATA=str(tables / "nothing-here"))
     proc = run(*args, cwd=tables, env=env)
@@ -465,34 +687,54 @@ def test_errors_are_one_line(tables, args, message):
 def test_messages_show_labels_as_plain_text(trained):
     folder, fresh, fresh_kind, _ = trained
     labels = np.where(fresh_kind == "up", "apple", "pear")
-    write_csv(folder / "fruit.csv", [[*r, k] for r, k in zip(fresh, labels)],
-              ["a", "b", "c", "kind"])
+    write_csv(
+        folder / "fruit.csv", [[*r, k] for r, k in zip(fresh, labels)], ["a", "b", "c", "kind"]
+    )
     proc = run("evaluate", "m.npz", "--data", "fruit.csv", cwd=folder)
     line = one_error_line(proc.stderr)
-    assert "labels 'apple', 'pear' that the model does not know (its classes: 'down', 'up')" \
-        in line
+    assert (
+        "labels 'apple', 'pear' that the model does not know (its classes: 'down', 'up')" in line
+    )
     assert "np.str_" not in line
 
 
 def run_trusting(hashes, *args, cwd):
     """run(), with Fashion-MNIST's published SHA-256 replaced by those of test files
     (the loaders check every file against them)."""
-    code = ("import sys, nnscratch.cli as cli, nnscratch.datasets._mnist as m; "
-            f"m.DATASETS['fashion-mnist']['files'] = {hashes!r}; sys.exit(cli.main())")
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
-                          text=True, timeout=300, cwd=cwd)
+    code = (
+        "import sys, nnscratch.cli as cli, nnscratch.datasets._mnist as m; "
+        f"m.DATASETS['fashion-mnist']['files'] = {hashes!r}; sys.exit(cli.main())"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
 
 
 def test_train_and_evaluate_on_a_fashion_mnist_folder(tmp_path):
     """Built-in sets with class names (not digits) map labels by index."""
     from test_loaders import small_set
+
     hashes = small_set(tmp_path / "data" / "fashion-mnist", n_train=40, n_test=10)
-    proc = run_trusting(hashes, "train", "--data", "fashion-mnist", "--data-home", "data",
-                        "--epochs", "2", "--verbose", "0", "--out", "f.npz", cwd=tmp_path)
+    proc = run_trusting(
+        hashes,
+        "train",
+        "--data",
+        "fashion-mnist",
+        "--data-home",
+        "data",
+        "--epochs",
+        "2",
+        "--verbose",
+        "0",
+        "--out",
+        "f.npz",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stdout and "on 10 held-out images" in proc.stdout
-    proc = run_trusting(hashes, "evaluate", "f.npz", "--data", "fashion-mnist", "--data-home",
-                        "data", cwd=tmp_path)
+    proc = run_trusting(
+        hashes, "evaluate", "f.npz", "--data", "fashion-mnist", "--data-home", "data", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Ankle boot" in proc.stdout and proc.stdout.startswith("10 samples")
     header = proc.stdout.splitlines()[-11]  # columns named, shortened to 8 characters
@@ -502,6 +744,7 @@ def test_train_and_evaluate_on_a_fashion_mnist_folder(tmp_path):
 
 def test_the_console_script_is_installed():
     from pathlib import Path
+
     script = Path(sys.executable).parent / "nnscratch"
     if not script.exists():
         pytest.skip("nnscratch was not installed as a package in this environment")
@@ -513,6 +756,7 @@ def test_the_console_script_is_installed():
 def test_damaged_metadata_is_one_line_for_every_field(trained, tmp_path, monkeypatch):
     import nnscratch.saving as saving
     from nnscratch import load_model
+
     folder = trained[0]
     real_check = saving.check_metadata
     damage = {
@@ -531,15 +775,19 @@ def test_damaged_metadata_is_one_line_for_every_field(trained, tmp_path, monkeyp
         monkeypatch.setattr(saving, "check_metadata", lambda *args: None)
         path = net.save(tmp_path / f"bad_{key}.npz")
         monkeypatch.setattr(saving, "check_metadata", real_check)
-        for command in (["info", path], ["evaluate", path, "--data", folder / "cls.csv"],
-                        ["predict", path, folder / "new.csv"]):
+        for command in (
+            ["info", path],
+            ["evaluate", path, "--data", folder / "cls.csv"],
+            ["predict", path, folder / "new.csv"],
+        ):
             status, _, err = call(*command)
             assert status == 1, (key, command)
             line = one_error_line(err)
             assert path in line and key.split("_")[0] in line.replace(" ", "_"), line
     proc = run("predict", tmp_path / "bad_class_names.npz", "new.csv", cwd=folder)
-    assert "class_names lists 1 names, but the network has 2 outputs" in \
-        one_error_line(proc.stderr)
+    assert "class_names lists 1 names, but the network has 2 outputs" in one_error_line(
+        proc.stderr
+    )
 
 
 def test_csv_trouble_through_the_command_line(trained, tmp_path):
@@ -550,10 +798,16 @@ def test_csv_trouble_through_the_command_line(trained, tmp_path):
     latin.write_bytes("a,b,c\n1,2,3\n4,5,6\ncaf\xe9,1,2\n".encode("latin-1"))
     kg = tmp_path / "kg.csv"
     kg.write_text("a,b,c\n1,2,3\n4,3.5kg,6\n")
-    for path, message in ((long, None), (latin, "byte 0xe9 at offset 21, line 4"),
-                          (kg, "line 3, column 'b' holds '3.5kg'")):
-        proc = run("predict", "m.npz", path, "--drop", "note", cwd=folder) if path == long \
+    for path, message in (
+        (long, None),
+        (latin, "byte 0xe9 at offset 21, line 4"),
+        (kg, "line 3, column 'b' holds '3.5kg'"),
+    ):
+        proc = (
+            run("predict", "m.npz", path, "--drop", "note", cwd=folder)
+            if path == long
             else run("predict", "m.npz", path, cwd=folder)
+        )
         if message is None:
             assert proc.returncode == 0, proc.stderr
             continue
@@ -567,13 +821,27 @@ def mutants(data, rng, count):
         kind = rng.integers(4)
         if kind == 0:
             i = int(rng.integers(len(data)))
-            yield data[:i] + bytes([data[i] ^ int(rng.integers(1, 256))]) + data[i + 1:]
+            yield data[:i] + bytes([data[i] ^ int(rng.integers(1, 256))]) + data[i + 1 :]
         elif kind == 1:
-            yield data[:int(rng.integers(len(data)))]
+            yield data[: int(rng.integers(len(data)))]
         elif kind == 2:
             i = int(rng.integers(len(data) + 1))
-            junk = rng.choice([b"\x00", b"\xff", b'"', b",", b";", b"\n", b"\r", b"nan",
-                               b"\xe9", b"\t", b"1e999", b"?"])
+            junk = rng.choice(
+                [
+                    b"\x00",
+                    b"\xff",
+                    b'"',
+                    b",",
+                    b";",
+                    b"\n",
+                    b"\r",
+                    b"nan",
+                    b"\xe9",
+                    b"\t",
+                    b"1e999",
+                    b"?",
+                ]
+            )
             yield data[:i] + junk * int(rng.integers(1, 4)) + data[i:]
         else:
             yield rng.bytes(int(rng.integers(0, 300)))
@@ -596,12 +864,25 @@ def test_garbage_csv_files_never_raise(trained, tmp_path):
     for n, data in enumerate(mutants(good.encode(), rng, 150)):
         path = tmp_path / f"m{n}.csv"
         path.write_bytes(data)
-        check_commands([
-            ["train", "--data", path, "--epochs", "1", "--layers", "2", "--verbose", "0",
-             "--out", tmp_path / "t.npz"],
-            ["evaluate", folder / "m.npz", "--data", path],
-            ["predict", folder / "m.npz", path],
-        ])
+        check_commands(
+            [
+                [
+                    "train",
+                    "--data",
+                    path,
+                    "--epochs",
+                    "1",
+                    "--layers",
+                    "2",
+                    "--verbose",
+                    "0",
+                    "--out",
+                    tmp_path / "t.npz",
+                ],
+                ["evaluate", folder / "m.npz", "--data", path],
+                ["predict", folder / "m.npz", path],
+            ]
+        )
 
 
 def test_damaged_npz_data_files_never_raise(trained, tiny_model, tmp_path):
@@ -612,25 +893,52 @@ def test_damaged_npz_data_files_never_raise(trained, tiny_model, tmp_path):
     path = tmp_path / "damaged.npz"
     for mutant in mutants(data, rng, 100):
         path.write_bytes(mutant)
-        check_commands([
-            ["train", "--data", path, "--epochs", "1", "--layers", "2", "--verbose", "0",
-             "--out", tmp_path / "t.npz"],
-            ["evaluate", tiny_model, "--data", path],
-            ["predict", tiny_model, path],
-        ])
+        check_commands(
+            [
+                [
+                    "train",
+                    "--data",
+                    path,
+                    "--epochs",
+                    "1",
+                    "--layers",
+                    "2",
+                    "--verbose",
+                    "0",
+                    "--out",
+                    tmp_path / "t.npz",
+                ],
+                ["evaluate", tiny_model, "--data", path],
+                ["predict", tiny_model, path],
+            ]
+        )
 
 
 def model_commands(path, folder):
-    return [["info", path], ["evaluate", path, "--data", folder / "cls.csv"],
-            ["predict", path, folder / "new.csv"]]
+    return [
+        ["info", path],
+        ["evaluate", path, "--data", folder / "cls.csv"],
+        ["predict", path, folder / "new.csv"],
+    ]
 
 
 @pytest.fixture(scope="module")
 def tiny_model(trained):
     """A small model file (about 6 KB) written by ``nnscratch train``."""
     folder = trained[0]
-    status, _, err = call("train", "--data", folder / "cls.csv", "--layers", "2", "--epochs",
-                          "1", "--verbose", "0", "--out", folder / "tiny.npz")
+    status, _, err = call(
+        "train",
+        "--data",
+        folder / "cls.csv",
+        "--layers",
+        "2",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--out",
+        folder / "tiny.npz",
+    )
     assert status == 0, err
     return folder / "tiny.npz"
 
@@ -655,19 +963,21 @@ def test_every_byte_of_a_model_file_flipped(trained, tiny_model, tmp_path):
     data = tiny_model.read_bytes()
     path = tmp_path / "flipped.npz"
     for i in range(len(data)):
-        path.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:])
-        check_commands(model_commands(path, folder)[:1 if i % 5 else 3])
+        path.write_bytes(data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :])
+        check_commands(model_commands(path, folder)[: 1 if i % 5 else 3])
 
 
 def test_models_saved_from_python_work_without_metadata(tmp_path):
     import nnscratch as nn
+
     rng = np.random.default_rng(3)
     x = rng.normal(size=(30, 3))
     np.savez(tmp_path / "reg.npz", x=x, y=x @ [1.0, -2.0, 0.5])
     np.savez(tmp_path / "cls.npz", x=x, y=(x[:, 0] > 0).astype(int))
     reg = nn.NeuralNetwork([3, 4, 1], "relu", "identity", "mse", nn.Adam(), seed=0)
-    cls = nn.NeuralNetwork([3, 4, 2], "relu", "softmax", "categorical_crossentropy",
-                           nn.Adam(), seed=0)
+    cls = nn.NeuralNetwork(
+        [3, 4, 2], "relu", "softmax", "categorical_crossentropy", nn.Adam(), seed=0
+    )
     reg_path, cls_path = reg.save(tmp_path / "r.npz"), cls.save(tmp_path / "c.npz")
     status, out, err = call("evaluate", reg_path, "--data", tmp_path / "reg.npz")
     assert status == 0 and "R^2" in out and "accuracy" not in out, err
@@ -688,10 +998,12 @@ def test_an_unwritable_folder_is_found_before_training(tables, monkeypatch):
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
+
     monkeypatch.setattr("nnscratch._paths.tempfile.mkstemp", refuse)
     monkeypatch.setattr(cli, "_training_data", lambda args: pytest.fail("data was loaded"))
-    status, _, err = call("train", "--data", tables / "cls.csv", "--out",
-                          tables / "locked" / "m.npz")
+    status, _, err = call(
+        "train", "--data", tables / "cls.csv", "--out", tables / "locked" / "m.npz"
+    )
     assert status == 1
     assert "--out" in err and "cannot write in the folder" in one_error_line(err)
     assert "Permission denied" in err
@@ -699,12 +1011,21 @@ def test_an_unwritable_folder_is_found_before_training(tables, monkeypatch):
 
 def test_plot_without_matplotlib_is_found_before_training(tables, monkeypatch):
     import nnscratch.cli as cli
+
     real = cli.importlib.util.find_spec
-    monkeypatch.setattr(cli.importlib.util, "find_spec",
-                        lambda name: None if name == "matplotlib" else real(name))
+    monkeypatch.setattr(
+        cli.importlib.util, "find_spec", lambda name: None if name == "matplotlib" else real(name)
+    )
     monkeypatch.setattr(cli, "_training_data", lambda args: pytest.fail("data was loaded"))
-    status, _, err = call("train", "--data", tables / "cls.csv", "--plot",
-                          tables / "c.png", "--out", tables / "m.npz")
+    status, _, err = call(
+        "train",
+        "--data",
+        tables / "cls.csv",
+        "--plot",
+        tables / "c.png",
+        "--out",
+        tables / "m.npz",
+    )
     assert status == 1 and "pip install 'nnscratch[plot]'" in one_error_line(err)
 
 
@@ -713,6 +1034,7 @@ def test_ctrl_c_is_not_swallowed(tables, monkeypatch):
 
     def interrupted(args):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(cli, "_load_model", interrupted)
     with pytest.raises(KeyboardInterrupt):
         main(["info", str(tables / "m.npz")])
@@ -725,8 +1047,20 @@ def test_train_evaluate_predict_on_memory_mapped_and_hdf5_arrays(tmp_path):
     y = (x[:, 0] > 128).astype(np.int64)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
-    proc = run("train", "--data", "x.npy", "--labels", "y.npy", "--epochs", "4", "--verbose",
-               "0", "--out", "m.npz", cwd=tmp_path)
+    proc = run(
+        "train",
+        "--data",
+        "x.npy",
+        "--labels",
+        "y.npy",
+        "--epochs",
+        "4",
+        "--verbose",
+        "0",
+        "--out",
+        "m.npz",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     model = nn.load_model(tmp_path / "m.npz")
     assert type(model.input_transform).__name__ == "Scale"  # uint8 pixels scaled per batch
@@ -742,8 +1076,22 @@ def test_train_evaluate_predict_on_memory_mapped_and_hdf5_arrays(tmp_path):
     with h5py.File(tmp_path / "d.h5", "w") as f:
         f["x"] = x.astype(np.float32)
         f["y"] = y
-    proc = run("train", "--data", "d.h5:x", "--labels", "d.h5:y", "--epochs", "1",
-               "--verbose", "0", "--out", "h.npz", "--shuffle-buffer", "300", cwd=tmp_path)
+    proc = run(
+        "train",
+        "--data",
+        "d.h5:x",
+        "--labels",
+        "d.h5:y",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--out",
+        "h.npz",
+        "--shuffle-buffer",
+        "300",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert type(nn.load_model(tmp_path / "h.npz").input_transform).__name__ == "Standardize"
     proc = run("train", "--data", "x.npy", "--epochs", "1", cwd=tmp_path)

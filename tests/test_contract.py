@@ -5,13 +5,26 @@ import pytest
 
 import nnscratch as nn
 
-HIDDEN = [(nn.relu, nn.d_relu), (nn.sigmoid, nn.d_sigmoid), (nn.tanh, nn.d_tanh),
-          (nn.leaky_relu, nn.d_leaky_relu), (nn.elu, nn.d_elu), (nn.softplus, nn.d_softplus)]
-OUTPUT = [(nn.softmax, nn.d_softmax), (nn.identity, nn.d_identity),
-          (nn.sigmoid, nn.d_sigmoid_output)]
-LOSSES = [(nn.categorical_crossentropy, nn.d_categorical_crossentropy),
-          (nn.binary_crossentropy, nn.d_binary_crossentropy), (nn.mse, nn.d_mse),
-          (nn.mae, nn.d_mae), (nn.huber, nn.d_huber)]
+HIDDEN = [
+    (nn.relu, nn.d_relu),
+    (nn.sigmoid, nn.d_sigmoid),
+    (nn.tanh, nn.d_tanh),
+    (nn.leaky_relu, nn.d_leaky_relu),
+    (nn.elu, nn.d_elu),
+    (nn.softplus, nn.d_softplus),
+]
+OUTPUT = [
+    (nn.softmax, nn.d_softmax),
+    (nn.identity, nn.d_identity),
+    (nn.sigmoid, nn.d_sigmoid_output),
+]
+LOSSES = [
+    (nn.categorical_crossentropy, nn.d_categorical_crossentropy),
+    (nn.binary_crossentropy, nn.d_binary_crossentropy),
+    (nn.mse, nn.d_mse),
+    (nn.mae, nn.d_mae),
+    (nn.huber, nn.d_huber),
+]
 
 
 @pytest.mark.parametrize("f, df", HIDDEN, ids=lambda p: getattr(p, "__name__", ""))
@@ -76,9 +89,14 @@ def test_to_categorical():
 
 
 def test_network_shapes_follow_the_article():
-    net = nn.NeuralNetwork([5, 10, 2], (nn.relu, nn.d_relu), (nn.softmax, nn.d_softmax),
-                           (nn.categorical_crossentropy, nn.d_categorical_crossentropy),
-                           nn.SGD(), seed=0)
+    net = nn.NeuralNetwork(
+        [5, 10, 2],
+        (nn.relu, nn.d_relu),
+        (nn.softmax, nn.d_softmax),
+        (nn.categorical_crossentropy, nn.d_categorical_crossentropy),
+        nn.SGD(),
+        seed=0,
+    )
     assert [w.shape for w in net.weights] == [(5, 10), (10, 2)]
     assert [b.shape for b in net.biases] == [(1, 10), (1, 2)]
     assert net.n_params == 5 * 10 + 10 * 2 + 10 + 2
@@ -92,10 +110,10 @@ def test_optimizer_sees_flat_vectors():
             seen.append((old_params.shape, gradient.shape))
             return old_params - 0.01 * gradient
 
-    net = nn.NeuralNetwork([3, 4, 2], "relu", "softmax", "categorical_crossentropy",
-                           Recorder(), seed=0)
-    net.fit(np.ones((5, 3)), [0, 1, 0, 1, 1], batch_size=2, epochs=1, categorical=True,
-            verbose=0)
+    net = nn.NeuralNetwork(
+        [3, 4, 2], "relu", "softmax", "categorical_crossentropy", Recorder(), seed=0
+    )
+    net.fit(np.ones((5, 3)), [0, 1, 0, 1, 1], batch_size=2, epochs=1, categorical=True, verbose=0)
     assert seen == [((26,), (26,))] * 3
 
 
@@ -105,7 +123,7 @@ def test_to_categorical_refuses_infinite_and_huge_labels():
     with pytest.raises(ValueError, match="whole-number"):
         nn.to_categorical([0.0, np.inf])
     with pytest.raises(ValueError, match="pass num_classes explicitly"):
-        nn.to_categorical([0, 10 ** 9])
+        nn.to_categorical([0, 10**9])
     with pytest.raises(ValueError, match="negative label -1"):
         nn.to_categorical([0, -1])
     with pytest.raises(ValueError, match="num_classes"):

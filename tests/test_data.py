@@ -12,14 +12,21 @@ from nnscratch.data import ChunkedSource, TargetEncoder
 
 
 def make_net(n_in=6, n_out=3, dtype=np.float64, seed=3):
-    return NeuralNetwork([n_in, 8, n_out], "relu", "softmax", "categorical_crossentropy",
-                         "adam", dtype=dtype, seed=seed)
+    return NeuralNetwork(
+        [n_in, 8, n_out],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        "adam",
+        dtype=dtype,
+        seed=seed,
+    )
 
 
 def toy(n=700, d=6, classes=3, seed=0, dtype=np.float64):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, d)).astype(dtype)
-    y = (np.abs(x[:, 0] * 3).astype(int) % classes)
+    y = np.abs(x[:, 0] * 3).astype(int) % classes
     return x, y
 
 
@@ -42,21 +49,25 @@ class CountingStore:
 
 
 def rows_of_epoch(source, batch_size, rng, shuffle=True):
-    return [np.arange(b.rows.start, b.rows.stop) if isinstance(b.rows, slice)
-            else np.asarray(b.rows) for b in source.batches(batch_size, rng, shuffle)]
+    return [
+        np.arange(b.rows.start, b.rows.stop) if isinstance(b.rows, slice) else np.asarray(b.rows)
+        for b in source.batches(batch_size, rng, shuffle)
+    ]
 
 
 def chunked(x, y, chunk_rows, buffer=None, categorical=True, weights=None):
     store = CountingStore(x, chunk_rows)
     encoder = TargetEncoder(int(y.max()) + 1, np.float64, categorical)
-    return store, ChunkedSource(store, encoder.prepare(y, x.shape[0]), encoder, weights,
-                                np.float64, shuffle_buffer=buffer)
+    return store, ChunkedSource(
+        store, encoder.prepare(y, x.shape[0]), encoder, weights, np.float64, shuffle_buffer=buffer
+    )
 
 
 # ------------------------------------------------------------------ memory maps
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("options", [{}, {"validation_split": 0.2}, {"shuffle": False},
-                                     {"class_weight": "balanced"}])
+@pytest.mark.parametrize(
+    "options", [{}, {"validation_split": 0.2}, {"shuffle": False}, {"class_weight": "balanced"}]
+)
 def test_float_memmap_trains_bit_identically_to_the_array(tmp_path, dtype, options):
     x, y = toy(dtype=dtype)
     np.save(tmp_path / "x.npy", x)
@@ -84,9 +95,17 @@ def test_memmap_of_any_dtype_trains_like_the_converted_array(tmp_path, source_dt
 
 
 # -------------------------------------------------------------- chunked stores
-@pytest.mark.parametrize("n, chunk, batch, buffer", [
-    (100, 7, 10, 1), (100, 7, 10, 13), (100, 100, 9, 50), (257, 32, 32, 1000),
-    (64, 1, 5, 5), (50, 20, 64, 3)])
+@pytest.mark.parametrize(
+    "n, chunk, batch, buffer",
+    [
+        (100, 7, 10, 1),
+        (100, 7, 10, 13),
+        (100, 100, 9, 50),
+        (257, 32, 32, 1000),
+        (64, 1, 5, 5),
+        (50, 20, 64, 3),
+    ],
+)
 def test_chunked_epoch_covers_every_row_once_and_reads_whole_chunks(n, chunk, batch, buffer):
     x, y = toy(n=n)
     store, source = chunked(x, y, chunk, buffer)
@@ -109,13 +128,15 @@ def test_chunked_order_is_reproducible_and_depends_on_the_seed():
 
     def order(seed):
         return np.concatenate(rows_of_epoch(source, 16, np.random.default_rng(seed)))
+
     assert np.array_equal(order(0), order(0))
     assert not np.array_equal(order(0), order(1))
     # fit draws from the network's generator: same seed, same training
     a, b = make_net(), make_net()
     sa, sb = chunked(x, y, 25, 40)[1], chunked(x, y, 25, 40)[1]
-    assert a.fit(sa.x, y, 16, 2, categorical=True, verbose=0, shuffle_buffer=40) == \
-        b.fit(sb.x, y, 16, 2, categorical=True, verbose=0, shuffle_buffer=40)
+    assert a.fit(sa.x, y, 16, 2, categorical=True, verbose=0, shuffle_buffer=40) == b.fit(
+        sb.x, y, 16, 2, categorical=True, verbose=0, shuffle_buffer=40
+    )
 
 
 def test_chunked_without_shuffle_is_storage_order_and_trains_like_the_array():
@@ -144,10 +165,15 @@ def test_shuffle_buffer_size_controls_how_far_a_batch_reaches():
 def test_row_blocks_follow_dask_blocks_and_cut_big_chunks():
     class Dask:  # the chunks attribute as Dask gives it: block sizes per axis
         shape, dtype, chunks = (10, 4), np.dtype(np.float32), ((3, 3, 4), (4,))
+
     assert data.row_blocks(Dask()) == [(0, 3), (3, 6), (6, 10)]
     store = CountingStore(np.zeros((100, 10)), 100)
-    assert data.row_blocks(store, max_bytes=10 * 8 * 30) == [(0, 30), (30, 60), (60, 90),
-                                                            (90, 100)]
+    assert data.row_blocks(store, max_bytes=10 * 8 * 30) == [
+        (0, 30),
+        (30, 60),
+        (60, 90),
+        (90, 100),
+    ]
     store.chunks = None  # a contiguous HDF5 data set
     assert data.row_blocks(store, max_bytes=10 * 8 * 40) == [(0, 40), (40, 80), (80, 100)]
 
@@ -161,6 +187,7 @@ def test_chunked_validation_split_holds_out_whole_chunks():
     assert reads <= {(s, s + 50) for s in range(0, 400, 50)}
     assert "val_loss" in net.history
     from nnscratch import training
+
     _, source = chunked(x, y, 50)
     train, val = training.split_validation(make_net(), source, 0.25)
     assert set(train.blocks).isdisjoint(val.blocks)
@@ -211,6 +238,7 @@ def test_steps_per_epoch_limits_each_epoch_and_reads_on_a_one_shot_iterator():
         calls.append(1)
         while True:
             yield from batches_of(x, y, 40)
+
     net = make_net()
     counts = []
 
@@ -223,8 +251,8 @@ def test_steps_per_epoch_limits_each_epoch_and_reads_on_a_one_shot_iterator():
 
         def on_batch_end(self, batch, logs):
             counts[-1] += 1
-    net.fit(endless, epochs=3, categorical=True, verbose=0, steps_per_epoch=4,
-            callbacks=[Count()])
+
+    net.fit(endless, epochs=3, categorical=True, verbose=0, steps_per_epoch=4, callbacks=[Count()])
     assert counts == [4, 4, 4] and len(calls) == 3
     # one iterator read on across epochs: epoch 2 continues where epoch 1 stopped
     a, b = make_net(), make_net()
@@ -235,43 +263,53 @@ def test_steps_per_epoch_limits_each_epoch_and_reads_on_a_one_shot_iterator():
         make_net().fit(batches_of(x, y, 40), epochs=2, categorical=True, verbose=0)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (lambda x, y: [(x, y, None, None)], "yield"),
-    (lambda x, y: [x], "yield"),
-    (lambda x, y: [(x[:, :4], y)], "x of batch 0 has 4 features"),
-    (lambda x, y: [(x[:10], y[:10]), (x[:10], y[:9])], "batch 1 has 9 rows"),
-    (lambda x, y: [(x[:5], y[:5], -np.ones(5))], "negative"),
-    (lambda x, y: [(x[:5], None)], "no targets"),
-    (lambda x, y: [], "no batches"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (lambda x, y: [(x, y, None, None)], "yield"),
+        (lambda x, y: [x], "yield"),
+        (lambda x, y: [(x[:, :4], y)], "x of batch 0 has 4 features"),
+        (lambda x, y: [(x[:10], y[:10]), (x[:10], y[:9])], "batch 1 has 9 rows"),
+        (lambda x, y: [(x[:5], y[:5], -np.ones(5))], "negative"),
+        (lambda x, y: [(x[:5], None)], "no targets"),
+        (lambda x, y: [], "no batches"),
+    ],
+)
 def test_generator_refuses_bad_batches_naming_the_batch(bad, match):
     x, y = toy()
     with pytest.raises((TypeError, ValueError), match=match):
         make_net().fit(lambda: iter(bad(x, y)), epochs=1, categorical=True, verbose=0)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"y": np.zeros(3)}, "y=None"),
-    ({"sample_weight": np.ones(3)}, "sample_weight"),
-    ({"shuffle_buffer": 10}, "shuffle_buffer"),
-    ({"class_weight": "balanced"}, "class_weight"),
-    ({"validation_split": 0.2}, "validation_split needs"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"y": np.zeros(3)}, "y=None"),
+        ({"sample_weight": np.ones(3)}, "sample_weight"),
+        ({"shuffle_buffer": 10}, "shuffle_buffer"),
+        ({"class_weight": "balanced"}, "class_weight"),
+        ({"validation_split": 0.2}, "validation_split needs"),
+    ],
+)
 def test_generator_refuses_array_only_options(kwargs, match):
     x, y = toy()
     with pytest.raises((TypeError, ValueError), match=match):
-        make_net().fit(lambda: batches_of(x, y, 50), epochs=1, categorical=True, verbose=0,
-                       **kwargs)
+        make_net().fit(
+            lambda: batches_of(x, y, 50), epochs=1, categorical=True, verbose=0, **kwargs
+        )
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"steps_per_epoch": 3}, "steps_per_epoch applies to batch generators"),
-    ({"shuffle_buffer": 10}, "shuffle_buffer applies to chunked stores"),
-    ({"batch_size": None}, "batch_size is required"),
-    ({"y": None}, "y is required"),
-    ({"prefetch": "yes"}, "prefetch"),
-    ({"prefetch": 3}, "prefetch"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"steps_per_epoch": 3}, "steps_per_epoch applies to batch generators"),
+        ({"shuffle_buffer": 10}, "shuffle_buffer applies to chunked stores"),
+        ({"batch_size": None}, "batch_size is required"),
+        ({"y": None}, "y is required"),
+        ({"prefetch": "yes"}, "prefetch"),
+        ({"prefetch": 3}, "prefetch"),
+    ],
+)
 def test_array_input_refuses_stream_only_options(kwargs, match):
     x, y = toy()
     args = {"y": y, "batch_size": 10, **kwargs}
@@ -280,12 +318,19 @@ def test_array_input_refuses_stream_only_options(kwargs, match):
 
 
 # ------------------------------------------------------------------- transforms
-@pytest.mark.parametrize("transform", [data.Scale(1 / 255), data.Scale(2.0, -1.0),
-                                       data.Standardize(3.0, 2.0),
-                                       data.Standardize(np.arange(6.0), np.arange(1.0, 7.0))])
+@pytest.mark.parametrize(
+    "transform",
+    [
+        data.Scale(1 / 255),
+        data.Scale(2.0, -1.0),
+        data.Standardize(3.0, 2.0),
+        data.Standardize(np.arange(6.0), np.arange(1.0, 7.0)),
+    ],
+)
 def test_transforms_rebuild_from_their_config_and_never_touch_their_input(transform):
     spec = data.transform_to_config(transform)
     import json
+
     rebuilt = data.transform_from_config(json.loads(json.dumps(spec)))
     assert rebuilt == transform and spec["name"] == type(transform).name
     x = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
@@ -302,13 +347,13 @@ def test_scale_on_uint8_trains_like_the_prescaled_array(tmp_path):
     y = rng.integers(0, 3, 400)
     np.save(tmp_path / "p.npy", pixels)
     a, b = make_net(dtype=np.float32), make_net(dtype=np.float32)
-    a.fit(pixels.astype(np.float32) * np.float32(1 / 255), y, 32, 2, categorical=True,
-          verbose=0)
+    a.fit(pixels.astype(np.float32) * np.float32(1 / 255), y, 32, 2, categorical=True, verbose=0)
     b.input_transform = data.Scale(1 / 255)
     b.fit(np.load(tmp_path / "p.npy", mmap_mode="r"), y, 32, 2, categorical=True, verbose=0)
     assert np.array_equal(a.get_flat_params(), b.get_flat_params())
-    assert np.array_equal(a.predict(pixels.astype(np.float32) * np.float32(1 / 255)),
-                          b.predict(pixels))
+    assert np.array_equal(
+        a.predict(pixels.astype(np.float32) * np.float32(1 / 255)), b.predict(pixels)
+    )
     assert a.score(pixels / 255.0, y, accuracy=True) == b.score(pixels, y, accuracy=True)
 
 
@@ -327,6 +372,7 @@ def test_transform_errors_are_clear():
 
         def get_config(self):
             return {}
+
     with pytest.raises(ValueError, match="no registered name"):
         data.transform_to_config(Unnamed())
     net = make_net()
@@ -356,6 +402,7 @@ def test_prefetch_changes_nothing_but_timing(tmp_path, kind):
         if kind == "chunked":
             return CountingStore(x, 60), y, 25
         return (lambda: batches_of(x, y, 25)), None, None
+
     results = []
     for depth in (0, 1, 2):
         net = make_net()
@@ -371,6 +418,7 @@ def test_prefetch_hands_errors_to_the_caller_and_stops_its_thread():
         yield 1
         yield 2
         raise KeyError("from the source")
+
     got = []
     with pytest.raises(KeyError, match="from the source"):
         for item in data.prefetch(failing(), 1):
@@ -422,8 +470,7 @@ def test_open_data_file_reads_hdf5_and_zarr(tmp_path):
     assert isinstance(images, h5py.Dataset) and np.array_equal(images[:], x)
     with pytest.raises(ValueError, match="holds 2 arrays"):
         data.open_data_file(tmp_path / "d.h5")
-    z = zarr.open(str(tmp_path / "x.zarr"), mode="w", shape=x.shape, chunks=(10, 6),
-                  dtype=x.dtype)
+    z = zarr.open(str(tmp_path / "x.zarr"), mode="w", shape=x.shape, chunks=(10, 6), dtype=x.dtype)
     z[:] = x
     assert np.array_equal(data.open_data_file(tmp_path / "x.zarr")[:], x)
     group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
@@ -440,11 +487,13 @@ def test_missing_optional_package_names_the_extra(tmp_path, monkeypatch, module,
 
 def test_prefetch_auto_is_on_only_where_it_was_measured_to_pay():
     from nnscratch import training
+
     x, y = toy(n=50)
     net = make_net()
 
     def depth(xs, ys=y):
         return training.prefetch_depth("auto", training.data_source(net, xs, ys, True))
+
     assert depth(x) == 0  # already the network's dtype: a batch is a plain copy
     assert depth(x.astype(np.uint8)) == 1  # converted per batch
     assert depth(CountingStore(x, 10)) == 1  # Zarr / HDF5 style store

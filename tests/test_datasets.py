@@ -78,14 +78,23 @@ def test_gzip_bomb_is_refused_without_inflating_it(tmp_path):
         zeros = bytes(1 << 22)
         for _ in range(64):  # 256 MiB of zeros in a file of about 250 KB
             handle.write(zeros)
-    assert bomb.stat().st_size < 2 ** 20
+    assert bomb.stat().st_size < 2**20
     peak, message = peak_of(lambda: read_idx(bomb))
     assert "bomb-idx3-ubyte.gz" in message and "more data than its header declares" in message
-    assert peak < 4 * 2 ** 20
+    assert peak < 4 * 2**20
 
 
-@pytest.mark.parametrize("shape", [(2 ** 16,) * 4, (2 ** 32 - 1,) * 3, (2 ** 32 - 1,) * 255,
-                                   (2 ** 31, 2 ** 31, 4), (0, 2 ** 32 - 1), (3, 0)])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (2**16,) * 4,
+        (2**32 - 1,) * 3,
+        (2**32 - 1,) * 255,
+        (2**31, 2**31, 4),
+        (0, 2**32 - 1),
+        (3, 0),
+    ],
+)
 @pytest.mark.parametrize("gz", [False, True])
 def test_declared_sizes_are_computed_without_overflow(tmp_path, shape, gz):
     """(2**16,)*4 values overflow int64 to 0: a header-only file must not pass as empty."""
@@ -94,7 +103,7 @@ def test_declared_sizes_are_computed_without_overflow(tmp_path, shape, gz):
     path.write_bytes(gzip.compress(payload) if gz else payload)
     peak, message = peak_of(lambda: read_idx(path))
     assert str(path) in message
-    assert peak < 2 ** 20
+    assert peak < 2**20
 
 
 def test_every_cut_and_flip_of_a_gzip_idx(tmp_path):
@@ -132,8 +141,10 @@ def test_every_cut_of_a_plain_idx_and_extra_bytes(tmp_path):
     np.testing.assert_array_equal(result, values)
 
 
-@pytest.mark.parametrize("code,dtype", [(0x08, ">u1"), (0x09, ">i1"), (0x0B, ">i2"),
-                                        (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8")])
+@pytest.mark.parametrize(
+    "code,dtype",
+    [(0x08, ">u1"), (0x09, ">i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8")],
+)
 def test_every_type_code_round_trips_in_both_forms(tmp_path, code, dtype):
     values = (np.arange(-6, 6) * 3).reshape(3, 4).astype(dtype)
     for name in ("t.idx", "t.idx.gz"):

@@ -13,11 +13,12 @@ from nnscratch.registry import hidden_activations, losses, output_activations
 HIDDEN_NAMES = hidden_activations.names()
 # (output, loss) pairs that make sense together: cross-entropies need outputs in (0, 1),
 # the Poisson deviance positive outputs
-PAIRINGS = [(out, loss) for out, loss in itertools.product(output_activations.names(),
-                                                          losses.names())
-            if not (out in ("identity", "exp") and "crossentropy" in loss)
-            and not (loss == "half_poisson_deviance" and out not in ("exp", "softmax",
-                                                                     "sigmoid"))]
+PAIRINGS = [
+    (out, loss)
+    for out, loss in itertools.product(output_activations.names(), losses.names())
+    if not (out in ("identity", "exp") and "crossentropy" in loss)
+    and not (loss == "half_poisson_deviance" and out not in ("exp", "softmax", "sigmoid"))
+]
 
 
 def targets(out, loss, n, m, rng):
@@ -26,8 +27,11 @@ def targets(out, loss, n, m, rng):
     if loss == "half_poisson_deviance":
         return rng.poisson(1.5, (n, m)).astype(float)
     if loss.endswith("entropy") or out not in ("identity", "exp"):
-        return rng.integers(0, 2, (n, m)).astype(float) if loss.endswith("entropy") \
+        return (
+            rng.integers(0, 2, (n, m)).astype(float)
+            if loss.endswith("entropy")
             else rng.uniform(0, 1, (n, m))
+        )
     return rng.normal(size=(n, m))
 
 
@@ -89,9 +93,14 @@ def test_fast_routes_equal_the_jacobian_route(hidden, out, loss):
     x = rng.normal(size=(8, 4))
     y = targets(out, loss, 8, 3, rng)
     fast = nn.NeuralNetwork([4, 6, 3], hidden, out, loss, "sgd", seed=5)
-    generic = nn.NeuralNetwork([4, 6, 3], _as_user_pair(hidden_activations.get(hidden)),
-                               _as_user_pair(output_activations.get(out)),
-                               _as_user_pair(losses.get(loss)), "sgd", seed=5)
+    generic = nn.NeuralNetwork(
+        [4, 6, 3],
+        _as_user_pair(hidden_activations.get(hidden)),
+        _as_user_pair(output_activations.get(out)),
+        _as_user_pair(losses.get(loss)),
+        "sgd",
+        seed=5,
+    )
     assert generic.output_activation.name is None and generic.loss.name is None
     gw_fast, gb_fast = fast.gradients(x, y)
     gw_gen, gb_gen = generic.gradients(x, y)
@@ -99,11 +108,13 @@ def test_fast_routes_equal_the_jacobian_route(hidden, out, loss):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("spec", [
-    "softmax", (nn.softmax, nn.d_softmax), output_activations.get("softmax")])
+@pytest.mark.parametrize(
+    "spec", ["softmax", (nn.softmax, nn.d_softmax), output_activations.get("softmax")]
+)
 def test_builtins_are_recognised_however_they_are_passed(spec):
-    net = nn.NeuralNetwork([2, 3], "relu", spec, (nn.categorical_crossentropy,
-                                                  nn.d_categorical_crossentropy), "sgd")
+    net = nn.NeuralNetwork(
+        [2, 3], "relu", spec, (nn.categorical_crossentropy, nn.d_categorical_crossentropy), "sgd"
+    )
     assert net.output_activation is output_activations.get("softmax")
     assert net.loss is losses.get("categorical_crossentropy")
 
@@ -115,9 +126,14 @@ def test_training_steps_match_between_routes():
     y = rng.integers(0, 3, 50)
     runs = []
     for pair in ((nn.softmax, nn.d_softmax), _as_user_pair((nn.softmax, nn.d_softmax))):
-        net = nn.NeuralNetwork([4, 8, 3], (nn.relu, nn.d_relu), pair,
-                               (nn.categorical_crossentropy, nn.d_categorical_crossentropy),
-                               nn.SGD(0.1, 0.9), seed=2)
+        net = nn.NeuralNetwork(
+            [4, 8, 3],
+            (nn.relu, nn.d_relu),
+            pair,
+            (nn.categorical_crossentropy, nn.d_categorical_crossentropy),
+            nn.SGD(0.1, 0.9),
+            seed=2,
+        )
         runs.append((net.fit(x, y, 16, 3, categorical=True, verbose=0), net))
     np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-10)
     for a, b in zip(runs[0][1].weights, runs[1][1].weights):

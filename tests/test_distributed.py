@@ -58,9 +58,15 @@ def digits():
 
 
 def make_net(optimizer=None, hidden=16, seed=0, **kwargs):
-    return NeuralNetwork([64, hidden, 10], "relu", "softmax", "categorical_crossentropy",
-                         optimizer if optimizer is not None else SGD(0.1), seed=seed,
-                         **kwargs)
+    return NeuralNetwork(
+        [64, hidden, 10],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        optimizer if optimizer is not None else SGD(0.1),
+        seed=seed,
+        **kwargs,
+    )
 
 
 def one_hot(labels):
@@ -71,11 +77,12 @@ def one_hot(labels):
 
 # ------------------------------------------------------------------ the core
 def test_importing_nnscratch_never_imports_dask():
-    code = ("import sys, nnscratch, nnscratch.sklearn, nnscratch.training;"
-            "bad = [m for m in ('dask', 'distributed', 'dask_ml') if m in sys.modules];"
-            "print(bad); sys.exit(1 if bad else 0)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO)
+    code = (
+        "import sys, nnscratch, nnscratch.sklearn, nnscratch.training;"
+        "bad = [m for m in ('dask', 'distributed', 'dask_ml') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -89,25 +96,38 @@ def test_sync_every_one_is_sgd_on_the_concatenated_batch(client, digits, shuffle
     net = make_net(SGD(0.2), l2=1e-3 if weighted else 0.0)
     reference = copy.deepcopy(net)
     batch_size, epochs = 40, 3
-    losses = nd.fit(net, x, y, batch_size, epochs, client=client, sync_every=1,
-                    categorical=True, shuffle=shuffle, sample_weight=w, verbose=0)
+    losses = nd.fit(
+        net,
+        x,
+        y,
+        batch_size,
+        epochs,
+        client=client,
+        sync_every=1,
+        categorical=True,
+        shuffle=shuffle,
+        sample_weight=w,
+        verbose=0,
+    )
 
     steps = -(-301 // batch_size)
     offsets, sizes = [0, 151], [151, 150]
     expected = []
     for _ in range(epochs):
-        seeds = reference.rng.integers(2 ** 63 - 1, size=2)
+        seeds = reference.rng.integers(2**63 - 1, size=2)
         plans = [nd.replica_batches(n, steps, int(s), shuffle) for n, s in zip(sizes, seeds)]
         total = weight = 0.0
         for step in range(steps):
             rows = np.concatenate([o + plan[step] for o, plan in zip(offsets, plans)])
-            result = reference.train_on_batch(x[rows], one_hot(y[rows]),
-                                              None if w is None else w[rows])
+            result = reference.train_on_batch(
+                x[rows], one_hot(y[rows]), None if w is None else w[rows]
+            )
             total += result.loss
             weight += result.weight
         expected.append(total / weight + reference.l2_penalty())
-    np.testing.assert_allclose(net.get_flat_params(), reference.get_flat_params(),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        net.get_flat_params(), reference.get_flat_params(), rtol=1e-10, atol=1e-12
+    )
     np.testing.assert_allclose(losses, expected, rtol=1e-10)
     assert net.history["sync_rounds"] == [steps] * epochs
 
@@ -115,8 +135,7 @@ def test_sync_every_one_is_sgd_on_the_concatenated_batch(client, digits, shuffle
 def test_optimizer_state_is_averaged_and_the_step_counter_advances(client, digits):
     x, y = digits
     net = make_net(Adam(1e-3))
-    nd.fit(net, x[:400], y[:400], 50, 2, client=client, sync_every=3, categorical=True,
-           verbose=0)
+    nd.fit(net, x[:400], y[:400], 50, 2, client=client, sync_every=3, categorical=True, verbose=0)
     state = net.optimizer.get_state()
     assert state["iterations"] == 2 * 8
     assert set(state) == {"m", "v", "iterations"}
@@ -129,16 +148,25 @@ def test_dask_arrays_in_any_chunks_with_dask_validation(client, digits):
     yd = da.from_array(y[:1000], chunks=300)  # row chunks unlike x's
     xv, yv = da.from_array(x[1000:], chunks=200), da.from_array(y[1000:], chunks=150)
     net = make_net(Adam(3e-3))
-    losses = nd.fit(net, xd, yd, 64, 3, client=client, categorical=True, sync_every=4,
-                    validation_data=(xv, yv), verbose=0)
+    losses = nd.fit(
+        net,
+        xd,
+        yd,
+        64,
+        3,
+        client=client,
+        categorical=True,
+        sync_every=4,
+        validation_data=(xv, yv),
+        verbose=0,
+    )
     assert len(losses) == 3 and losses[2] < losses[0]
     # the workers' validation figures are what the client computes for the same model
-    assert net.history["val_loss"][-1] == pytest.approx(
-        net.score(x[1000:], y[1000:]), rel=1e-9)
+    assert net.history["val_loss"][-1] == pytest.approx(net.score(x[1000:], y[1000:]), rel=1e-9)
     assert net.history["val_accuracy"][-1] == pytest.approx(
-        net.score(x[1000:], y[1000:], accuracy=True), rel=1e-12)
-    for key in ("compute_seconds", "serialize_seconds", "average_seconds",
-                "overhead_seconds"):
+        net.score(x[1000:], y[1000:], accuracy=True), rel=1e-12
+    )
+    for key in ("compute_seconds", "serialize_seconds", "average_seconds", "overhead_seconds"):
         assert len(net.history[key]) == 3 and min(net.history[key]) >= 0
 
 
@@ -177,9 +205,19 @@ def test_callbacks_early_stopping_and_round_hooks(client, digits):
     stopper = EarlyStopping(monitor="val_loss", patience=1, min_delta=1e9)
     recorder = Recorder()
     net = make_net()
-    losses = nd.fit(net, x[:600], y[:600], 32, 10, client=client, categorical=True,
-                    sync_every=5, validation_data=(x[600:900], y[600:900]),
-                    callbacks=[stopper, recorder], verbose=0)
+    losses = nd.fit(
+        net,
+        x[:600],
+        y[:600],
+        32,
+        10,
+        client=client,
+        categorical=True,
+        sync_every=5,
+        validation_data=(x[600:900], y[600:900]),
+        callbacks=[stopper, recorder],
+        verbose=0,
+    )
     # epoch 0 sets the best; no later epoch improves by 1e9, so epoch 1 stops the run
     assert len(losses) == 2 and stopper.stopped_epoch == 1 and stopper.best_epoch == 0
     assert recorder.rounds == sum(net.history["sync_rounds"]) == 2 * 4
@@ -210,55 +248,105 @@ def test_divergence_restores_the_epoch_and_warns(client, digits):
     keep = Keep()
     net = NeuralNetwork([64, 16, 1], "relu", "identity", "mse", SGD(10.0), seed=0)
     with pytest.warns(DivergenceWarning, match="diverged"):
-        losses = nd.fit(net, x[:300], y[:300].astype(float), 20, 50, client=client,
-                        sync_every=3, verbose=0, callbacks=[keep])
+        losses = nd.fit(
+            net,
+            x[:300],
+            y[:300].astype(float),
+            20,
+            50,
+            client=client,
+            sync_every=3,
+            verbose=0,
+            callbacks=[keep],
+        )
     assert len(losses) < 50
     # the parameters are those at the start of the epoch that diverged
     np.testing.assert_array_equal(net.get_flat_params(), keep.kept[-1])
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(batch_size=0), "batch_size"),
-    (dict(sync_every=0), "sync_every"),
-    (dict(epochs=0), "epochs"),
-    (dict(checkpoint_every=0), "checkpoint_every"),
-    (dict(replicas=0), "replicas"),
-    (dict(replicas=1.5), "replicas"),
-    (dict(validation_split=0.1, validation_data=([[0] * 64], [0])), "not both"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(batch_size=0), "batch_size"),
+        (dict(sync_every=0), "sync_every"),
+        (dict(epochs=0), "epochs"),
+        (dict(checkpoint_every=0), "checkpoint_every"),
+        (dict(replicas=0), "replicas"),
+        (dict(replicas=1.5), "replicas"),
+        (dict(validation_split=0.1, validation_data=([[0] * 64], [0])), "not both"),
+    ],
+)
 def test_bad_arguments_are_named(client, digits, kwargs, match):
     x, y = digits
     args = dict(batch_size=10, epochs=1)
     args.update(kwargs)
     with pytest.raises((ValueError, TypeError), match=match):
-        nd.fit(make_net(), x[:50], y[:50], args.pop("batch_size"), args.pop("epochs"),
-               client=client, categorical=True, verbose=0, **args)
+        nd.fit(
+            make_net(),
+            x[:50],
+            y[:50],
+            args.pop("batch_size"),
+            args.pop("epochs"),
+            client=client,
+            categorical=True,
+            verbose=0,
+            **args,
+        )
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(class_weight="balanced"), "class_weight needs NumPy"),
-    (dict(validation_split=0.2), "validation_split needs NumPy"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(class_weight="balanced"), "class_weight needs NumPy"),
+        (dict(validation_split=0.2), "validation_split needs NumPy"),
+    ],
+)
 def test_dask_inputs_refuse_numpy_only_options(client, digits, kwargs, match):
     x, y = digits
     with pytest.raises(ValueError, match=match):
-        nd.fit(make_net(), da.from_array(x[:50]), da.from_array(y[:50]), 10, 1,
-               client=client, categorical=True, verbose=0, **kwargs)
+        nd.fit(
+            make_net(),
+            da.from_array(x[:50]),
+            da.from_array(y[:50]),
+            10,
+            1,
+            client=client,
+            categorical=True,
+            verbose=0,
+            **kwargs,
+        )
 
 
 def test_bad_dask_input_is_reported(client, digits):
     x, y = digits
     with pytest.raises(ValueError, match="features"):
-        nd.fit(make_net(), da.from_array(x[:50, :60]), da.from_array(y[:50]), 10, 1,
-               client=client, categorical=True, verbose=0)
+        nd.fit(
+            make_net(),
+            da.from_array(x[:50, :60]),
+            da.from_array(y[:50]),
+            10,
+            1,
+            client=client,
+            categorical=True,
+            verbose=0,
+        )
     with pytest.raises(ValueError, match="labels"):
-        nd.fit(make_net(), da.from_array(x[:50]), da.from_array(y[:50] + 20), 10, 1,
-               client=client, categorical=True, verbose=0)
+        nd.fit(
+            make_net(),
+            da.from_array(x[:50]),
+            da.from_array(y[:50] + 20),
+            10,
+            1,
+            client=client,
+            categorical=True,
+            verbose=0,
+        )
 
 
 def test_no_client_is_a_clear_error(monkeypatch, digits):
     def none_found():
         raise ValueError("No clients found")
+
     monkeypatch.setattr(distributed_pkg, "default_client", none_found)
     x, y = digits
     with pytest.raises(ValueError, match="needs a Dask cluster"):
@@ -270,8 +358,11 @@ def _kill_a_busy_worker(client, pids, report):
     """Kill the first worker seen running one of our training tasks (SIGKILL)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        busy = {w: keys for w, keys in client.processing().items()
-                if any("nnscratch-round" in str(k) for k in keys)}
+        busy = {
+            w: keys
+            for w, keys in client.processing().items()
+            if any("nnscratch-round" in str(k) for k in keys)
+        }
         if busy:
             worker = sorted(busy)[0]
             os.kill(pids[worker], signal.SIGKILL)
@@ -294,13 +385,14 @@ def test_a_worker_killed_mid_round_loses_nothing(client, digits):
     class KillDuringEpoch:
         def on_epoch_begin(self, epoch, logs):
             if epoch == 1:
-                threading.Thread(target=_kill_a_busy_worker,
-                                 args=(client, pids, killed)).start()
+                threading.Thread(target=_kill_a_busy_worker, args=(client, pids, killed)).start()
 
     losses = nd.fit(faulty, x, y, 8, 3, callbacks=[KillDuringEpoch()], **kwargs)
     assert killed, "no worker was caught running a training task"
-    assert killed[0] not in client.run(os.getpid) or \
-        client.run(os.getpid)[killed[0]] != pids[killed[0]]
+    assert (
+        killed[0] not in client.run(os.getpid)
+        or client.run(os.getpid)[killed[0]] != pids[killed[0]]
+    )
     # tasks are pure, so the rerun work gives the very same model
     np.testing.assert_array_equal(faulty.get_flat_params(), clean.get_flat_params())
     assert losses == expected
@@ -334,16 +426,20 @@ def test_checkpoint_survives_the_loss_of_the_client(client, digits, tmp_path):
     path = tmp_path / "run.npz"
     script = tmp_path / "train.py"
     script.write_text(RESUMABLE)
-    child = subprocess.Popen([sys.executable, str(script), client.scheduler.address,
-                              str(path)], cwd=REPO)
+    child = subprocess.Popen(
+        [sys.executable, str(script), client.scheduler.address, str(path)], cwd=REPO
+    )
     try:
         deadline = time.monotonic() + 240
         record = None
         while time.monotonic() < deadline:
             if path.exists():
                 record = load_model(path).metadata["nnscratch.distributed"]
-                if len(record["losses"]) >= 1 and record["position"] is not None \
-                        and record["position"]["next_step"] > 0:
+                if (
+                    len(record["losses"]) >= 1
+                    and record["position"] is not None
+                    and record["position"]["next_step"] > 0
+                ):
                     break
             assert child.poll() is None, "the training process ended before it was killed"
             time.sleep(0.05)
@@ -356,8 +452,15 @@ def test_checkpoint_survives_the_loss_of_the_client(client, digits, tmp_path):
     assert not record["finished"] and len(record["losses"]) < 6
 
     def fresh():
-        return NeuralNetwork([64, 32, 10], "relu", "softmax", "categorical_crossentropy",
-                             SGD(0.05, momentum=0.9), seed=3)
+        return NeuralNetwork(
+            [64, 32, 10],
+            "relu",
+            "softmax",
+            "categorical_crossentropy",
+            SGD(0.05, momentum=0.9),
+            seed=3,
+        )
+
     kwargs = dict(client=client, categorical=True, sync_every=4, verbose=0, replicas=2)
     resumed = fresh()
     losses = nd.fit(resumed, x, y, 32, 6, checkpoint=path, resume=True, **kwargs)
@@ -377,20 +480,63 @@ def test_checkpoint_survives_the_loss_of_the_client(client, digits, tmp_path):
 def test_checkpoint_of_another_run_is_refused(client, digits, tmp_path):
     x, y = digits
     path = tmp_path / "ck.npz"
-    nd.fit(make_net(), x[:200], y[:200], 20, 1, client=client, categorical=True,
-           checkpoint=path, verbose=0)
+    nd.fit(
+        make_net(),
+        x[:200],
+        y[:200],
+        20,
+        1,
+        client=client,
+        categorical=True,
+        checkpoint=path,
+        verbose=0,
+    )
     record = load_model(path).metadata["nnscratch.distributed"]
     assert record["finished"] and len(record["losses"]) == 1
     with pytest.raises(ValueError, match="batch_size"):
-        nd.fit(make_net(), x[:200], y[:200], 25, 2, client=client, categorical=True,
-               checkpoint=path, resume=True, verbose=0)
+        nd.fit(
+            make_net(),
+            x[:200],
+            y[:200],
+            25,
+            2,
+            client=client,
+            categorical=True,
+            checkpoint=path,
+            resume=True,
+            verbose=0,
+        )
     with pytest.raises(ValueError, match="n_samples"):
-        nd.fit(make_net(), x[:210], y[:210], 20, 2, client=client, categorical=True,
-               checkpoint=path, resume=True, verbose=0)
+        nd.fit(
+            make_net(),
+            x[:210],
+            y[:210],
+            20,
+            2,
+            client=client,
+            categorical=True,
+            checkpoint=path,
+            resume=True,
+            verbose=0,
+        )
     # resume=False starts over and overwrites the file
     net = make_net()
-    assert len(nd.fit(net, x[:200], y[:200], 20, 2, client=client, categorical=True,
-                      checkpoint=path, verbose=0)) == 2
+    assert (
+        len(
+            nd.fit(
+                net,
+                x[:200],
+                y[:200],
+                20,
+                2,
+                client=client,
+                categorical=True,
+                checkpoint=path,
+                verbose=0,
+            )
+        )
+        == 2
+    )
     assert len(load_model(path).metadata["nnscratch.distributed"]["losses"]) == 2
 
 
@@ -398,9 +544,17 @@ def test_checkpoint_of_another_run_is_refused(client, digits, tmp_path):
 def test_fit_with_cluster_on_a_scheduler_address(client, digits):
     x, y = digits
     net = make_net(Adam(3e-3))
-    losses = nd.fit_with_cluster(net, x[:500], y[:500], 32, 2,
-                                 scheduler=client.scheduler.address, categorical=True,
-                                 validation_split=0.2, verbose=0)
+    losses = nd.fit_with_cluster(
+        net,
+        x[:500],
+        y[:500],
+        32,
+        2,
+        scheduler=client.scheduler.address,
+        categorical=True,
+        validation_split=0.2,
+        verbose=0,
+    )
     assert len(losses) == 2 and len(net.history["val_loss"]) == 2
 
 
@@ -408,8 +562,9 @@ def test_fit_with_cluster_on_a_scheduler_address(client, digits):
 def test_fit_with_cluster_on_a_local_cluster(digits):
     x, y = digits
     net = make_net(Adam(3e-3))
-    losses = nd.fit_with_cluster(net, x[:500], y[:500], 32, 2, workers=1, categorical=True,
-                                 verbose=0)
+    losses = nd.fit_with_cluster(
+        net, x[:500], y[:500], 32, 2, workers=1, categorical=True, verbose=0
+    )
     assert len(losses) == 2 and losses[1] < losses[0]
 
 
@@ -426,6 +581,7 @@ sklearn = pytest.importorskip("sklearn")
 
 def _classifier(**params):
     from nnscratch.sklearn import NNClassifier
+
     model = NNClassifier(hidden_layer_sizes=(8,), random_state=0)
     names = model.get_params()
     # the number of epochs is max_iter in scikit-learn's MLP and epochs here before that
@@ -442,6 +598,7 @@ def test_scikit_learn_searches_run_on_the_cluster(client, digits, search):
         HalvingRandomSearchCV,
         RandomizedSearchCV,
     )
+
     x, y = digits
     x, y = x[:400], y[:400]
     grid = {"hidden_layer_sizes": [(8,), (16,)], "random_state": [0, 1]}
@@ -450,8 +607,9 @@ def test_scikit_learn_searches_run_on_the_cluster(client, digits, search):
     elif search == "random":
         searcher = RandomizedSearchCV(_classifier(), grid, n_iter=3, cv=2, random_state=0)
     else:
-        searcher = HalvingRandomSearchCV(_classifier(), grid, n_candidates=4, cv=2,
-                                         factor=2, random_state=0, min_resources=100)
+        searcher = HalvingRandomSearchCV(
+            _classifier(), grid, n_candidates=4, cv=2, factor=2, random_state=0, min_resources=100
+        )
     with distributed_pkg.get_task_stream(client) as stream, joblib.parallel_backend("dask"):
         searcher.fit(x, y)
     fits = len(searcher.cv_results_["params"]) * 2
@@ -466,37 +624,53 @@ def test_dask_ml_incremental_trains_with_partial_fit(client, digits):
     dask_ml_wrappers = pytest.importorskip("dask_ml.wrappers")
     x, y = digits
     xd, yd = da.from_array(x, chunks=300), da.from_array(y, chunks=300)
-    model = dask_ml_wrappers.Incremental(_classifier(hidden_layer_sizes=(32,)),
-                                         scoring="accuracy")
+    model = dask_ml_wrappers.Incremental(_classifier(hidden_layer_sizes=(32,)), scoring="accuracy")
     for _ in range(3):
         model.partial_fit(xd, yd, classes=np.arange(10))
     assert model.score(xd, yd) > 0.8
     assert model.estimator_.network_.history["loss"]
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="dask-ml 2025.1's HyperbandSearchCV calls dask.persist inside its "
-                          "asynchronous fit: 'Attempting to use an asynchronous Client in a "
-                          "synchronous context' with current Dask (a dask-ml bug, not ours)")
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="dask-ml 2025.1's HyperbandSearchCV calls dask.persist inside its "
+    "asynchronous fit: 'Attempting to use an asynchronous Client in a "
+    "synchronous context' with current Dask (a dask-ml bug, not ours)",
+)
 def test_dask_ml_hyperband_search(client, digits):
     model_selection = pytest.importorskip("dask_ml.model_selection")
     x, y = digits
     xd, yd = da.from_array(x[:600], chunks=150), da.from_array(y[:600], chunks=150)
     search = model_selection.HyperbandSearchCV(
-        _classifier(), {"alpha": [1e-4, 1e-3, 1e-2]}, max_iter=3, random_state=0)
+        _classifier(), {"alpha": [1e-4, 1e-3, 1e-2]}, max_iter=3, random_state=0
+    )
     search.fit(xd, yd, classes=np.arange(10))
 
 
 # ------------------------------------------------------------------ the examples
 def _run_example(script, *args, cwd):
-    return subprocess.run([sys.executable, os.path.join(REPO, "examples", script), *args],
-                          capture_output=True, text=True, timeout=900, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "examples", script), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=cwd,
+    )
 
 
 @pytest.mark.slow
 def test_dask_train_example_trains_and_resumes(client, tmp_path):
-    args = ["--scheduler", client.scheduler.address, "--epochs", "3", "--checkpoint",
-            str(tmp_path / "ck.npz"), "--verbose", "0"]
+    args = [
+        "--scheduler",
+        client.scheduler.address,
+        "--epochs",
+        "3",
+        "--checkpoint",
+        str(tmp_path / "ck.npz"),
+        "--verbose",
+        "0",
+    ]
     first = _run_example("dask_train.py", *args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     accuracy = float(first.stdout.split("test accuracy ")[1].split("%")[0])
@@ -509,16 +683,17 @@ def test_dask_train_example_trains_and_resumes(client, tmp_path):
 @pytest.mark.slow
 def test_dask_search_example(client, tmp_path):
     pytest.importorskip("dask_ml")
-    done = _run_example("dask_search.py", "--scheduler", client.scheduler.address,
-                        "--quick", cwd=tmp_path)
+    done = _run_example(
+        "dask_search.py", "--scheduler", client.scheduler.address, "--quick", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    for name in ("GridSearchCV", "RandomizedSearchCV", "HalvingRandomSearchCV",
-                 "Incremental"):
+    for name in ("GridSearchCV", "RandomizedSearchCV", "HalvingRandomSearchCV", "Incremental"):
         assert f"{name}:" in done.stdout
 
 
 def _cli_has_cluster_flags():
     from nnscratch.cli import build_parser
+
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     return {"--scheduler", "--workers", "--sync-every"} <= set(train._option_string_actions)
 
@@ -528,14 +703,43 @@ def test_cli_train_on_the_cluster(client, tmp_path, capsys):
     if not _cli_has_cluster_flags():
         pytest.skip("the CLI has no --scheduler/--workers flags yet")
     from nnscratch.cli import main
+
     out = tmp_path / "model.npz"
-    code = main(["train", "--data", "digits", "--layers", "32", "--epochs", "3",
-                 "--scheduler", client.scheduler.address, "--sync-every", "8",
-                 "--early-stopping", "--out", str(out), "--verbose", "0"])
+    code = main(
+        [
+            "train",
+            "--data",
+            "digits",
+            "--layers",
+            "32",
+            "--epochs",
+            "3",
+            "--scheduler",
+            client.scheduler.address,
+            "--sync-every",
+            "8",
+            "--early-stopping",
+            "--out",
+            str(out),
+            "--verbose",
+            "0",
+        ]
+    )
     assert code == 0
     net = load_model(out)
     assert net.history["sync_rounds"] and len(net.history["val_loss"]) == 3
     assert "test accuracy" in capsys.readouterr().out
-    both = main(["train", "--data", "digits", "--scheduler", client.scheduler.address,
-                 "--workers", "2", "--out", str(out)])
+    both = main(
+        [
+            "train",
+            "--data",
+            "digits",
+            "--scheduler",
+            client.scheduler.address,
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert both == 1 and "not both" in capsys.readouterr().err

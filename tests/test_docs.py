@@ -25,8 +25,15 @@ from nnscratch_pages import Part, needs_met, read_parts, runnable_parts  # noqa:
 
 DOCS = REPO / "docs"
 PAGES = sorted([DOCS / "index.rst", DOCS / "tutorial.rst", *(DOCS / "guides").glob("*.rst")])
-SLOW_PAGES = {"guides/training", "guides/sklearn", "guides/dask", "guides/large_data",
-              "guides/custom", "guides/saving", "guides/onnx"}
+SLOW_PAGES = {
+    "guides/training",
+    "guides/sklearn",
+    "guides/dask",
+    "guides/large_data",
+    "guides/custom",
+    "guides/saving",
+    "guides/onnx",
+}
 GALLERY = REPO / "examples" / "gallery"
 
 # Runs a page's parts in one process: a block that raises reports the page and
@@ -54,9 +61,12 @@ def page_id(path):
 
 
 def page_params():
-    return [pytest.param(path, id=page_id(path),
-                         marks=[pytest.mark.slow] if page_id(path) in SLOW_PAGES else [])
-            for path in PAGES]
+    return [
+        pytest.param(
+            path, id=page_id(path), marks=[pytest.mark.slow] if page_id(path) in SLOW_PAGES else []
+        )
+        for path in PAGES
+    ]
 
 
 def test_the_pages_have_runnable_parts():
@@ -64,10 +74,12 @@ def test_the_pages_have_runnable_parts():
     for path in PAGES:
         source = path.read_text()
         parts = read_parts(path)
-        expected = (len(re.findall(r"^\s*\.\. runblock::", source, re.M))
-                    + len(re.findall(r"^\s*\.\. code-block:: python\s*$", source, re.M))
-                    + len(re.findall(r"^\s*\.\. command-output::", source, re.M))
-                    + len(re.findall(r"^\s*\.\. needs::", source, re.M)))
+        expected = (
+            len(re.findall(r"^\s*\.\. runblock::", source, re.M))
+            + len(re.findall(r"^\s*\.\. code-block:: python\s*$", source, re.M))
+            + len(re.findall(r"^\s*\.\. command-output::", source, re.M))
+            + len(re.findall(r"^\s*\.\. needs::", source, re.M))
+        )
         assert len(parts) == expected, path.name
         assert all(p.text.strip() for p in parts), path.name
     tutorial = read_parts(DOCS / "tutorial.rst")
@@ -135,15 +147,28 @@ def test_every_block_of_the_page_runs(path, tmp_path):
     (tmp_path / "parts.json").write_text(json.dumps(runnable))
     (tmp_path / "runner.py").write_text(RUNNER)
     env = dict(os.environ, MPLBACKEND="Agg", COLUMNS="90")
-    proc = subprocess.run([sys.executable, "runner.py", "parts.json"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "runner.py", "parts.json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    leftovers = {p.name for p in REPO.iterdir()} & {"model.npz", "digits.npz", "best.npz",
-                                                     "training.csv", "curves.png"}
+    leftovers = {p.name for p in REPO.iterdir()} & {
+        "model.npz",
+        "digits.npz",
+        "best.npz",
+        "training.csv",
+        "curves.png",
+    }
     assert not leftovers, f"a page wrote into the repository: {leftovers}"
     if skipped is not None:
-        pytest.skip(f"{page_id(path)}: the blocks after line {skipped.line} were not run: "
-                    f"{skipped.content or skipped.text}")
+        pytest.skip(
+            f"{page_id(path)}: the blocks after line {skipped.line} were not run: "
+            f"{skipped.content or skipped.text}"
+        )
 
 
 def executed_gallery_scripts():
@@ -169,8 +194,14 @@ def test_gallery_selection():
 def test_gallery_example_runs(script):
     pytest.importorskip("matplotlib")
     env = dict(os.environ, MPLBACKEND="Agg")
-    proc = subprocess.run([sys.executable, script.name], cwd=GALLERY, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, script.name],
+        cwd=GALLERY,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert proc.stdout.strip(), "each example prints what it found"
 
@@ -193,8 +224,14 @@ def test_api_pages_cover_every_public_name(tmp_path):
     for page in pages[1:]:
         text = (tmp_path / f"{page}.rst").read_text()
         assert f".. automodule:: {page}" in text
-    for module in ("nnscratch.callbacks", "nnscratch.schedules", "nnscratch.gradcheck",
-                   "nnscratch.datasets", "nnscratch.registry", "nnscratch.reference"):
+    for module in (
+        "nnscratch.callbacks",
+        "nnscratch.schedules",
+        "nnscratch.gradcheck",
+        "nnscratch.datasets",
+        "nnscratch.registry",
+        "nnscratch.reference",
+    ):
         assert module in pages
 
 

@@ -10,8 +10,13 @@ EXAMPLES = REPO / "examples"
 
 
 def run(script, *args, cwd):
-    return subprocess.run([sys.executable, str(EXAMPLES / script), *args],
-                          capture_output=True, text=True, timeout=600, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+    )
 
 
 def test_article_example(tmp_path):
@@ -31,7 +36,17 @@ def test_sklearn_pipeline_example(tmp_path):
 
 @pytest.mark.parametrize("script", ["mnist.py", "fashion_mnist.py"])
 def test_mnist_family_examples_start(tmp_path, script, mnist_dir):
-    proc = run(script, "--data-home", str(shared_data_dir()), "--epochs", "1", "--limit",
-               "3000", "--verbose", "0", cwd=tmp_path)
+    proc = run(
+        script,
+        "--data-home",
+        str(shared_data_dir()),
+        "--epochs",
+        "1",
+        "--limit",
+        "3000",
+        "--verbose",
+        "0",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stdout

@@ -17,9 +17,11 @@ import pytest
 from conftest import REPO
 
 onnx = pytest.importorskip(
-    "onnx", reason="the ONNX export tests need onnx: pip install 'nnscratch[onnx]'")
+    "onnx", reason="the ONNX export tests need onnx: pip install 'nnscratch[onnx]'"
+)
 ort = pytest.importorskip(
-    "onnxruntime", reason="the ONNX export tests need onnxruntime: pip install 'nnscratch[onnx]'")
+    "onnxruntime", reason="the ONNX export tests need onnxruntime: pip install 'nnscratch[onnx]'"
+)
 
 import nnscratch as nn  # noqa: E402
 from nnscratch import export  # noqa: E402
@@ -77,8 +79,10 @@ def test_every_builtin_combination_matches_predict(hidden, output, dtype, rng, d
     net = make_net(hidden, output, dtype)
     model = to_onnx(net, labels=True)
     onnx.checker.check_model(model, full_check=True)
-    assert [o.name for o in model.graph.output] == \
-        ["label", "values" if output == "identity" else "probabilities"]
+    assert [o.name for o in model.graph.output] == [
+        "label",
+        "values" if output == "identity" else "probabilities",
+    ]
     sess = session(model)
     for x in inputs(rng, digits, dtype):
         label, values = sess.run(None, {"input": x})
@@ -109,8 +113,9 @@ def test_extreme_inputs_stay_finite_like_predict(hidden, dtype):
     net.weights = [np.ones((1, 1)), np.ones((1, 1))]
     net.biases = [np.zeros((1, 1)), np.zeros((1, 1))]
     big = float(np.finfo(dtype).max) / 2
-    x = np.array([-big, -1e4, -800, -100, -30, -1e-8, 0, 1e-8, 30, 100, 800, 1e4, big],
-                 dtype=dtype)[:, None]
+    x = np.array(
+        [-big, -1e4, -800, -100, -30, -1e-8, 0, 1e-8, 30, 100, 800, 1e4, big], dtype=dtype
+    )[:, None]
     got = run(to_onnx(net), x)["values"]
     expected = net.predict(x)
     assert np.array_equal(np.isfinite(got), np.isfinite(expected))
@@ -122,8 +127,15 @@ def test_extreme_inputs_stay_finite_like_predict(hidden, dtype):
 def test_trained_network_matches(digits):
     x, y = digits
     x = x / 16.0
-    net = nn.NeuralNetwork([64, 32, 10], "relu", "softmax", "categorical_crossentropy", "adam",
-                           dtype=np.float32, seed=0)
+    net = nn.NeuralNetwork(
+        [64, 32, 10],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        "adam",
+        dtype=np.float32,
+        seed=0,
+    )
     net.fit(x, y, batch_size=64, epochs=5, categorical=True, verbose=0)
     got = run(to_onnx(net), x.astype(np.float32))
     close(got["probabilities"], net.predict(x), np.float32)
@@ -141,8 +153,10 @@ def test_input_and_outputs_are_named_and_shaped():
     dims = inp.type.tensor_type.shape.dim
     assert [d.dim_param or d.dim_value for d in dims] == ["batch", 5]
     assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-    shapes = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
-              for o in model.graph.output}
+    shapes = {
+        o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
+        for o in model.graph.output
+    }
     assert shapes == {"label": ["batch"], "probabilities": ["batch", 3]}
     assert model.opset_import[0].version == export.DEFAULT_OPSET
     assert model.producer_name == "nnscratch"
@@ -150,8 +164,9 @@ def test_input_and_outputs_are_named_and_shaped():
     assert props["layers"] == "5,4,3" and props["hidden_activation"] == "relu"
 
 
-@pytest.mark.parametrize("output,expected", [("softmax", True), ("sigmoid", True),
-                                             ("identity", False)])
+@pytest.mark.parametrize(
+    "output,expected", [("softmax", True), ("sigmoid", True), ("identity", False)]
+)
 def test_labels_by_default_for_classifiers_only(output, expected):
     net = make_net("tanh", output, np.float64, layers=(4, 3, 2))
     names = [o.name for o in to_onnx(net).graph.output]
@@ -159,8 +174,9 @@ def test_labels_by_default_for_classifiers_only(output, expected):
     assert "label" not in [o.name for o in to_onnx(net, labels=False).graph.output]
 
 
-@pytest.mark.parametrize("output,units", [("sigmoid", 1), ("sigmoid", 4), ("identity", 1),
-                                          ("softmax", 1)])
+@pytest.mark.parametrize(
+    "output,units", [("sigmoid", 1), ("sigmoid", 4), ("identity", 1), ("softmax", 1)]
+)
 def test_threshold_labels_have_predicts_shape(output, units, rng):
     net = make_net("tanh", output, np.float64, layers=(6, 8, units), seed=5)
     x = rng.normal(size=(1000, 6)) * 3
@@ -171,8 +187,16 @@ def test_threshold_labels_have_predicts_shape(output, units, rng):
     assert 0 < expected.mean() < 1 or output == "softmax"  # both sides of 0.5 are exercised
 
 
-@pytest.mark.parametrize("classes", [["cat", "dog", "eel"], [10, 20, 30], [0.5, 1.5, 2.5],
-                                     np.array(["x", "y", "z"]), np.array([7, 8, 9], np.uint8)])
+@pytest.mark.parametrize(
+    "classes",
+    [
+        ["cat", "dog", "eel"],
+        [10, 20, 30],
+        [0.5, 1.5, 2.5],
+        np.array(["x", "y", "z"]),
+        np.array([7, 8, 9], np.uint8),
+    ],
+)
 def test_labels_as_class_values(classes, rng):
     net = make_net("relu", "softmax", np.float32, layers=(6, 8, 3), seed=1)
     x = rng.normal(size=(1000, 6)).astype(np.float32)
@@ -189,13 +213,16 @@ def test_single_unit_labels_take_two_class_values(rng):
     assert got.tolist() == expected.tolist()
 
 
-@pytest.mark.parametrize("layers,labels,match", [
-    ((6, 3), ["a", "b"], "lists 2 classes, but the network predicts 3"),
-    ((6, 1), ["a", "b", "c"], "lists 3 classes, but the network predicts 2"),
-    ((6, 4), "abcd", "sequence of class labels"),
-    ((6, 3), [[1, 2, 3]], "one value per class"),
-    ((6, 3), [None, 1.0, "x"], "integers, numbers, booleans or strings"),
-])
+@pytest.mark.parametrize(
+    "layers,labels,match",
+    [
+        ((6, 3), ["a", "b"], "lists 2 classes, but the network predicts 3"),
+        ((6, 1), ["a", "b", "c"], "lists 3 classes, but the network predicts 2"),
+        ((6, 4), "abcd", "sequence of class labels"),
+        ((6, 3), [[1, 2, 3]], "one value per class"),
+        ((6, 3), [None, 1.0, "x"], "integers, numbers, booleans or strings"),
+    ],
+)
 def test_bad_labels_are_refused(layers, labels, match, tmp_path):
     output = "sigmoid" if layers[-1] == 1 else "softmax"
     net = make_net("relu", output, np.float64, layers=layers)
@@ -249,7 +276,7 @@ def test_opsets_run_in_onnx_runtime(opset, rng):
     close(run(model, x)["probabilities"], net.predict(x), np.float64)
 
 
-@pytest.mark.parametrize("opset", [12, 0, -1, 10 ** 6, 17.0, "17", True])
+@pytest.mark.parametrize("opset", [12, 0, -1, 10**6, 17.0, "17", True])
 def test_bad_opsets_refused(opset):
     with pytest.raises(ValueError, match="opset must be an integer from 13"):
         to_onnx(make_net("relu", "softmax", np.float64), opset=opset)
@@ -257,9 +284,17 @@ def test_bad_opsets_refused(opset):
 
 # ------------------------------------------------------------------ preprocessing
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("offset,scale", [
-    (0.0, 1 / 16), (8.0, 0.125), ("per-feature", "per-feature"), (0.0, "per-feature"),
-    ("per-feature", 1.0), ([3.0], [0.5])])
+@pytest.mark.parametrize(
+    "offset,scale",
+    [
+        (0.0, 1 / 16),
+        (8.0, 0.125),
+        ("per-feature", "per-feature"),
+        (0.0, "per-feature"),
+        ("per-feature", 1.0),
+        ([3.0], [0.5]),
+    ],
+)
 def test_stored_offset_and_scale_are_in_the_graph(offset, scale, dtype, digits, rng):
     x = digits[0][:1000]
     if offset == "per-feature":
@@ -292,8 +327,13 @@ class _Spec:
 
 def _transforms():
     from nnscratch.data import Scale, Standardize
-    return [Scale(1 / 255), Scale(0.5, offset=-1.0), Standardize(3.0, 2.0),
-            Standardize(list(range(64)), [1.0 + i for i in range(64)])]
+
+    return [
+        Scale(1 / 255),
+        Scale(0.5, offset=-1.0),
+        Standardize(3.0, 2.0),
+        Standardize(list(range(64)), [1.0 + i for i in range(64)]),
+    ]
 
 
 @pytest.mark.parametrize("index", range(4))
@@ -308,6 +348,7 @@ def test_input_transforms_stored_on_the_network(index, rng):
 
 def test_command_line_scaling_comes_before_the_networks_transforms(rng):
     from nnscratch.data import Standardize
+
     net = make_net("relu", "identity", np.float64)
     net.metadata = {"input_offset": 1.0, "input_scale": 2.0}
     net.input_transform = Standardize(5.0, 4.0)
@@ -316,15 +357,18 @@ def test_command_line_scaling_comes_before_the_networks_transforms(rng):
     close(got, net.predict((x - 1.0) * 2.0), np.float64)
 
 
-@pytest.mark.parametrize("stored,error,match", [
-    ({"name": "pca", "components": 3}, ValueError, "'pca': no ONNX exporter is registered"),
-    ({"name": "scale"}, ValueError, "needs a 'factor'"),
-    ({"name": "standardize", "mean": 0.0}, ValueError, "needs std"),
-    ({"name": "scale", "factor": [1.0, 2.0]}, ValueError, r"shape \(2,\).*one per feature"),
-    ({"name": "scale", "factor": "big"}, ValueError, "not numeric"),
-    ({"factor": 2.0}, TypeError, "dict with a 'name'"),
-    ("scale", TypeError, "dict with a 'name'"),
-])
+@pytest.mark.parametrize(
+    "stored,error,match",
+    [
+        ({"name": "pca", "components": 3}, ValueError, "'pca': no ONNX exporter is registered"),
+        ({"name": "scale"}, ValueError, "needs a 'factor'"),
+        ({"name": "standardize", "mean": 0.0}, ValueError, "needs std"),
+        ({"name": "scale", "factor": [1.0, 2.0]}, ValueError, r"shape \(2,\).*one per feature"),
+        ({"name": "scale", "factor": "big"}, ValueError, "not numeric"),
+        ({"factor": 2.0}, TypeError, "dict with a 'name'"),
+        ("scale", TypeError, "dict with a 'name'"),
+    ],
+)
 def test_bad_input_transforms_refused_before_writing(stored, error, match, tmp_path):
     net = make_net("relu", "softmax", np.float64)
     net.input_transform = stored
@@ -339,8 +383,11 @@ def test_bad_input_transforms_refused_before_writing(stored, error, match, tmp_p
 def test_bad_stored_offset_refused():
     net = make_net("relu", "softmax", np.float64)
     net.metadata = {"input_offset": [1.0, 2.0, 3.0]}
-    with pytest.raises(ValueError, match=r"'offset' of shape \(3,\); expected one number or "
-                                         r"one per feature \(64\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'offset' of shape \(3,\); expected one number or "
+        r"one per feature \(64\)",
+    ):
         to_onnx(net)
 
 
@@ -409,15 +456,33 @@ def d_my_softmax(z):
     return nn.d_softmax(z)
 
 
-@pytest.mark.parametrize("hidden,output,match", [
-    ((silu, d_silu), "softmax", r"the hidden activation \(silu, d_silu\) is a user's own pair"),
-    ("relu", (my_softmax, d_my_softmax), r"the output activation \(my_softmax, d_my_softmax\) "
-                                         r"is a user's own pair"),
-    ("export_test_swish", "softmax", r"the hidden activation 'export_test_swish' "
-                                     r"\(swish, d_swish\) is a user's own pair"),
-    ((lambda z: nn.leaky_relu(z, 0.2), lambda z: nn.d_leaky_relu(z, 0.2)), "softmax",
-     r"hidden activation \(<lambda>, <lambda>\)"),
-])
+@pytest.mark.parametrize(
+    "hidden,output,match",
+    [
+        (
+            (silu, d_silu),
+            "softmax",
+            r"the hidden activation \(silu, d_silu\) is a user's own pair",
+        ),
+        (
+            "relu",
+            (my_softmax, d_my_softmax),
+            r"the output activation \(my_softmax, d_my_softmax\) "
+            r"is a user's own pair",
+        ),
+        (
+            "export_test_swish",
+            "softmax",
+            r"the hidden activation 'export_test_swish' "
+            r"\(swish, d_swish\) is a user's own pair",
+        ),
+        (
+            (lambda z: nn.leaky_relu(z, 0.2), lambda z: nn.d_leaky_relu(z, 0.2)),
+            "softmax",
+            r"hidden activation \(<lambda>, <lambda>\)",
+        ),
+    ],
+)
 def test_users_own_pairs_refused_before_writing(hidden, output, match, tmp_path):
     nn.register_activation("export_test_swish", swish, d_swish, overwrite=True)
     net = nn.NeuralNetwork([4, 5, 3], hidden, output, "mse", "sgd", seed=0)
@@ -431,8 +496,9 @@ def test_users_own_pairs_refused_before_writing(hidden, output, match, tmp_path)
 
 def test_builtin_function_with_users_derivative_exports(rng):
     # only the forward function goes into the graph, so (relu, my_derivative) is relu there
-    net = nn.NeuralNetwork([4, 5, 3], (nn.relu, lambda z: (z > 0) * 1.0), "softmax", "mse",
-                           "sgd", seed=0)
+    net = nn.NeuralNetwork(
+        [4, 5, 3], (nn.relu, lambda z: (z > 0) * 1.0), "softmax", "mse", "sgd", seed=0
+    )
     assert net.hidden_activation.name is None
     x = rng.normal(size=(100, 4))
     close(run(to_onnx(net), x)["probabilities"], net.predict(x), np.float64)
@@ -489,13 +555,20 @@ def test_fresh_process_without_nnscratch_runs_the_file(tmp_path, digits):
     """)
     # the subprocess runs in tmp_path, with no path to the source tree
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "ran without nnscratch" in proc.stdout
     close(np.load(tmp_path / "proba.npy"), net.predict(x / 16), np.float32)
-    np.testing.assert_array_equal(np.load(tmp_path / "label.npy"),
-                                  net.predict(x / 16, labels=True))
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "label.npy"), net.predict(x / 16, labels=True)
+    )
 
 
 def test_export_command_on_a_command_line_model(tmp_path, digits, rng):
@@ -508,14 +581,14 @@ def test_export_command_on_a_command_line_model(tmp_path, digits, rng):
     assert "\n" not in line
     assert "model.onnx" in line and f"opset {export.DEFAULT_OPSET}" in line
     assert "float32" in line and "64-24-16-10" in line and "label, probabilities" in line
-    sess = ort.InferenceSession(str(tmp_path / "model.onnx"),
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     label, proba = sess.run(None, {"input": x.astype(np.float32)})
     close(proba, net.predict(x / 16), np.float32)
     assert label.tolist() == [names[i] for i in net.predict(x / 16, labels=True)]
 
-    line = export.export_command(tmp_path / "model.npz", tmp_path / "p.onnx", labels=False,
-                                 opset=15)
+    line = export.export_command(
+        tmp_path / "model.npz", tmp_path / "p.onnx", labels=False, opset=15
+    )
     assert "opset 15" in line and "outputs probabilities" in line
 
 
@@ -538,8 +611,7 @@ def sk():
     return pytest.importorskip("nnscratch.sklearn", reason="needs scikit-learn")
 
 
-NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                  "nine"])
+NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
 
 
 @pytest.mark.parametrize("kind", ["int", "str", "object", "float", "binary", "bool"])
@@ -547,9 +619,14 @@ NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",
 def test_classifier_labels_are_its_classes(kind, dtype, sk, digits):
     x, y = digits
     x = (x / 16).astype(dtype)
-    target = {"int": y * 10 + 3, "str": NAMES[y], "object": NAMES[y].astype(object),
-              "float": (y % 3).astype(float), "binary": np.where(y > 4, "big", "small"),
-              "bool": y > 4}[kind]
+    target = {
+        "int": y * 10 + 3,
+        "str": NAMES[y],
+        "object": NAMES[y].astype(object),
+        "float": (y % 3).astype(float),
+        "binary": np.where(y > 4, "big", "small"),
+        "bool": y > 4,
+    }[kind]
     est = sk.NNClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0).fit(x, target)
     model = to_onnx(est)
     assert [o.name for o in model.graph.output] == ["label", "probabilities"]
@@ -603,9 +680,11 @@ def test_regressor_has_no_labels(sk, digits):
 def test_other_estimators_are_not_networks(sk, digits):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
     x, y = digits
-    pipeline = make_pipeline(StandardScaler(), sk.NNClassifier(hidden_layer_sizes=(4,),
-                                                               max_iter=1, random_state=0))
+    pipeline = make_pipeline(
+        StandardScaler(), sk.NNClassifier(hidden_layer_sizes=(4,), max_iter=1, random_state=0)
+    )
     for thing in (pipeline, pipeline.fit(x, y)):
         with pytest.raises(TypeError, match="got Pipeline"):
             to_onnx(thing)
@@ -613,8 +692,9 @@ def test_other_estimators_are_not_networks(sk, digits):
 
 def test_estimator_labels_must_be_a_bool(sk, digits):
     x, y = digits
-    est = sk.NNClassifier(hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(x[:200],
-                                                                                 y[:200])
+    est = sk.NNClassifier(hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(
+        x[:200], y[:200]
+    )
     with pytest.raises(TypeError, match="labels must be True, False or None"):
         to_onnx(est, labels=["a"] * 10)
 
@@ -622,16 +702,22 @@ def test_estimator_labels_must_be_a_bool(sk, digits):
 def test_estimator_with_users_activation_refused(sk, digits):
     x, y = digits
     nn.register_activation("export_test_swish", swish, d_swish, overwrite=True)
-    est = sk.NNClassifier(hidden_layer_sizes=(4,), activation="export_test_swish", max_iter=1,
-                          random_state=0).fit(x[:200], y[:200])
+    est = sk.NNClassifier(
+        hidden_layer_sizes=(4,), activation="export_test_swish", max_iter=1, random_state=0
+    ).fit(x[:200], y[:200])
     with pytest.raises(ValueError, match="hidden activation 'export_test_swish'"):
         to_onnx(est)
 
 
 # ------------------------------------------------------------------ the example
 def test_onnx_example_runs(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "examples" / "onnx_export.py")],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "onnx_export.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert float(out.split("largest difference in probabilities ")[1].split()[0]) <= 1e-5
@@ -641,26 +727,32 @@ def test_onnx_example_runs(tmp_path):
 
 
 # ------------------------------------------------------------------ the command line
-def test_cli_export_takes_raw_pixels_and_answers_with_class_names(tmp_path, monkeypatch,
-                                                                   digits):
+def test_cli_export_takes_raw_pixels_and_answers_with_class_names(tmp_path, monkeypatch, digits):
     import argparse
 
     from nnscratch import cli
-    commands = next(a for a in cli.build_parser()._actions
-                    if isinstance(a, argparse._SubParsersAction)).choices
+
+    commands = next(
+        a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices
     if "export" not in commands:
         pytest.skip("the command line has no export command yet")
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["train", "--data", "digits", "--epochs", "3", "--verbose", "0",
-                     "--out", "m.npz"]) == 0
+    assert (
+        cli.main(
+            ["train", "--data", "digits", "--epochs", "3", "--verbose", "0", "--out", "m.npz"]
+        )
+        == 0
+    )
     assert cli.main(["export", "m.npz", "--output", "m.onnx"]) == 0
     net = nn.load_model("m.npz")
     x = digits[0]  # raw pixels 0..16; the model was trained on x / 16
     sess = ort.InferenceSession("m.onnx", providers=["CPUExecutionProvider"])
     label, proba = sess.run(None, {"input": x.astype(np.float32)})
     close(proba, net.predict(x / 16), np.float32)
-    assert label.tolist() == [net.metadata["class_names"][i]
-                              for i in net.predict(x / 16, labels=True)]
+    assert label.tolist() == [
+        net.metadata["class_names"][i] for i in net.predict(x / 16, labels=True)
+    ]
     assert cli.main(["export", "m.npz", "--opset", "12"]) == 1
     assert cli.main(["export", "m.npz", "--no-labels"]) == 0
     assert [o.name for o in onnx.load("m.onnx").graph.output] == ["probabilities"]
@@ -674,10 +766,10 @@ def test_input_transforms_of_nnscratch_data_are_in_the_graph(make, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (300, 8)).astype(np.float32)
     y = np.arange(300) % 3
-    transform = Scale(1 / 255, 0.25) if make == "scale" else Standardize(x.mean(0),
-                                                                         x.std(0) + 1)
-    net = nn.NeuralNetwork([8, 6, 3], "relu", "softmax", "categorical_crossentropy", "adam",
-                           seed=0, dtype=np.float32)
+    transform = Scale(1 / 255, 0.25) if make == "scale" else Standardize(x.mean(0), x.std(0) + 1)
+    net = nn.NeuralNetwork(
+        [8, 6, 3], "relu", "softmax", "categorical_crossentropy", "adam", seed=0, dtype=np.float32
+    )
     net.input_transform = transform
     net.fit(x, y, 32, 2, categorical=True, verbose=0)
     loaded = nn.load_model(net.save(tmp_path / "m.npz"))

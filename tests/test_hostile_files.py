@@ -28,8 +28,14 @@ def small_network(optimizer=None, seed=0):
     """A tiny trained network: small files, so every byte can be attacked."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, 20)
-    net = nn.NeuralNetwork([2, 3, 2], "relu", "softmax", "categorical_crossentropy",
-                           optimizer or nn.SGD(0.1, 0.9), seed=seed)
+    net = nn.NeuralNetwork(
+        [2, 3, 2],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        optimizer or nn.SGD(0.1, 0.9),
+        seed=seed,
+    )
     net.fit(X, y, 10, 1, categorical=True, verbose=0)
     return net
 
@@ -59,8 +65,7 @@ def write_model(path, meta, arrays, raw_meta=None, digests=True):
     meta = dict(meta)
     contents = {name: a if isinstance(a, bytes) else npy_bytes(a) for name, a in arrays.items()}
     if meta.get("format_version") == 2 and digests:
-        meta["digests"] = {name: hashlib.sha256(raw).hexdigest()
-                           for name, raw in contents.items()}
+        meta["digests"] = {name: hashlib.sha256(raw).hexdigest() for name, raw in contents.items()}
     text = raw_meta if raw_meta is not None else json.dumps(meta)
     with zipfile.ZipFile(path, "w") as archive:
         for name, raw in contents.items():
@@ -139,8 +144,10 @@ def test_swapped_members_are_caught_by_the_digests(tmp_path):
     net = small_network(nn.Adam(0.01))
     path = net.save(tmp_path / "adam.npz")
     contents = members(path)
-    contents["optimizer.m.npy"], contents["optimizer.v.npy"] = \
-        contents["optimizer.v.npy"], contents["optimizer.m.npy"]
+    contents["optimizer.m.npy"], contents["optimizer.v.npy"] = (
+        contents["optimizer.v.npy"],
+        contents["optimizer.m.npy"],
+    )
     with zipfile.ZipFile(tmp_path / "swapped.npz", "w") as archive:
         for name, raw in contents.items():
             archive.writestr(name, raw)
@@ -163,11 +170,19 @@ def test_version_1_files_still_load(tmp_path):
     refused(tmp_path / "negative.npz", "optimizer.v.npy", "negative")
 
 
-@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.MT19937,
-                                           np.random.Philox, np.random.SFC64])
+@pytest.mark.parametrize(
+    "bit_generator", [np.random.PCG64, np.random.MT19937, np.random.Philox, np.random.SFC64]
+)
 def test_every_random_generator_and_odd_history_round_trip(tmp_path, bit_generator):
-    net = nn.NeuralNetwork([2, 3, 2], "relu", "softmax", "categorical_crossentropy", "adam",
-                           seed=np.random.Generator(bit_generator(7)), dropout=0.3)
+    net = nn.NeuralNetwork(
+        [2, 3, 2],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        "adam",
+        seed=np.random.Generator(bit_generator(7)),
+        dropout=0.3,
+    )
     net.fit(X, np.arange(20) % 2, 5, 1, categorical=True, verbose=0)
     net.history["val_loss"] = [float("nan"), float("inf")]
     loaded = nn.load_model(net.save(tmp_path / "g.npz"))
@@ -195,12 +210,21 @@ def bad_arrays(n):
     good = rng.normal(size=n)
     nan, inf = good.copy(), good.copy()
     nan[n // 2], inf[-1] = np.nan, -np.inf
-    return [("short", good[:-1]), ("long", np.append(good, 0.0)), ("empty", good[:0]),
-            ("NaN", nan), ("inf", inf), ("2-D", good.reshape(1, n)),
-            ("float32", good.astype(np.float32)), ("int", np.arange(n)),
-            ("complex", good.astype(complex)), ("bool", good > 0),
-            ("fortran", np.asfortranarray(np.stack([good, good], 1))),
-            ("scalar", np.float64(1.0)), ("text", np.array(["a"] * n))]
+    return [
+        ("short", good[:-1]),
+        ("long", np.append(good, 0.0)),
+        ("empty", good[:0]),
+        ("NaN", nan),
+        ("inf", inf),
+        ("2-D", good.reshape(1, n)),
+        ("float32", good.astype(np.float32)),
+        ("int", np.arange(n)),
+        ("complex", good.astype(complex)),
+        ("bool", good > 0),
+        ("fortran", np.asfortranarray(np.stack([good, good], 1))),
+        ("scalar", np.float64(1.0)),
+        ("text", np.array(["a"] * n)),
+    ]
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -226,19 +250,21 @@ def test_every_bad_array_member_is_refused(tmp_path, version, member):
 
 
 def test_negative_second_moments_are_refused(tmp_path):
-    for optimizer, member in [(nn.Adam(0.01), "optimizer.v.npy"),
-                              (nn.RMSprop(0.01), "optimizer.s.npy"),
-                              (nn.Adagrad(0.1), "optimizer.s.npy")]:
+    for optimizer, member in [
+        (nn.Adam(0.01), "optimizer.v.npy"),
+        (nn.RMSprop(0.01), "optimizer.s.npy"),
+        (nn.Adagrad(0.1), "optimizer.s.npy"),
+    ]:
         path = small_network(optimizer).save(tmp_path / "m.npz")
         arrays = arrays_of(path)
         arrays[member] = arrays[member].copy()
         arrays[member][0] = -1e-3
-        refused(write_model(tmp_path / "neg.npz", description(path), arrays), member,
-                "negative")
+        refused(write_model(tmp_path / "neg.npz", description(path), arrays), member, "negative")
 
 
-@pytest.mark.parametrize("iterations", [-1, 1.5, float("inf"), float("nan"), True, "3", None,
-                                        [1], 2 ** 64, {"a": 1}])
+@pytest.mark.parametrize(
+    "iterations", [-1, 1.5, float("inf"), float("nan"), True, "3", None, [1], 2**64, {"a": 1}]
+)
 def test_bad_iteration_counters_are_refused(original, tmp_path, iterations):
     _, path, _ = original
     meta = description(path)
@@ -264,7 +290,7 @@ def test_named_malformed_descriptions(original, tmp_path):
         "history nested": ("history", {"loss": [[1.0]]}),
         "layers strings": ("layers", ["2", "3", "2"]),
         "layers floats": ("layers", [2.0, 3.0, 2.0]),
-        "layers huge": ("layers", [2, 10 ** 30, 2]),
+        "layers huge": ("layers", [2, 10**30, 2]),
         "layers negative": ("layers", [2, -3, 2]),
         "layers one": ("layers", [2]),
         "layers wide": ("layers", [6000, 6000]),
@@ -287,8 +313,17 @@ def test_named_malformed_descriptions(original, tmp_path):
         "optimizer string": ("optimizer", "adam"),
         "optimizer config": ("optimizer", {"name": "sgd", "config": {"learning_rate": -1}}),
         "optimizer unknown setting": ("optimizer", {"name": "sgd", "config": {"x": 1}}),
-        "schedule": ("optimizer", {"name": "sgd", "config": {"learning_rate": {
-            "schedule": {"name": "cosinedecay", "config": {"initial": "x"}}}}}),
+        "schedule": (
+            "optimizer",
+            {
+                "name": "sgd",
+                "config": {
+                    "learning_rate": {
+                        "schedule": {"name": "cosinedecay", "config": {"initial": "x"}}
+                    }
+                },
+            },
+        ),
         "format version": ("format_version", "2"),
         "format version zero": ("format_version", 0),
         "digests": ("digests", {"params.npy": "0" * 64}),
@@ -305,16 +340,29 @@ def test_named_malformed_descriptions(original, tmp_path):
         refused(write_model(tmp_path / f"without-{key}.npz", meta, arrays, digests=False))
 
 
-@pytest.mark.parametrize("text", [
-    "[" * 100_000 + "]" * 100_000,
-    '{"a": ' * 100_000 + "1" + "}" * 100_000,
-    "[" * 65, "{" * 10 ** 6, '"' + "[" * 1000,
-    "[" + "[]," * 300_000 + "[]]",
-    "", "null", "[]", "1e999", "NaN", '"text"', "{", '{"format": "nnscratch-model"',
-    '{"format": "nnscratch-model", "format_version": Infinity}',
-    '{"format": "nnscratch-model", "format_version": 1' + "0" * 5000 + "}",
-    "\ud800", "{}" + " " * 10_000 + "x",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"a": ' * 100_000 + "1" + "}" * 100_000,
+        "[" * 65,
+        "{" * 10**6,
+        '"' + "[" * 1000,
+        "[" + "[]," * 300_000 + "[]]",
+        "",
+        "null",
+        "[]",
+        "1e999",
+        "NaN",
+        '"text"',
+        "{",
+        '{"format": "nnscratch-model"',
+        '{"format": "nnscratch-model", "format_version": Infinity}',
+        '{"format": "nnscratch-model", "format_version": 1' + "0" * 5000 + "}",
+        "\ud800",
+        "{}" + " " * 10_000 + "x",
+    ],
+)
 def test_hostile_description_texts(original, tmp_path, text):
     _, path, _ = original
     target = write_model(tmp_path / "text.npz", {}, arrays_of(path), raw_meta=text)
@@ -333,9 +381,14 @@ def json_paths(value, prefix=()):
 
 DEEP = "__deep_nesting__"
 odd_values = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.sampled_from([-1, 0, 2 ** 31, 2 ** 63, 10 ** 40]),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=10),
-    st.just(DEEP), st.lists(st.integers(-3, 3), max_size=4),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.sampled_from([-1, 0, 2**31, 2**63, 10**40]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=10),
+    st.just(DEEP),
+    st.lists(st.integers(-3, 3), max_size=4),
     st.lists(st.text(max_size=3), max_size=4),
     st.dictionaries(st.text(max_size=5), st.integers(-2, 2), max_size=3),
 )
@@ -373,14 +426,23 @@ def test_mutated_descriptions_load_or_name_the_file(original, tmp_path, data):
 
 def test_a_save_that_would_not_load_is_refused(tmp_path):
     net = small_network()
-    for metadata in [{"class_names": ["only one"]}, {"deep": json.loads("[" * 80 + "]" * 80)},
-                     {"x": object()}, {"task": 3}, {"feature_names": ["a"]}]:
+    for metadata in [
+        {"class_names": ["only one"]},
+        {"deep": json.loads("[" * 80 + "]" * 80)},
+        {"x": object()},
+        {"task": 3},
+        {"feature_names": ["a"]},
+    ]:
         net.metadata = metadata
         with pytest.raises((ValueError, TypeError), match="cannot save to .*bad.npz"):
             net.save(tmp_path / "bad.npz")
         assert not (tmp_path / "bad.npz").exists()
-    net.metadata = {"class_names": ["no", "yes"], "task": "classification",
-                    "feature_names": ["a", "b"], "input_scale": [1.0, 2.0]}
+    net.metadata = {
+        "class_names": ["no", "yes"],
+        "task": "classification",
+        "feature_names": ["a", "b"],
+        "input_scale": [1.0, 2.0],
+    }
     same_model(nn.load_model(net.save(tmp_path / "good.npz")), net)
 
 
@@ -440,20 +502,22 @@ def _header(descr, shape):
     return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
 
 
-BOMB = 128 * 2 ** 20  # inflates to 128 MiB; benchmarks/bench_hostile_files.py uses 1 GiB
+BOMB = 128 * 2**20  # inflates to 128 MiB; benchmarks/bench_hostile_files.py uses 1 GiB
 
 
-@pytest.mark.parametrize("member", ["junk.npy", "optimizer.velocity.npy", "params.npy",
-                                    "meta.npy"])
+@pytest.mark.parametrize(
+    "member", ["junk.npy", "optimizer.velocity.npy", "params.npy", "meta.npy"]
+)
 def test_bombs_are_refused_without_inflating(original, tmp_path, member):
     net, path, _ = original
     contents = members(path)
-    header = _header(f"<U{BOMB // 4}", ()) if member == "meta.npy" \
-        else _header("<f8", (BOMB // 8,))
+    header = (
+        _header(f"<U{BOMB // 4}", ()) if member == "meta.npy" else _header("<f8", (BOMB // 8,))
+    )
     target = zip_with_big_member(tmp_path / "bomb.npz", contents, member, header, BOMB)
-    assert target.stat().st_size < 2 ** 20
+    assert target.stat().st_size < 2**20
     peak, outcome = peak_while(lambda: nn.load_model(target))
-    assert peak < 8 * 2 ** 20, peak
+    assert peak < 8 * 2**20, peak
     if member == "junk.npy":
         assert outcome is None  # a member nnscratch does not read is never inflated
     else:
@@ -464,20 +528,21 @@ def test_huge_declarations_allocate_nothing(original, tmp_path):
     _, path, _ = original
     meta, arrays = description(path), arrays_of(path)
     cases = {
-        "params header": dict(arrays, **{"params.npy": _header("<f8", (2 ** 40,)) + bytes(64)}),
-        "state header": dict(arrays, **{"optimizer.velocity.npy":
-                                        _header("<f8", (2 ** 62,)) + bytes(64)}),
+        "params header": dict(arrays, **{"params.npy": _header("<f8", (2**40,)) + bytes(64)}),
+        "state header": dict(
+            arrays, **{"optimizer.velocity.npy": _header("<f8", (2**62,)) + bytes(64)}
+        ),
     }
     for label, members_ in cases.items():
         target = write_model(tmp_path / f"{label}.npz", meta, members_, digests=False)
         peak, outcome = peak_while(lambda target=target: nn.load_model(target))
         assert outcome and str(target) in outcome
-        assert peak < 2 * 2 ** 20, (label, peak)
-    for layers in ([6000, 6000], [2, 2 ** 30, 2], [2 ** 31 - 1] * 3):
+        assert peak < 2 * 2**20, (label, peak)
+    for layers in ([6000, 6000], [2, 2**30, 2], [2**31 - 1] * 3):
         target = write_model(tmp_path / "wide.npz", dict(meta, layers=layers), arrays)
         peak, outcome = peak_while(lambda target=target: nn.load_model(target))
         assert outcome and str(target) in outcome and "parameters" in outcome
-        assert peak < 2 * 2 ** 20, (layers, peak)
+        assert peak < 2 * 2**20, (layers, peak)
 
 
 def test_padded_description_is_refused_before_reading(original, tmp_path):
@@ -486,7 +551,7 @@ def test_padded_description_is_refused_before_reading(original, tmp_path):
     target = write_model(tmp_path / "padded.npz", {}, arrays_of(path), raw_meta=text)
     peak, outcome = peak_while(lambda: nn.load_model(target))
     assert "more than the" in outcome and str(target) in outcome
-    assert peak < 2 * 2 ** 20
+    assert peak < 2 * 2**20
 
 
 def test_a_huge_zip_directory_is_refused(original, tmp_path):
@@ -578,7 +643,7 @@ def test_params_wrong_files_say_what_they_are(params_file, tmp_path):
     np.save(tmp_path / "count.npy", np.zeros(16))
     np.save(tmp_path / "dtype.npy", np.zeros(17, np.float32))
     np.save(tmp_path / "ints.npy", np.zeros(17, np.int64))
-    (tmp_path / "huge.npy").write_bytes(_header("<f8", (2 ** 40,)) + bytes(64))
+    (tmp_path / "huge.npy").write_bytes(_header("<f8", (2**40,)) + bytes(64))
     for path, words in cases.items():
         with pytest.raises(ValueError) as caught:
             net.load_params(path)

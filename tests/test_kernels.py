@@ -48,9 +48,25 @@ def wide_values(rng, shape, dtype, limit=100.0):
     """Values over [-limit, limit] with the tails, zero and tiny ones mixed in."""
     z = rng.uniform(-limit, limit, shape)
     flat = z.reshape(-1)
-    specials = np.array([0.0, -0.0, 1e-30, -1e-30, 1e-3, -1e-3, limit, -limit, 20.0, -20.0,
-                         40.0, -40.0, 88.0, -88.0])
-    flat[:specials.size] = specials[:flat.size]
+    specials = np.array(
+        [
+            0.0,
+            -0.0,
+            1e-30,
+            -1e-30,
+            1e-3,
+            -1e-3,
+            limit,
+            -limit,
+            20.0,
+            -20.0,
+            40.0,
+            -40.0,
+            88.0,
+            -88.0,
+        ]
+    )
+    flat[: specials.size] = specials[: flat.size]
     rng.shuffle(flat)
     return z.astype(dtype)
 
@@ -70,8 +86,9 @@ def test_dense_forward_matches_numpy(fast, act, dtype):
         np.testing.assert_array_equal(z_fast, z_ref)  # z keeps z + b, bit for bit
         assert (got_fast is z_fast) == (got_ref is z_ref)  # identity: z itself, no copy
         assert np.all(np.isfinite(got_fast))
-        np.testing.assert_allclose(got_fast, got_ref, rtol=RTOL[dtype], atol=ATOL[dtype],
-                                   err_msg=f"{act} {shape}")
+        np.testing.assert_allclose(
+            got_fast, got_ref, rtol=RTOL[dtype], atol=ATOL[dtype], err_msg=f"{act} {shape}"
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -80,14 +97,16 @@ def test_dense_backward_matches_numpy(fast, act, dtype):
     rng = np.random.default_rng(2)
     for shape in [(1, 1), (9, 4), (64, 100)]:
         z = wide_values(rng, shape, dtype)
-        a = NUMPY.dense_forward(act, z.copy(), np.zeros((1, shape[1]), dtype),
-                                np.empty_like(z)).copy()
+        a = NUMPY.dense_forward(
+            act, z.copy(), np.zeros((1, shape[1]), dtype), np.empty_like(z)
+        ).copy()
         delta = rng.standard_normal(shape).astype(dtype)
         ref, got = delta.copy(), delta.copy()
         NUMPY.dense_backward(act, z, a, ref)
         fast.dense_backward(act, z, a, got)
-        np.testing.assert_allclose(got, ref, rtol=RTOL[dtype], atol=ATOL[dtype],
-                                   err_msg=f"{act} {shape}")
+        np.testing.assert_allclose(
+            got, ref, rtol=RTOL[dtype], atol=ATOL[dtype], err_msg=f"{act} {shape}"
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -96,6 +115,7 @@ def test_elu_backward_keeps_small_slopes(dtype):
     sets = [NUMPY]
     try:
         import numba  # noqa: F401
+
         sets += numba_sets()
     except ImportError:
         pass
@@ -105,8 +125,9 @@ def test_elu_backward_keeps_small_slopes(dtype):
         delta = np.ones_like(z)
         kernels.dense_backward("elu", z, a, delta)
         expected = np.exp(z.astype(np.float64))
-        np.testing.assert_allclose(delta, expected, rtol=4 * np.finfo(dtype).eps,
-                                   err_msg=kernels.name)
+        np.testing.assert_allclose(
+            delta, expected, rtol=4 * np.finfo(dtype).eps, err_msg=kernels.name
+        )
         assert np.all(delta > 0), kernels.name
 
 
@@ -132,15 +153,19 @@ def test_output_delta_matches_numpy(fast, pair, dtype):
         a = outputs_for(pair, rng, n, m, dtype)  # saturated rows included (exact 0 and 1)
         y = targets_for(pair, rng, n, m, dtype)
         weights = rng.uniform(0, 3, n).astype(dtype)
-        for scale, sample_weight in [(1.0 / n, None), (0.5, None),
-                                     (weights / weights.sum(), weights),
-                                     (np.zeros(n, dtype), np.zeros(n, dtype))]:
+        for scale, sample_weight in [
+            (1.0 / n, None),
+            (0.5, None),
+            (weights / weights.sum(), weights),
+            (np.zeros(n, dtype), np.zeros(n, dtype)),
+        ]:
             out_ref, out_fast = np.full_like(a, np.nan), np.full_like(a, np.nan)
             ref = NUMPY.output_delta(*pair, a, y, out_ref, scale, sample_weight)
             got = fast.output_delta(*pair, a, y, out_fast, scale, sample_weight)
             label = f"{pair} n={n} m={m} weighted={sample_weight is not None}"
-            np.testing.assert_allclose(out_fast, out_ref, rtol=RTOL[dtype], atol=ATOL[dtype],
-                                       err_msg=label)
+            np.testing.assert_allclose(
+                out_fast, out_ref, rtol=RTOL[dtype], atol=ATOL[dtype], err_msg=label
+            )
             # a sum over the batch: the Numba kernel adds in double precision
             assert got[0] == pytest.approx(ref[0], rel=100 * RTOL[dtype], abs=1e-30), label
             assert got[1] == pytest.approx(ref[1], rel=RTOL[dtype]), label
@@ -152,10 +177,13 @@ def test_output_delta_counts_what_the_network_counts():
     """The reference's correct count is the network's own rule, checked by hand."""
     a = np.array([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
     y = np.array([[0, 1, 0], [0, 0, 1], [0, 0, 1]], dtype=float)
-    assert NUMPY.output_delta("softmax", "categorical_crossentropy", a, y,
-                              np.empty_like(a), 1 / 3)[2] == 2
-    assert NUMPY.output_delta("sigmoid", "binary_crossentropy", a, y,
-                              np.empty_like(a), 1 / 3)[2] == 7
+    assert (
+        NUMPY.output_delta("softmax", "categorical_crossentropy", a, y, np.empty_like(a), 1 / 3)[2]
+        == 2
+    )
+    assert (
+        NUMPY.output_delta("sigmoid", "binary_crossentropy", a, y, np.empty_like(a), 1 / 3)[2] == 7
+    )
     assert NUMPY.output_delta("identity", "mse", a, y, np.empty_like(a), 1 / 3)[2] == 0
 
 
@@ -210,12 +238,16 @@ def test_fused_optimizer_step_matches_numpy(fast, name, make, clip, dtype):
         np.testing.assert_array_equal(g, g_before)  # the gradient is never modified
     assert fast_opt.iterations == ref_opt.iterations == 40
     scale = np.abs(start - p_ref).max()
-    np.testing.assert_allclose(p_fast, p_ref, rtol=STEP_RTOL[dtype],
-                               atol=STEP_RTOL[dtype] * scale)
+    np.testing.assert_allclose(p_fast, p_ref, rtol=STEP_RTOL[dtype], atol=STEP_RTOL[dtype] * scale)
     for key, arr in ref_opt.get_state().items():
         if key != "iterations":
-            np.testing.assert_allclose(fast_opt.get_state()[key], arr, rtol=STEP_RTOL[dtype],
-                                       atol=STEP_RTOL[dtype] * np.abs(arr).max(), err_msg=key)
+            np.testing.assert_allclose(
+                fast_opt.get_state()[key],
+                arr,
+                rtol=STEP_RTOL[dtype],
+                atol=STEP_RTOL[dtype] * np.abs(arr).max(),
+                err_msg=key,
+            )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -237,13 +269,15 @@ def test_kernel_step_methods_match_each_other(fast, dtype):
             results = []
             for kernels in (NUMPY, fast):
                 p = p0.copy()
-                state = [np.abs(rng.standard_normal(n)).astype(dtype) * 0 + 0.5
-                         for _ in range(n_state)]
+                state = [
+                    np.abs(rng.standard_normal(n)).astype(dtype) * 0 + 0.5 for _ in range(n_state)
+                ]
                 getattr(kernels, method)(p, g, *state, *args, **clip)
                 results.append((p, state))
             (p_ref, s_ref), (p_got, s_got) = results
-            np.testing.assert_allclose(p_got, p_ref, rtol=RTOL[dtype] * 4, atol=1e-7,
-                                       err_msg=f"{method} {clip}")
+            np.testing.assert_allclose(
+                p_got, p_ref, rtol=RTOL[dtype] * 4, atol=1e-7, err_msg=f"{method} {clip}"
+            )
             for a, b in zip(s_got, s_ref):
                 np.testing.assert_allclose(a, b, rtol=RTOL[dtype] * 4, err_msg=method)
 
@@ -251,11 +285,13 @@ def test_kernel_step_methods_match_each_other(fast, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_flush_tiny(fast, dtype):
     tiny = np.finfo(dtype).tiny
-    values = np.array([0, tiny, -tiny, 1e3 * tiny, 2 ** 25 * tiny, -(2 ** 25) * tiny, 1.0,
-                       np.nan, np.inf], dtype=dtype)
+    values = np.array(
+        [0, tiny, -tiny, 1e3 * tiny, 2**25 * tiny, -(2**25) * tiny, 1.0, np.nan, np.inf],
+        dtype=dtype,
+    )
     ref, got = values.copy(), values.copy()
-    NUMPY.flush_tiny(ref, tiny * 2 ** 24)
-    fast.flush_tiny(got, dtype(tiny * 2 ** 24))
+    NUMPY.flush_tiny(ref, tiny * 2**24)
+    fast.flush_tiny(got, dtype(tiny * 2**24))
     np.testing.assert_array_equal(got, ref)
     np.testing.assert_array_equal(got[:4], 0)
 
@@ -274,8 +310,17 @@ def test_subclassed_optimizer_keeps_its_own_step():
 
 
 # ------------------------------------------------------------ whole runs
-def digits_run(kernels, dtype, optimizer, *, hidden="relu", output="softmax",
-               loss="categorical_crossentropy", epochs=3, **extra):
+def digits_run(
+    kernels,
+    dtype,
+    optimizer,
+    *,
+    hidden="relu",
+    output="softmax",
+    loss="categorical_crossentropy",
+    epochs=3,
+    **extra,
+):
     x, y = nn.datasets.load_digits(normalize=True)
     x, y = x[:600], y[:600]
     targets = nn.to_categorical(y, 10)
@@ -284,8 +329,17 @@ def digits_run(kernels, dtype, optimizer, *, hidden="relu", output="softmax",
     elif output == "identity":
         targets = targets[:, :3] * 2 - 1
     fit_extra = {k: extra.pop(k) for k in ("sample_weight",) if k in extra}
-    net = nn.NeuralNetwork([64, 32, 16, targets.shape[1]], hidden, output, loss, optimizer,
-                           dtype=dtype, seed=0, kernels=kernels, **extra)
+    net = nn.NeuralNetwork(
+        [64, 32, 16, targets.shape[1]],
+        hidden,
+        output,
+        loss,
+        optimizer,
+        dtype=dtype,
+        seed=0,
+        kernels=kernels,
+        **extra,
+    )
     losses = net.fit(x, targets, 32, epochs, verbose=0, **fit_extra)
     return np.array(losses), net
 
@@ -301,10 +355,13 @@ def test_training_runs_agree(fast, name, make, dtype):
     got, net_fast = digits_run(fast, dtype, make())
     assert net_fast._kernels is fast and net_ref._kernels is NUMPY
     np.testing.assert_allclose(got, ref, rtol=RUN_RTOL[dtype])
-    assert net_fast.history["accuracy"] == pytest.approx(net_ref.history["accuracy"],
-                                                         abs=3 / 600)
-    np.testing.assert_allclose(net_fast.get_flat_params(), net_ref.get_flat_params(),
-                               rtol=RUN_RTOL[dtype] * 10, atol=RUN_RTOL[dtype])
+    assert net_fast.history["accuracy"] == pytest.approx(net_ref.history["accuracy"], abs=3 / 600)
+    np.testing.assert_allclose(
+        net_fast.get_flat_params(),
+        net_ref.get_flat_params(),
+        rtol=RUN_RTOL[dtype] * 10,
+        atol=RUN_RTOL[dtype],
+    )
 
 
 CONFIGS = [
@@ -326,8 +383,13 @@ def test_training_runs_agree_across_pieces(fast, config, dtype):
     np.testing.assert_allclose(got, ref, rtol=RUN_RTOL[dtype])
     for key in net_ref.history:
         if key != "seconds":
-            np.testing.assert_allclose(net_fast.history[key], net_ref.history[key],
-                                       rtol=RUN_RTOL[dtype], atol=2 / 600, err_msg=key)
+            np.testing.assert_allclose(
+                net_fast.history[key],
+                net_ref.history[key],
+                rtol=RUN_RTOL[dtype],
+                atol=2 / 600,
+                err_msg=key,
+            )
 
 
 def test_users_pairs_take_the_generic_path(fast, monkeypatch):
@@ -348,10 +410,15 @@ def test_users_pairs_take_the_generic_path(fast, monkeypatch):
     monkeypatch.setattr(fast, "dense_backward", spy)
     monkeypatch.setattr(fast, "output_delta", spy)
     x, y = nn.datasets.load_digits(normalize=True)
-    net = nn.NeuralNetwork([64, 16, 10], nn.Activation("relu", my_relu, my_d_relu,
-                                                       kind="hidden"),
-                           (nn.softmax, lambda z: nn.d_softmax(z)),
-                           "categorical_crossentropy", "sgd", seed=0, kernels=fast)
+    net = nn.NeuralNetwork(
+        [64, 16, 10],
+        nn.Activation("relu", my_relu, my_d_relu, kind="hidden"),
+        (nn.softmax, lambda z: nn.d_softmax(z)),
+        "categorical_crossentropy",
+        "sgd",
+        seed=0,
+        kernels=fast,
+    )
     net.fit(x[:64], y[:64], 32, 1, categorical=True, verbose=0)
     assert calls == []
 
@@ -370,8 +437,13 @@ def test_auto_prefers_numba_and_the_environment_can_say_numpy(monkeypatch):
     monkeypatch.delenv("NNSCRATCH_KERNELS", raising=False)
     assert resolve_kernels("auto").name == "numba"
     assert resolve_kernels(None).name == "numba"
-    for value, name in [("numpy", "numpy"), ("NumPy", "numpy"), ("numba", "numba"),
-                        ("numba-parallel", "numba-parallel"), ("auto", "numba")]:
+    for value, name in [
+        ("numpy", "numpy"),
+        ("NumPy", "numpy"),
+        ("numba", "numba"),
+        ("numba-parallel", "numba-parallel"),
+        ("auto", "numba"),
+    ]:
         monkeypatch.setenv("NNSCRATCH_KERNELS", value)
         assert resolve_kernels("auto").name == name
         assert resolve_kernels("numba").name == "numba"  # an explicit choice wins
@@ -384,13 +456,16 @@ def test_auto_prefers_numba_and_the_environment_can_say_numpy(monkeypatch):
 def test_environment_variable_in_a_fresh_process(value, expected):
     pytest.importorskip("numba")
     env = dict(os.environ, NNSCRATCH_KERNELS=value)
-    code = ("import sys, nnscratch as nn\n"
-            "assert 'numba' not in sys.modules\n"  # importing the package imports no numba
-            "net = nn.NeuralNetwork([4, 3, 2], 'relu', 'softmax', 'categorical_crossentropy',"
-            " 'sgd')\n"
-            "print(net._kernels.name, net.kernels)")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=120)
+    code = (
+        "import sys, nnscratch as nn\n"
+        "assert 'numba' not in sys.modules\n"  # importing the package imports no numba
+        "net = nn.NeuralNetwork([4, 3, 2], 'relu', 'softmax', 'categorical_crossentropy',"
+        " 'sgd')\n"
+        "print(net._kernels.name, net.kernels)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [expected, "auto"]
 
@@ -406,12 +481,12 @@ def test_without_numba(monkeypatch):
         with pytest.raises(ImportError, match=r"pip install 'nnscratch\[fast\]'"):
             resolve_kernels(spec)
         with pytest.raises(ImportError, match="Numba"):
-            nn.NeuralNetwork([4, 3, 2], "relu", "softmax", "categorical_crossentropy", "sgd",
-                             kernels=spec)
+            nn.NeuralNetwork(
+                [4, 3, 2], "relu", "softmax", "categorical_crossentropy", "sgd", kernels=spec
+            )
     assert INSTALL_HINT == "pip install 'nnscratch[fast]'"
     assert resolve_kernels("auto") is NUMPY
-    net = nn.NeuralNetwork([4, 3, 2], "relu", "softmax", "categorical_crossentropy", "sgd",
-                           seed=0)
+    net = nn.NeuralNetwork([4, 3, 2], "relu", "softmax", "categorical_crossentropy", "sgd", seed=0)
     assert net._kernels is NUMPY
     x = np.random.default_rng(0).random((8, 4))
     net.fit(x, np.arange(8) % 2, 4, 2, categorical=True, verbose=0)
@@ -421,8 +496,9 @@ def test_without_numba(monkeypatch):
 
 
 def test_networks_pickle_with_their_kernels(fast):
-    net = nn.NeuralNetwork([4, 3, 2], "relu", "softmax", "categorical_crossentropy", "adam",
-                           seed=0, kernels=fast)
+    net = nn.NeuralNetwork(
+        [4, 3, 2], "relu", "softmax", "categorical_crossentropy", "adam", seed=0, kernels=fast
+    )
     x = np.random.default_rng(0).random((8, 4))
     net.fit(x, np.arange(8) % 2, 4, 1, categorical=True, verbose=0)
     clone = pickle.loads(pickle.dumps(net))

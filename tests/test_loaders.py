@@ -17,8 +17,12 @@ from nnscratch.datasets import (
     load_table,
 )
 
-FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 
 
 def idx_bytes(array):
@@ -64,8 +68,10 @@ def test_environment_variable_and_default_folder(tmp_path, monkeypatch):
 
 
 def test_missing_without_download_says_where_to_put_the_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"put the files train-images-idx3-ubyte.gz.*"
-                                                 + str(tmp_path / "mnist")):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"put the files train-images-idx3-ubyte.gz.*" + str(tmp_path / "mnist"),
+    ):
         load_mnist(data_home=tmp_path, download=False)
 
 
@@ -168,8 +174,10 @@ def test_csv_and_npz_tables(tmp_path):
 def damaged_versions(raw):
     """Ways a file in the data folder can differ from the published one."""
     yield "flipped first byte", bytes([raw[0] ^ 1]) + raw[1:]
-    yield "flipped middle byte", raw[:len(raw) // 2] + bytes([raw[len(raw) // 2] ^ 0x80]) \
-        + raw[len(raw) // 2 + 1:]
+    yield (
+        "flipped middle byte",
+        raw[: len(raw) // 2] + bytes([raw[len(raw) // 2] ^ 0x80]) + raw[len(raw) // 2 + 1 :],
+    )
     yield "flipped last byte", raw[:-1] + bytes([raw[-1] ^ 0xFF])
     yield "truncated", raw[:-1]
     yield "extended", raw + b"\0"
@@ -177,10 +185,12 @@ def damaged_versions(raw):
     yield "empty", b""
 
 
-@pytest.mark.parametrize("loader,name", [(load_mnist, "mnist"),
-                                         (load_fashion_mnist, "fashion-mnist")])
-def test_a_modified_file_in_the_data_folder_is_an_error_naming_it(tmp_path, monkeypatch,
-                                                                 loader, name):
+@pytest.mark.parametrize(
+    "loader,name", [(load_mnist, "mnist"), (load_fashion_mnist, "fashion-mnist")]
+)
+def test_a_modified_file_in_the_data_folder_is_an_error_naming_it(
+    tmp_path, monkeypatch, loader, name
+):
     folder = tmp_path / name
     hashes = small_set(folder)
     monkeypatch.setitem(mnist_module.DATASETS[name], "files", hashes)

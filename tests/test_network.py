@@ -11,9 +11,14 @@ from nnscratch.progress import Progress
 
 
 def small_net(**kwargs):
-    return nn.NeuralNetwork([4, 6, 3], (nn.relu, nn.d_relu), (nn.softmax, nn.d_softmax),
-                            (nn.categorical_crossentropy, nn.d_categorical_crossentropy),
-                            nn.SGD(learning_rate=0.1, momentum=0.9), **kwargs)
+    return nn.NeuralNetwork(
+        [4, 6, 3],
+        (nn.relu, nn.d_relu),
+        (nn.softmax, nn.d_softmax),
+        (nn.categorical_crossentropy, nn.d_categorical_crossentropy),
+        nn.SGD(learning_rate=0.1, momentum=0.9),
+        **kwargs,
+    )
 
 
 def data(n=30, seed=0):
@@ -24,9 +29,14 @@ def data(n=30, seed=0):
 def test_the_article_flow():
     """Built with positional tuples, trained, predicted, scored, saved and reloaded."""
     x, y = data(60)
-    net = nn.NeuralNetwork([4, 10, 3], (nn.relu, nn.d_relu), (nn.softmax, nn.d_softmax),
-                           (nn.categorical_crossentropy, nn.d_categorical_crossentropy),
-                           nn.SGD(), seed=0)
+    net = nn.NeuralNetwork(
+        [4, 10, 3],
+        (nn.relu, nn.d_relu),
+        (nn.softmax, nn.d_softmax),
+        (nn.categorical_crossentropy, nn.d_categorical_crossentropy),
+        nn.SGD(),
+        seed=0,
+    )
     losses = net.fit(x, y, 10, 5, True, verbose=0)
     assert len(losses) == 5 and all(np.isfinite(losses))
     probs = net.predict(x)
@@ -35,12 +45,14 @@ def test_the_article_flow():
     assert net.predict(x, labels=True).shape == (60,)
     assert 0.0 <= net.score(x, y, accuracy=True) <= 1.0
     assert net.score(x, nn.to_categorical(y, 3)) == pytest.approx(
-        float(np.mean(nn.categorical_crossentropy(probs, nn.to_categorical(y, 3)))))
+        float(np.mean(nn.categorical_crossentropy(probs, nn.to_categorical(y, 3))))
+    )
 
 
 def test_initialisation_follows_the_article():
-    net = nn.NeuralNetwork([300, 200, 100], "relu", "softmax", "categorical_crossentropy",
-                           "sgd", seed=0)
+    net = nn.NeuralNetwork(
+        [300, 200, 100], "relu", "softmax", "categorical_crossentropy", "sgd", seed=0
+    )
     for w, b in zip(net.weights, net.biases):
         std = np.sqrt(1 / (w.shape[0] + w.shape[1]))
         assert abs(w.mean()) < 0.1 * std
@@ -56,8 +68,9 @@ def test_same_seed_same_run_and_global_random_untouched():
     runs = []
     for _ in range(2):
         net = small_net(seed=42)
-        runs.append((net.fit(x, y, 8, 3, categorical=True, verbose=0),
-                     [w.copy() for w in net.weights]))
+        runs.append(
+            (net.fit(x, y, 8, 3, categorical=True, verbose=0), [w.copy() for w in net.weights])
+        )
     assert runs[0][0] == runs[1][0]
     for a, b in zip(runs[0][1], runs[1][1]):
         np.testing.assert_array_equal(a, b)
@@ -80,8 +93,9 @@ def test_uneven_last_batch_and_batch_larger_than_data():
             seen.append(1)
             return super().update(old_params, gradient)
 
-    net = nn.NeuralNetwork([4, 6, 3], "relu", "softmax", "categorical_crossentropy",
-                           Counting(0.1), seed=0)
+    net = nn.NeuralNetwork(
+        [4, 6, 3], "relu", "softmax", "categorical_crossentropy", Counting(0.1), seed=0
+    )
     losses = net.fit(x, y, batch_size=4, epochs=2, categorical=True, verbose=0)
     assert len(seen) == 6  # batches of 4, 4, 2 per epoch
     big = small_net(seed=0)
@@ -133,8 +147,9 @@ def test_load_params_checks_size_and_dtype(tmp_path):
     net = small_net(seed=0)
     path = net.save_params(tmp_path / "p.npy")
     bigger = nn.NeuralNetwork([4, 7, 3], "relu", "softmax", "categorical_crossentropy", "sgd")
-    with pytest.raises(ValueError,
-                       match=r"shape \(51,\), but this network for layers \[4, 7, 3\] has 59"):
+    with pytest.raises(
+        ValueError, match=r"shape \(51,\), but this network for layers \[4, 7, 3\] has 59"
+    ):
         bigger.load_params(path)
     single = small_net(seed=0, dtype=np.float32)
     with pytest.raises(ValueError, match="float64 parameters, but this network uses float32"):
@@ -199,46 +214,58 @@ def test_sigmoid_hidden_pair_in_the_output_slot_gets_the_output_derivative():
     assert net.output_activation.df is nn.d_sigmoid_output
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(layers=[4]), ValueError, "at least an input and an output"),
-    (dict(layers=[4, 0, 2]), ValueError, r"layers\[1\]"),
-    (dict(layers=[4, 2.5, 2]), TypeError, r"layers\[1\]"),
-    (dict(layers="4,3"), TypeError, "layers must be a list"),
-    (dict(hidden_activation=(nn.relu,)), TypeError, "hidden_activation"),
-    (dict(output_activation=42), TypeError, "output_activation"),
-    (dict(loss=None), TypeError, "loss"),
-    (dict(optimizer=object()), TypeError, "update"),
-    (dict(optimizer=nn.SGD), TypeError, "write SGD()"),
-    (dict(dtype=np.int32), ValueError, "dtype"),
-    (dict(seed="abc"), TypeError, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(layers=[4]), ValueError, "at least an input and an output"),
+        (dict(layers=[4, 0, 2]), ValueError, r"layers\[1\]"),
+        (dict(layers=[4, 2.5, 2]), TypeError, r"layers\[1\]"),
+        (dict(layers="4,3"), TypeError, "layers must be a list"),
+        (dict(hidden_activation=(nn.relu,)), TypeError, "hidden_activation"),
+        (dict(output_activation=42), TypeError, "output_activation"),
+        (dict(loss=None), TypeError, "loss"),
+        (dict(optimizer=object()), TypeError, "update"),
+        (dict(optimizer=nn.SGD), TypeError, "write SGD()"),
+        (dict(dtype=np.int32), ValueError, "dtype"),
+        (dict(seed="abc"), TypeError, "seed"),
+    ],
+)
 def test_constructor_errors_name_the_argument(kwargs, error, message):
-    args = dict(layers=[4, 3, 2], hidden_activation="relu", output_activation="softmax",
-                loss="categorical_crossentropy", optimizer="sgd")
+    args = dict(
+        layers=[4, 3, 2],
+        hidden_activation="relu",
+        output_activation="softmax",
+        loss="categorical_crossentropy",
+        optimizer="sgd",
+    )
     args.update(kwargs)
     layers = args.pop("layers")
     with pytest.raises(error, match=message):
         nn.NeuralNetwork(layers, **args)
 
 
-@pytest.mark.parametrize("x, y, kwargs, message", [
-    (np.ones((5, 3)), [0] * 5, {}, "x has 3 features, but the network expects 4"),
-    (np.ones(4), [0], {}, "x must be a 2-D array"),
-    (np.ones((0, 4)), [], {}, "x is empty"),
-    (np.full((5, 4), np.nan), [0] * 5, {}, "non-finite"),
-    (np.ones((5, 4)), [0] * 4, {}, "4 rows, but x has 5"),
-    (np.ones((5, 4)), [0, 1, 2, 3, 9], {}, "labels must lie in 0..2"),
-    (np.ones((5, 4)), [0.5] * 5, {}, "whole-number"),
-    (np.ones((5, 4)), [0] * 5, {"batch_size": 0}, "batch_size"),
-    (np.ones((5, 4)), [0] * 5, {"epochs": 1.5}, "epochs"),
-    ([["a"] * 4] * 5, [0] * 5, {}, "numeric"),
-])
+@pytest.mark.parametrize(
+    "x, y, kwargs, message",
+    [
+        (np.ones((5, 3)), [0] * 5, {}, "x has 3 features, but the network expects 4"),
+        (np.ones(4), [0], {}, "x must be a 2-D array"),
+        (np.ones((0, 4)), [], {}, "x is empty"),
+        (np.full((5, 4), np.nan), [0] * 5, {}, "non-finite"),
+        (np.ones((5, 4)), [0] * 4, {}, "4 rows, but x has 5"),
+        (np.ones((5, 4)), [0, 1, 2, 3, 9], {}, "labels must lie in 0..2"),
+        (np.ones((5, 4)), [0.5] * 5, {}, "whole-number"),
+        (np.ones((5, 4)), [0] * 5, {"batch_size": 0}, "batch_size"),
+        (np.ones((5, 4)), [0] * 5, {"epochs": 1.5}, "epochs"),
+        ([["a"] * 4] * 5, [0] * 5, {}, "numeric"),
+    ],
+)
 def test_fit_errors_name_the_argument(x, y, kwargs, message):
     args = dict(batch_size=2, epochs=1)
     args.update(kwargs)
     with pytest.raises((ValueError, TypeError), match=message):
-        small_net(seed=0).fit(x, y, args["batch_size"], args["epochs"], categorical=True,
-                              verbose=0)
+        small_net(seed=0).fit(
+            x, y, args["batch_size"], args["epochs"], categorical=True, verbose=0
+        )
 
 
 def test_wrong_shaped_user_derivative_is_reported():
@@ -246,10 +273,19 @@ def test_wrong_shaped_user_derivative_is_reported():
         return nn.softmax(z)  # forgot the Jacobian
 
     # caught when the network is built, before any training
-    with pytest.raises(ValueError, match=r"output_activation looks wrong: .*bad_d_softmax "
-                                         r"returned shape \(2, 3\).*must return \(2, 3, 3\)"):
-        nn.NeuralNetwork([4, 6, 3], "relu", (nn.softmax, bad_d_softmax),
-                         "categorical_crossentropy", "sgd", seed=0)
+    with pytest.raises(
+        ValueError,
+        match=r"output_activation looks wrong: .*bad_d_softmax "
+        r"returned shape \(2, 3\).*must return \(2, 3, 3\)",
+    ):
+        nn.NeuralNetwork(
+            [4, 6, 3],
+            "relu",
+            (nn.softmax, bad_d_softmax),
+            "categorical_crossentropy",
+            "sgd",
+            seed=0,
+        )
 
 
 def test_progress_is_one_line_per_epoch_when_not_a_terminal(capsys):
@@ -300,19 +336,22 @@ def _d_swish_flat(z):
     return np.ravel(z)  # wrong shape on purpose
 
 
-@pytest.mark.parametrize("args, argument", [
-    # the loss pair passed as the output activation, and the output pair as the loss
-    (("relu", (nn.mse, nn.d_mse), (nn.softmax, nn.d_softmax)), "output_activation"),
-    (("relu", "softmax", (nn.softmax, nn.d_softmax)), "loss"),
-    # a loss pair in the hidden slot
-    (((nn.mse, nn.d_mse), "softmax", "categorical_crossentropy"), "hidden_activation"),
-    # a hidden derivative of the wrong shape
-    (((_swish, _d_swish_flat), "softmax", "categorical_crossentropy"), "hidden_activation"),
-    # an elementwise derivative where a Jacobian stack belongs
-    (("relu", (nn.softmax, nn.d_relu), "categorical_crossentropy"), "output_activation"),
-    # a loss whose derivative is the loss itself (wrong shape)
-    (("relu", "softmax", (nn.mse, nn.mse)), "loss"),
-])
+@pytest.mark.parametrize(
+    "args, argument",
+    [
+        # the loss pair passed as the output activation, and the output pair as the loss
+        (("relu", (nn.mse, nn.d_mse), (nn.softmax, nn.d_softmax)), "output_activation"),
+        (("relu", "softmax", (nn.softmax, nn.d_softmax)), "loss"),
+        # a loss pair in the hidden slot
+        (((nn.mse, nn.d_mse), "softmax", "categorical_crossentropy"), "hidden_activation"),
+        # a hidden derivative of the wrong shape
+        (((_swish, _d_swish_flat), "softmax", "categorical_crossentropy"), "hidden_activation"),
+        # an elementwise derivative where a Jacobian stack belongs
+        (("relu", (nn.softmax, nn.d_relu), "categorical_crossentropy"), "output_activation"),
+        # a loss whose derivative is the loss itself (wrong shape)
+        (("relu", "softmax", (nn.mse, nn.mse)), "loss"),
+    ],
+)
 def test_a_piece_in_the_wrong_slot_is_named_at_construction(args, argument):
     with pytest.raises((TypeError, ValueError), match=rf"^{argument} looks wrong"):
         nn.NeuralNetwork([4, 5, 3], *args, "sgd")
@@ -326,8 +365,9 @@ def test_probing_leaves_the_generator_and_the_optimizer_alone():
             calls.append(1)
             return old_params - 0.1 * gradient
 
-    a = nn.NeuralNetwork([4, 5, 3], "relu", "softmax", "categorical_crossentropy",
-                         Recording(), seed=5)
+    a = nn.NeuralNetwork(
+        [4, 5, 3], "relu", "softmax", "categorical_crossentropy", Recording(), seed=5
+    )
     rng = np.random.default_rng(5)
     b_weights = rng.normal(0, np.sqrt(1 / 9), (4, 5))
     np.testing.assert_array_equal(a.weights[0], b_weights)

@@ -60,7 +60,7 @@ def test_adam_hand_computed():
     for t, g in enumerate(GRADS, start=1):
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        p = p - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        p = p - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
         expected.append(p)
     np.testing.assert_allclose(run(nn.Adam(lr)), expected, rtol=1e-12)
     # Adam's first step moves every coordinate by about lr against the gradient's sign
@@ -138,18 +138,21 @@ def test_learning_rate_schedule_callable():
     assert p[0] == pytest.approx(-0.1 - 0.05)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: nn.SGD(learning_rate=0), "learning_rate"),
-    (lambda: nn.SGD(learning_rate=-1), "learning_rate"),
-    (lambda: nn.SGD(momentum=1.0), "momentum"),
-    (lambda: nn.SGD(momentum=-0.1), "momentum"),
-    (lambda: nn.SGD(nesterov=True), "nesterov"),
-    (lambda: nn.Adam(beta_1=1.0), "beta_1"),
-    (lambda: nn.Adam(epsilon=0), "epsilon"),
-    (lambda: nn.RMSprop(rho=2), "rho"),
-    (lambda: nn.SGD(learning_rate="fast"), "learning_rate"),
-    (lambda: nn.SGD(learning_rate=float("nan")), "learning_rate"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: nn.SGD(learning_rate=0), "learning_rate"),
+        (lambda: nn.SGD(learning_rate=-1), "learning_rate"),
+        (lambda: nn.SGD(momentum=1.0), "momentum"),
+        (lambda: nn.SGD(momentum=-0.1), "momentum"),
+        (lambda: nn.SGD(nesterov=True), "nesterov"),
+        (lambda: nn.Adam(beta_1=1.0), "beta_1"),
+        (lambda: nn.Adam(epsilon=0), "epsilon"),
+        (lambda: nn.RMSprop(rho=2), "rho"),
+        (lambda: nn.SGD(learning_rate="fast"), "learning_rate"),
+        (lambda: nn.SGD(learning_rate=float("nan")), "learning_rate"),
+    ],
+)
 def test_bad_settings_are_named(make, message):
     with pytest.raises((ValueError, TypeError), match=message):
         make()
@@ -159,12 +162,14 @@ def test_repr_shows_settings():
     assert repr(nn.SGD(0.5, 0.9)) == "SGD(learning_rate=0.5, momentum=0.9, nesterov=False)"
 
 
-@pytest.mark.parametrize("clip", [{"clipvalue": 0.3}, {"clipnorm": 0.5},
-                                  {"clipvalue": 0.3, "clipnorm": 0.5}])
+@pytest.mark.parametrize(
+    "clip", [{"clipvalue": 0.3}, {"clipnorm": 0.5}, {"clipvalue": 0.3, "clipnorm": 0.5}]
+)
 @pytest.mark.parametrize("cls", [nn.SGD, nn.Adam, nn.RMSprop, nn.Adagrad])
 def test_clipped_steps_reuse_one_buffer_and_match_the_copying_route(cls, clip):
     """step() clips into a reused buffer; the result equals clip_gradient's copy."""
     from nnscratch.optimizers import clip_gradient
+
     rng = np.random.default_rng(0)
     stepper, reference = cls(0.01, **clip), cls(0.01)
     p_step, p_ref = np.ones(50), np.ones(50)
@@ -182,6 +187,7 @@ def test_clipped_steps_reuse_one_buffer_and_match_the_copying_route(cls, clip):
 
 def test_clip_gradient_writes_into_out_only_when_asked():
     from nnscratch.optimizers import clip_gradient
+
     g = np.array([3.0, -4.0, 0.5])
     out = np.empty(3)
     got = clip_gradient(g, clipvalue=1.0, clipnorm=None, out=out)

@@ -16,8 +16,15 @@ KINDS = ["memmap_f32", "memmap_u8", "hdf5", "zarr", "dask"]
 
 
 def make_net(n_in=8, n_out=3, dtype=np.float32, seed=0, hidden=16):
-    return NeuralNetwork([n_in, hidden, n_out], "relu", "softmax", "categorical_crossentropy",
-                         Adam(learning_rate=0.02), dtype=dtype, seed=seed)
+    return NeuralNetwork(
+        [n_in, hidden, n_out],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        Adam(learning_rate=0.02),
+        dtype=dtype,
+        seed=seed,
+    )
 
 
 def problem(n=1500, d=8, seed=0):
@@ -40,8 +47,13 @@ def stored(kind, x, folder, chunk_rows=128):
         handle.create_dataset("x", data=x, chunks=(chunk_rows, x.shape[1]))
         return handle["x"]
     if kind == "zarr":
-        z = zarr.open(str(folder / "x.zarr"), mode="w", shape=x.shape,
-                      chunks=(chunk_rows, x.shape[1]), dtype=x.dtype)
+        z = zarr.open(
+            str(folder / "x.zarr"),
+            mode="w",
+            shape=x.shape,
+            chunks=(chunk_rows, x.shape[1]),
+            dtype=x.dtype,
+        )
         z[:] = x
         return z
     if kind == "dask":
@@ -53,9 +65,11 @@ def stored(kind, x, folder, chunk_rows=128):
 def test_every_source_trains_predicts_and_scores(tmp_path, kind):
     x, y = problem()
     if kind == "generator":
+
         def source():
             for start in range(0, x.shape[0], 100):
-                yield x[start:start + 100], y[start:start + 100]
+                yield x[start : start + 100], y[start : start + 100]
+
         xs, ys, batch = source, None, None
     else:
         xs, ys, batch = stored(kind, x, tmp_path), y, 32
@@ -75,8 +89,9 @@ def test_predict_writes_into_out(tmp_path, kind):
     x, _ = problem(n=5000)
     xs = stored(kind, x, tmp_path)
     net = make_net()
-    out = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype=np.float32,
-                                    shape=(5000, 3))
+    out = np.lib.format.open_memmap(
+        tmp_path / "p.npy", mode="w+", dtype=np.float32, shape=(5000, 3)
+    )
     assert net.predict(xs, out=out) is out
     assert np.array_equal(np.load(tmp_path / "p.npy"), net.predict(x))
     labels = np.empty(5000, dtype=np.int64)
@@ -93,9 +108,11 @@ def test_validation_data_of_every_kind_is_scored_each_epoch(tmp_path, kind):
     x, y = problem()
     x_val, y_val = problem(n=2500, seed=1)  # more than one predict chunk
     if kind == "generator":
+
         def val():
             for start in range(0, 2500, 300):
-                yield x_val[start:start + 300], y_val[start:start + 300]
+                yield x_val[start : start + 300], y_val[start : start + 300]
+
         validation = val
     else:
         validation = (stored(kind, x_val, tmp_path), y_val)
@@ -111,8 +128,15 @@ def test_memmap_validation_split_is_drawn_like_the_array_split(tmp_path):
     np.save(tmp_path / "x.npy", x.astype(np.float32))
     a, b = make_net(), make_net()
     a.fit(x.astype(np.float32), y, 64, 2, categorical=True, verbose=0, validation_split=0.5)
-    b.fit(np.load(tmp_path / "x.npy", mmap_mode="r"), y, 64, 2, categorical=True, verbose=0,
-          validation_split=0.5)
+    b.fit(
+        np.load(tmp_path / "x.npy", mmap_mode="r"),
+        y,
+        64,
+        2,
+        categorical=True,
+        verbose=0,
+        validation_split=0.5,
+    )
     assert np.array_equal(a.get_flat_params(), b.get_flat_params())
     # 3000 held-out rows: scored in two chunks, summed in another order
     np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], rtol=1e-5)
@@ -136,17 +160,21 @@ def test_nan_at_row_three_million_is_named_and_the_epoch_undone(tmp_path, kind):
     if kind == "memmap":
         xs, ys, batch, extra = np.load(tmp_path / "x.npy", mmap_mode="r"), y, 8192, {}
     elif kind == "zarr":
-        z = zarr.open(str(tmp_path / "x.zarr"), mode="w", shape=x.shape, chunks=(2**18, 2),
-                      dtype=x.dtype)
+        z = zarr.open(
+            str(tmp_path / "x.zarr"), mode="w", shape=x.shape, chunks=(2**18, 2), dtype=x.dtype
+        )
         z[:] = x
         xs, ys, batch, extra = z, y, 8192, {"shuffle_buffer": 2**16}
     else:
+
         def batches():
             for start in range(0, x.shape[0], 8192):
-                yield x[start:start + 8192], y[start:start + 8192]
+                yield x[start : start + 8192], y[start : start + 8192]
+
         xs, ys, batch, extra = batches, None, None, {}
-    net = NeuralNetwork([2, 4, 2], "relu", "softmax", "categorical_crossentropy", "adam",
-                        dtype=np.float32, seed=0)
+    net = NeuralNetwork(
+        [2, 4, 2], "relu", "softmax", "categorical_crossentropy", "adam", dtype=np.float32, seed=0
+    )
     # one clean epoch on the rows before the NaN, so the epoch to undo is not the first
     net.fit(x[:100_000], y[:100_000], 8192, 1, categorical=True, verbose=0)
     start = net.get_flat_params()
@@ -164,10 +192,15 @@ def test_nan_in_a_chunked_store_or_generator_restores_the_epoch(tmp_path):
     x, y = problem(n=2000)
     xf = x.astype(np.float32)
     xf[1777, 5] = np.inf
-    for xs, ys, batch in [(stored("zarr", xf, tmp_path), y, 50),
-                          (lambda: iter([(xf[i:i + 100], y[i:i + 100])
-                                         for i in range(0, 2000, 100)]), None, None),
-                          (stored("memmap_f32", xf, tmp_path), y, 50)]:
+    for xs, ys, batch in [
+        (stored("zarr", xf, tmp_path), y, 50),
+        (
+            lambda: iter([(xf[i : i + 100], y[i : i + 100]) for i in range(0, 2000, 100)]),
+            None,
+            None,
+        ),
+        (stored("memmap_f32", xf, tmp_path), y, 50),
+    ]:
         net = make_net()
         start = net.get_flat_params()
         for prefetch in (0, 1):
@@ -179,12 +212,18 @@ def test_nan_in_a_chunked_store_or_generator_restores_the_epoch(tmp_path):
 # ----------------------------------------------------------- scikit-learn estimators
 sk = pytest.importorskip("nnscratch.sklearn")
 
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_sklearn_estimators_take_out_of_core_input(tmp_path, kind):
     x, y = problem()
     xs = stored(kind, x, tmp_path)
-    classifier = sk.NNClassifier(hidden_layer_sizes=(16,), max_iter=5, random_state=0,
-                                 batch_size=32, learning_rate_init=1e-2).fit(xs, y)
+    classifier = sk.NNClassifier(
+        hidden_layer_sizes=(16,),
+        max_iter=5,
+        random_state=0,
+        batch_size=32,
+        learning_rate_init=1e-2,
+    ).fit(xs, y)
     assert classifier.n_features_in_ == 8
     predicted = classifier.predict(xs)
     assert np.array_equal(predicted, classifier.predict(x.astype(np.float64)))
@@ -194,7 +233,8 @@ def test_sklearn_estimators_take_out_of_core_input(tmp_path, kind):
         partial.partial_fit(xs, y, classes=[0, 1, 2])
     assert partial.t_ == 2 * x.shape[0]  # scikit-learn counts n_iter_ per call, t_ in total
     regressor = sk.NNRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(
-        xs, y.astype(np.float64))
+        xs, y.astype(np.float64)
+    )
     assert regressor.predict(xs).shape == (x.shape[0],)
 
 
@@ -218,14 +258,17 @@ class SliceOnlyStore:
 def test_sklearn_estimators_read_stores_chunk_by_chunk_in_bounded_memory(tmp_path):
     x, y = problem(n=3000)
     store = SliceOnlyStore(x, 256)
-    for model in (sk.NNClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0),
-                  sk.NNRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0)):
+    for model in (
+        sk.NNClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+        sk.NNRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+    ):
         model.fit(store, y if isinstance(model, sk.NNClassifier) else y.astype(float))
         assert model.predict(store).shape[0] == 3000
         model.partial_fit(store, y if isinstance(model, sk.NNClassifier) else y.astype(float))
     assert max(store.reads) <= 256
-    big = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.uint8,
-                                    shape=(40_000, 784))  # 31 MB; 250 MB as float64
+    big = np.lib.format.open_memmap(
+        tmp_path / "big.npy", mode="w+", dtype=np.uint8, shape=(40_000, 784)
+    )  # 31 MB; 250 MB as float64
     big[:] = np.arange(784, dtype=np.uint8)
     labels = np.arange(40_000) % 3
     classifier = sk.NNClassifier(hidden_layer_sizes=(8,), max_iter=1, random_state=0)
@@ -257,20 +300,27 @@ def test_memory_stays_bounded_on_a_300_mb_uint8_memmap(tmp_path):
     big = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(n, d))
     pattern = np.random.default_rng(0).integers(0, 256, (1000, d), dtype=np.uint8)
     for start in range(0, n, 1000):
-        big[start:start + 1000] = pattern
+        big[start : start + 1000] = pattern
     big.flush()
     del big
     y = (np.arange(n) % 10).astype(np.uint8)
     x = np.load(path, mmap_mode="r")
-    net = NeuralNetwork([d, 32, 10], "relu", "softmax", "categorical_crossentropy", "adam",
-                        dtype=np.float32, seed=0)
+    net = NeuralNetwork(
+        [d, 32, 10],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        "adam",
+        dtype=np.float32,
+        seed=0,
+    )
     net.input_transform = data.Scale(1 / 255)
     bound = 64 * MB + model_bytes(net)
-    peak = traced_peak(lambda: net.fit(x, y, 256, 1, categorical=True, verbose=0,
-                                       validation_split=0.1))
+    peak = traced_peak(
+        lambda: net.fit(x, y, 256, 1, categorical=True, verbose=0, validation_split=0.1)
+    )
     assert peak < bound, f"fit peaked at {peak / MB:.1f} MB"
-    out = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype=np.float32,
-                                    shape=(n, 10))
+    out = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype=np.float32, shape=(n, 10))
     peak = traced_peak(lambda: net.predict(x, out=out))
     assert peak < bound, f"predict peaked at {peak / MB:.1f} MB"
     peak = traced_peak(lambda: net.score(x, y, accuracy=True))
@@ -291,12 +341,20 @@ def test_memory_stays_bounded_on_chunked_stores(tmp_path, kind):
         np.save(tmp_path / "x.npy", x)
         xs = da.from_array(np.load(tmp_path / "x.npy", mmap_mode="r"), chunks=(4096, d))
     del x
-    net = NeuralNetwork([d, 32, 10], "relu", "softmax", "categorical_crossentropy", "adam",
-                        dtype=np.float32, seed=0)
+    net = NeuralNetwork(
+        [d, 32, 10],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        "adam",
+        dtype=np.float32,
+        seed=0,
+    )
     net.input_transform = data.Scale(1 / 255)
     bound = 64 * MB + model_bytes(net)
-    peak = traced_peak(lambda: net.fit(xs, y, 256, 1, categorical=True, verbose=0,
-                                       validation_split=0.1))
+    peak = traced_peak(
+        lambda: net.fit(xs, y, 256, 1, categorical=True, verbose=0, validation_split=0.1)
+    )
     assert peak < bound, f"fit peaked at {peak / MB:.1f} MB"
     peak = traced_peak(lambda: net.predict(xs, labels=True))
     assert peak < bound, f"predict peaked at {peak / MB:.1f} MB"

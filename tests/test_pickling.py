@@ -22,8 +22,16 @@ def _digits():
 
 def _trained(dtype=np.float64, optimizer="adam", dropout=0.0):
     x, y = _digits()
-    net = NeuralNetwork([64, 24, 10], "relu", "softmax", "categorical_crossentropy", optimizer,
-                        seed=3, dtype=dtype, dropout=dropout)
+    net = NeuralNetwork(
+        [64, 24, 10],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        optimizer,
+        seed=3,
+        dtype=dtype,
+        dropout=dropout,
+    )
     net.fit(x, y, 32, 1, categorical=True, verbose=0)
     return net
 

@@ -19,9 +19,9 @@ def blobs(n=120, classes=3, seed=0, p=None):
 def net_for(**kwargs):
     kwargs.setdefault("seed", 0)
     opt = kwargs.pop("optimizer", nn.SGD(0.05, 0.9))
-    return nn.NeuralNetwork([4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt,
-                            **kwargs)
-
+    return nn.NeuralNetwork(
+        [4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt, **kwargs
+    )
 
 
 # -------------------------------------------------------------------------------- plots
@@ -56,8 +56,10 @@ def test_plot_history_needs_a_history():
         nn.plot_history({})
 
 
-@pytest.mark.parametrize("extension, magic", [("svg", b"<?xml"), ("pdf", b"%PDF"),
-                                              ("png", b"\x89PNG"), ("jpg", b"\xff\xd8")])
+@pytest.mark.parametrize(
+    "extension, magic",
+    [("svg", b"<?xml"), ("pdf", b"%PDF"), ("png", b"\x89PNG"), ("jpg", b"\xff\xd8")],
+)
 def test_plot_history_writes_the_format_its_extension_names(tmp_path, extension, magic):
     """Guards "curves.svg held PNG bytes" (issue 10.8); missing folders are created."""
     pytest.importorskip("matplotlib")

@@ -18,9 +18,9 @@ def blobs(n=120, classes=3, seed=0, p=None):
 def net_for(**kwargs):
     kwargs.setdefault("seed", 0)
     opt = kwargs.pop("optimizer", nn.SGD(0.05, 0.9))
-    return nn.NeuralNetwork([4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt,
-                            **kwargs)
-
+    return nn.NeuralNetwork(
+        [4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt, **kwargs
+    )
 
 
 # ---------------------------------------------------------------------------- progress

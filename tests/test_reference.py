@@ -22,10 +22,16 @@ HIDDEN = {
 }
 
 OUTPUT_LOSS = {  # every pairing the library accepts for training
-    "softmax+cce": ((nn.softmax, nn.d_softmax),
-                    (nn.categorical_crossentropy, nn.d_categorical_crossentropy), "onehot"),
-    "sigmoid+bce": ((nn.sigmoid, nn.d_sigmoid_output),
-                    (nn.binary_crossentropy, nn.d_binary_crossentropy), "binary"),
+    "softmax+cce": (
+        (nn.softmax, nn.d_softmax),
+        (nn.categorical_crossentropy, nn.d_categorical_crossentropy),
+        "onehot",
+    ),
+    "sigmoid+bce": (
+        (nn.sigmoid, nn.d_sigmoid_output),
+        (nn.binary_crossentropy, nn.d_binary_crossentropy),
+        "binary",
+    ),
     "identity+mse": ((nn.identity, nn.d_identity), (nn.mse, nn.d_mse), "real"),
     "identity+mae": ((nn.identity, nn.d_identity), (nn.mae, nn.d_mae), "real"),
     "identity+huber": ((nn.identity, nn.d_identity), (nn.huber, nn.d_huber), "real"),
@@ -61,8 +67,9 @@ def targets(kind, n, m, rng):
 
 def pair_up(hidden, output, loss, layers=(5, 7, 6, 4), lr=0.05, momentum=0.9):
     """The library's network and the reference, with the same starting parameters."""
-    net = nn.NeuralNetwork(list(layers), hidden, output, loss,
-                           nn.SGD(learning_rate=lr, momentum=momentum), seed=0)
+    net = nn.NeuralNetwork(
+        list(layers), hidden, output, loss, nn.SGD(learning_rate=lr, momentum=momentum), seed=0
+    )
     ref = ArticleNetwork(list(layers), hidden, output, loss, MomentumSGD(lr, momentum))
     ref.weights = [w.copy() for w in net.weights]
     ref.biases = [b.copy() for b in net.biases]
@@ -91,9 +98,15 @@ def test_gradients_and_two_updates_equal_the_articles(hidden, combo):
 @pytest.mark.parametrize("spec", ["names", "tuples"])
 def test_builtins_by_name_take_the_same_route_as_tuples(spec):
     rng = np.random.default_rng(3)
-    pieces = (("relu", "softmax", "categorical_crossentropy") if spec == "names" else
-              ((nn.relu, nn.d_relu), (nn.softmax, nn.d_softmax),
-               (nn.categorical_crossentropy, nn.d_categorical_crossentropy)))
+    pieces = (
+        ("relu", "softmax", "categorical_crossentropy")
+        if spec == "names"
+        else (
+            (nn.relu, nn.d_relu),
+            (nn.softmax, nn.d_softmax),
+            (nn.categorical_crossentropy, nn.d_categorical_crossentropy),
+        )
+    )
     net, ref = pair_up(*pieces)
     ref.hidden_activation = (nn.relu, nn.d_relu)
     ref.output_activation = (nn.softmax, nn.d_softmax)
@@ -101,18 +114,21 @@ def test_builtins_by_name_take_the_same_route_as_tuples(spec):
     x, y = rng.normal(size=(6, 5)), np.eye(4)[rng.integers(0, 4, 6)]
     net.train_on_batch(x, y)
     ref.train_step(x, y)
-    np.testing.assert_allclose(net.get_flat_params(),
-                               ref.flatten_params(ref.weights, ref.biases), rtol=1e-10)
+    np.testing.assert_allclose(
+        net.get_flat_params(), ref.flatten_params(ref.weights, ref.biases), rtol=1e-10
+    )
 
 
 def test_a_users_own_pairs_and_optimizer_equal_the_articles():
     rng = np.random.default_rng(11)
     hidden = (swish, d_swish)
     loss = (cube_loss, d_cube_loss)
-    net = nn.NeuralNetwork([3, 6, 2], hidden, (nn.identity, nn.d_identity), loss,
-                           MomentumSGD(0.01, 0.5), seed=2)
-    ref = ArticleNetwork([3, 6, 2], hidden, (nn.identity, nn.d_identity), loss,
-                         MomentumSGD(0.01, 0.5))
+    net = nn.NeuralNetwork(
+        [3, 6, 2], hidden, (nn.identity, nn.d_identity), loss, MomentumSGD(0.01, 0.5), seed=2
+    )
+    ref = ArticleNetwork(
+        [3, 6, 2], hidden, (nn.identity, nn.d_identity), loss, MomentumSGD(0.01, 0.5)
+    )
     ref.weights = [w.copy() for w in net.weights]
     ref.biases = [b.copy() for b in net.biases]
     x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
@@ -120,8 +136,9 @@ def test_a_users_own_pairs_and_optimizer_equal_the_articles():
         mine = net.train_on_batch(x, y).loss
         theirs = ref.train_step(x, y)
         assert mine == pytest.approx(theirs, rel=1e-12)
-    np.testing.assert_allclose(net.get_flat_params(),
-                               ref.flatten_params(ref.weights, ref.biases), rtol=1e-10)
+    np.testing.assert_allclose(
+        net.get_flat_params(), ref.flatten_params(ref.weights, ref.biases), rtol=1e-10
+    )
 
 
 def test_whole_training_run_matches_the_reference_order_free():

@@ -26,8 +26,16 @@ def data(n=80, seed=0):
 
 def make(seed=0, **kwargs):
     opt = kwargs.pop("optimizer", nn.Adam(CosineDecay(0.01, decay_steps=100)))
-    return nn.NeuralNetwork([4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt,
-                            seed=seed, dropout=0.2, **kwargs)
+    return nn.NeuralNetwork(
+        [4, 8, 3],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        opt,
+        seed=seed,
+        dropout=0.2,
+        **kwargs,
+    )
 
 
 # ------------------------------------------------------------------------- model files
@@ -45,8 +53,10 @@ def test_save_and_load_model_predicts_identically(tmp_path):
     assert isinstance(loaded.optimizer.learning_rate, CosineDecay)
 
 
-@pytest.mark.parametrize("optimizer", [nn.SGD(0.05, 0.9, nesterov=True), nn.Adam(0.01),
-                                       nn.RMSprop(0.01), nn.Adagrad(0.1)])
+@pytest.mark.parametrize(
+    "optimizer",
+    [nn.SGD(0.05, 0.9, nesterov=True), nn.Adam(0.01), nn.RMSprop(0.01), nn.Adagrad(0.1)],
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_resumed_training_is_bit_identical(tmp_path, optimizer, dtype):
     x, y = data()
@@ -84,8 +94,9 @@ class SignSGD:
 
 def test_users_own_pieces_save_under_registered_names(tmp_path):
     x, y = data()
-    net = nn.NeuralNetwork([4, 5, 3], (swish, d_swish), "softmax",
-                           "categorical_crossentropy", SignSGD(0.02), seed=0)
+    net = nn.NeuralNetwork(
+        [4, 5, 3], (swish, d_swish), "softmax", "categorical_crossentropy", SignSGD(0.02), seed=0
+    )
     net.fit(x, y, 16, 2, categorical=True, verbose=0)
     with pytest.raises(ValueError, match=r"register_activation\('swish', swish, d_swish\)"):
         net.save(tmp_path / "m.npz")
@@ -101,8 +112,9 @@ def test_users_own_pieces_save_under_registered_names(tmp_path):
             assert loaded.optimizer.learning_rate == 0.02
         finally:
             nn.registry.optimizers.unregister("signsgd_safety")
-        with pytest.raises(ValueError, match="optimizer 'signsgd_safety', which is not "
-                                             "registered.*custom_objects"):
+        with pytest.raises(
+            ValueError, match="optimizer 'signsgd_safety', which is not registered.*custom_objects"
+        ):
             nn.load_model(path)
         loaded = nn.load_model(path, custom_objects={"signsgd_safety": SignSGD})
         np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
@@ -110,8 +122,9 @@ def test_users_own_pieces_save_under_registered_names(tmp_path):
         nn.registry.hidden_activations.unregister("swish_safety")
     with pytest.raises(ValueError, match="hidden activation 'swish_safety'.*register"):
         nn.load_model(path, custom_objects={"signsgd_safety": SignSGD})
-    loaded = nn.load_model(path, custom_objects={"signsgd_safety": SignSGD,
-                                                 "swish_safety": (swish, d_swish)})
+    loaded = nn.load_model(
+        path, custom_objects={"signsgd_safety": SignSGD, "swish_safety": (swish, d_swish)}
+    )
     np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
 
 
@@ -134,8 +147,11 @@ def test_truncated_file(saved, tmp_path):
 def test_random_bytes(tmp_path):
     bad = tmp_path / "noise.npz"
     bad.write_bytes(np.random.default_rng(0).bytes(4096))
-    with pytest.raises(ValueError, match="noise.npz: not a readable nnscratch model file "
-                                         r"\(it is not an \.npz archive"):
+    with pytest.raises(
+        ValueError,
+        match="noise.npz: not a readable nnscratch model file "
+        r"\(it is not an \.npz archive",
+    ):
         nn.load_model(bad)
 
 
@@ -160,10 +176,12 @@ def rewrite_meta(path, out, change):
 
 
 def test_a_newer_format_version(saved, tmp_path):
-    newer = rewrite_meta(saved, tmp_path / "newer.npz",
-                         lambda m: m.update(format_version=99, library_version="9.0"))
-    with pytest.raises(ValueError, match="newer.npz: written in model-file format 99 by "
-                                         "nnscratch 9.0.*Upgrade"):
+    newer = rewrite_meta(
+        saved, tmp_path / "newer.npz", lambda m: m.update(format_version=99, library_version="9.0")
+    )
+    with pytest.raises(
+        ValueError, match="newer.npz: written in model-file format 99 by nnscratch 9.0.*Upgrade"
+    ):
         nn.load_model(newer)
 
 
@@ -240,11 +258,15 @@ WRITER = textwrap.dedent("""
 def test_killed_while_saving_leaves_a_loadable_file(tmp_path):
     model, params = tmp_path / "m.npz", tmp_path / "p.npy"
     rng = np.random.default_rng(0)
-    reference = nn.NeuralNetwork([50, 400, 10], "relu", "softmax", "categorical_crossentropy",
-                                 "adam", seed=0)
+    reference = nn.NeuralNetwork(
+        [50, 400, 10], "relu", "softmax", "categorical_crossentropy", "adam", seed=0
+    )
     for attempt in range(6):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(model), str(params)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(model), str(params)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         assert proc.stdout.readline().strip() == b"ready"
         time.sleep(0.05 + rng.uniform(0, 0.4))
         proc.send_signal(signal.SIGKILL if attempt % 2 else signal.SIGSTOP)
@@ -291,8 +313,9 @@ def test_divergence_stops_restores_and_says_what_to_try():
         def on_epoch_end(self, epoch, logs):
             kept.append(self.network.get_flat_params())
 
-    net = nn.NeuralNetwork([4, 8, 3], "relu", "softmax", "categorical_crossentropy",
-                           nn.SGD(1e9, 0.9), seed=0)
+    net = nn.NeuralNetwork(
+        [4, 8, 3], "relu", "softmax", "categorical_crossentropy", nn.SGD(1e9, 0.9), seed=0
+    )
     start = net.get_flat_params()
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
         warnings.simplefilter("always")
@@ -332,8 +355,9 @@ INTERRUPTED = textwrap.dedent("""
 
 
 def test_ctrl_c_keeps_the_model_and_returns_normally():
-    proc = subprocess.run([sys.executable, "-c", INTERRUPTED], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "returned 2 2" in out

@@ -1,6 +1,5 @@
 """Learning-rate schedules and the optimizers that follow them."""
 
-
 import numpy as np
 import pytest
 
@@ -18,19 +17,18 @@ def blobs(n=120, classes=3, seed=0, p=None):
 def net_for(**kwargs):
     kwargs.setdefault("seed", 0)
     opt = kwargs.pop("optimizer", nn.SGD(0.05, 0.9))
-    return nn.NeuralNetwork([4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt,
-                            **kwargs)
-
+    return nn.NeuralNetwork(
+        [4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt, **kwargs
+    )
 
 
 # ---------------------------------------------------------------------------- schedules
 def test_schedules_give_the_expected_rates():
-    assert Constant(0.1)(0) == Constant(0.1)(10 ** 6) == 0.1
+    assert Constant(0.1)(0) == Constant(0.1)(10**6) == 0.1
     step = StepDecay(0.1, factor=0.5, every=10)
     assert [step(s) for s in (0, 9, 10, 25)] == [0.1, 0.1, 0.05, 0.025]
     exp = ExponentialDecay(1.0, rate=0.5, steps=100)
-    assert exp(0) == 1.0 and exp(100) == pytest.approx(0.5) and exp(50) == pytest.approx(
-        2 ** -0.5)
+    assert exp(0) == 1.0 and exp(100) == pytest.approx(0.5) and exp(50) == pytest.approx(2**-0.5)
     cos = CosineDecay(1.0, decay_steps=100, alpha=0.1)
     assert cos(0) == 1.0 and cos(50) == pytest.approx(0.55) and cos(100) == pytest.approx(0.1)
     assert cos(500) == pytest.approx(0.1)

@@ -19,23 +19,27 @@ from nnscratch.sklearn import EXPECTED_FAILED_CHECKS, NNClassifier, NNRegressor 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-@pytest.mark.parametrize("estimator", [NNClassifier(), NNRegressor()],
-                         ids=["NNClassifier", "NNRegressor"])
+@pytest.mark.parametrize(
+    "estimator", [NNClassifier(), NNRegressor()], ids=["NNClassifier", "NNRegressor"]
+)
 def test_check_estimator(estimator):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = check_estimator(estimator, expected_failed_checks=EXPECTED_FAILED_CHECKS,
-                                  on_fail=None, on_skip=None)
-    failed = [(r["check_name"], repr(r["exception"])[:300]) for r in results
-              if r["status"] == "failed"]
+        results = check_estimator(
+            estimator, expected_failed_checks=EXPECTED_FAILED_CHECKS, on_fail=None, on_skip=None
+        )
+    failed = [
+        (r["check_name"], repr(r["exception"])[:300]) for r in results if r["status"] == "failed"
+    ]
     assert failed == []
     passed = sum(r["status"] == "passed" for r in results)
     assert passed >= 55
 
 
 def data(n=300, classes=3, seed=0):
-    return make_classification(n_samples=n, n_features=8, n_informative=5,
-                               n_classes=classes, random_state=seed)
+    return make_classification(
+        n_samples=n, n_features=8, n_informative=5, n_classes=classes, random_state=seed
+    )
 
 
 def test_pipeline_with_a_scaler():
@@ -47,13 +51,20 @@ def test_pipeline_with_a_scaler():
 
 def test_grid_search_in_two_processes():
     x, y = data(200)
-    search = GridSearchCV(make_pipeline(StandardScaler(),
-                                        NNClassifier(max_iter=30, random_state=0)),
-                          {"nnclassifier__hidden_layer_sizes": [(8,), (32,)],
-                           "nnclassifier__batch_size": [16, "auto"]}, cv=3, n_jobs=2)
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), NNClassifier(max_iter=30, random_state=0)),
+        {
+            "nnclassifier__hidden_layer_sizes": [(8,), (32,)],
+            "nnclassifier__batch_size": [16, "auto"],
+        },
+        cv=3,
+        n_jobs=2,
+    )
     search.fit(x, y)
-    assert set(search.best_params_) == {"nnclassifier__hidden_layer_sizes",
-                                        "nnclassifier__batch_size"}
+    assert set(search.best_params_) == {
+        "nnclassifier__hidden_layer_sizes",
+        "nnclassifier__batch_size",
+    }
     assert len(search.cv_results_["mean_test_score"]) == 4
     assert search.best_score_ > 0.6
 
@@ -82,11 +93,11 @@ def test_multilabel():
 
 
 def test_multi_output_regression():
-    x, y = make_regression(n_samples=300, n_features=6, n_targets=2, noise=1.0,
-                           random_state=0)
+    x, y = make_regression(n_samples=300, n_features=6, n_targets=2, noise=1.0, random_state=0)
     y = y / y.std(axis=0)
-    reg = make_pipeline(StandardScaler(), NNRegressor(hidden_layer_sizes=(64,), max_iter=200,
-                                                      random_state=0))
+    reg = make_pipeline(
+        StandardScaler(), NNRegressor(hidden_layer_sizes=(64,), max_iter=200, random_state=0)
+    )
     reg.fit(x, y)
     assert reg.predict(x).shape == (300, 2)
     assert reg.score(x, y) > 0.9
@@ -140,6 +151,7 @@ def test_sample_weight_changes_the_fit_and_ones_change_nothing():
 
 def test_the_callers_optimizer_is_not_trained():
     from nnscratch import SGD
+
     opt = SGD(0.05, 0.9)
     x, y = data()
     clf = NNClassifier(solver=opt, max_iter=3, random_state=0).fit(x, y)

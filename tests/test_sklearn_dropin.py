@@ -35,18 +35,27 @@ def quiet(fn, *args, **kwargs):
 
 
 def blobs(n=120, classes=3, features=5, seed=0):
-    return make_classification(n_samples=n, n_features=features, n_informative=3,
-                               n_redundant=0, n_classes=classes, n_clusters_per_class=1,
-                               class_sep=2.0, random_state=seed)
+    return make_classification(
+        n_samples=n,
+        n_features=features,
+        n_informative=3,
+        n_redundant=0,
+        n_classes=classes,
+        n_clusters_per_class=1,
+        class_sep=2.0,
+        random_state=seed,
+    )
 
 
 def regression(n=120, targets=1, seed=0):
-    x, y = make_regression(n_samples=n, n_features=5, n_targets=targets, noise=0.1,
-                           random_state=seed)
+    x, y = make_regression(
+        n_samples=n, n_features=5, n_targets=targets, noise=0.1, random_state=seed
+    )
     return x, y / y.std(axis=0)
 
 
 # --------------------------------------------------------------------------- parameters
+
 
 @pytest.mark.parametrize("ours, theirs", PAIRS, ids=["classifier", "regressor"])
 def test_every_scikit_learn_parameter_exists_with_the_same_default(ours, theirs):
@@ -86,7 +95,9 @@ BAD_PARAMS = {
     "nesterovs_momentum": ["no"],
     "early_stopping": [None],
     "validation_fraction": [1.0, -0.1],
-    "beta_1": [1.0], "beta_2": [-0.1], "epsilon": [0.0],
+    "beta_1": [1.0],
+    "beta_2": [-0.1],
+    "epsilon": [0.0],
     "n_iter_no_change": [0, 2.5, -math.inf],
     "max_fun": [0],
     "dropout": [1.0, -0.2],
@@ -111,6 +122,7 @@ def test_learning_rate_as_a_number_points_to_learning_rate_init():
 
 # --------------------------------------------------------------------------- objective
 
+
 def _sklearn_twin(ours, theirs_cls, x, y, **params):
     """scikit-learn's estimator fitted for one step, then given our parameters."""
     twin = quiet(theirs_cls(solver="lbfgs", max_iter=1, **params).fit, x, y)
@@ -128,14 +140,20 @@ def _targets_like_sklearn(twin, y):
 TASKS = {
     "binary": (NNClassifier, MLPClassifier, lambda: blobs(60, classes=2), {}),
     "multiclass": (NNClassifier, MLPClassifier, lambda: blobs(60, classes=4), {}),
-    "multilabel": (NNClassifier, MLPClassifier,
-                   lambda: (blobs(60)[0], (np.random.default_rng(0).random((60, 3)) > 0.5)
-                            .astype(int)), {}),
+    "multilabel": (
+        NNClassifier,
+        MLPClassifier,
+        lambda: (blobs(60)[0], (np.random.default_rng(0).random((60, 3)) > 0.5).astype(int)),
+        {},
+    ),
     "regression": (NNRegressor, MLPRegressor, lambda: regression(60), {}),
     "multioutput": (NNRegressor, MLPRegressor, lambda: regression(60, targets=3), {}),
-    "poisson": (NNRegressor, MLPRegressor,
-                lambda: (blobs(60)[0], np.random.default_rng(0).poisson(2.0, 60)),
-                {"loss": "poisson"}),
+    "poisson": (
+        NNRegressor,
+        MLPRegressor,
+        lambda: (blobs(60)[0], np.random.default_rng(0).poisson(2.0, 60)),
+        {"loss": "poisson"},
+    ),
 }
 
 
@@ -146,17 +164,24 @@ def test_objective_and_gradient_equal_scikit_learns(task, weighted, alpha):
     """Our full-batch objective (loss, alpha term, weights) is scikit-learn's, exactly."""
     ours_cls, theirs_cls, make, extra = TASKS[task]
     x, y = make()
-    params = dict(hidden_layer_sizes=(7, 4), activation="tanh", alpha=alpha, random_state=0,
-                  **extra)
+    params = dict(
+        hidden_layer_sizes=(7, 4), activation="tanh", alpha=alpha, random_state=0, **extra
+    )
     ours = quiet(ours_cls(solver="lbfgs", max_iter=2, **params).fit, x, y)
     twin = _sklearn_twin(ours, theirs_cls, x, y, **params)
     w = np.random.default_rng(1).uniform(0.2, 3.0, len(x)) if weighted else None
     packed = np.concatenate([np.ravel(a) for a in ours.coefs_ + ours.intercepts_])
     y_net = _targets_like_sklearn(twin, y)
     theirs_loss, theirs_grad = twin._loss_grad_lbfgs(
-        packed, x, y_net, w, [x] + [None] * (twin.n_layers_ - 1),
+        packed,
+        x,
+        y_net,
+        w,
+        [x] + [None] * (twin.n_layers_ - 1),
         [None] * (twin.n_layers_ - 1),
-        [np.empty_like(c) for c in twin.coefs_], [np.empty_like(b) for b in twin.intercepts_])
+        [np.empty_like(c) for c in twin.coefs_],
+        [np.empty_like(b) for b in twin.intercepts_],
+    )
     our_loss, our_grad = ours._loss_grad_lbfgs(packed, x, y_net, w)
     assert our_loss == pytest.approx(theirs_loss, rel=1e-10)
     if task == "multioutput":
@@ -167,8 +192,10 @@ def test_objective_and_gradient_equal_scikit_learns(task, weighted, alpha):
         for i in np.random.default_rng(2).choice(packed.size, 25, replace=False):
             e = np.zeros_like(packed)
             e[i] = step
-            slope = (ours._loss_grad_lbfgs(packed + e, x, y_net, w)[0]
-                     - ours._loss_grad_lbfgs(packed - e, x, y_net, w)[0]) / (2 * step)
+            slope = (
+                ours._loss_grad_lbfgs(packed + e, x, y_net, w)[0]
+                - ours._loss_grad_lbfgs(packed - e, x, y_net, w)[0]
+            ) / (2 * step)
             assert our_grad[i] == pytest.approx(slope, rel=1e-5, abs=1e-8)
     else:
         np.testing.assert_allclose(our_grad, theirs_grad, rtol=1e-8, atol=1e-12)
@@ -187,8 +214,16 @@ def test_alpha_reaches_every_batch_the_last_small_one_included():
     """One epoch of plain SGD equals scikit-learn's batch steps replayed by hand."""
     x, y = blobs(23)
     alpha, lr, batch = 0.5, 0.05, 10
-    clf = NNClassifier(hidden_layer_sizes=(6,), solver="sgd", momentum=0.0, alpha=alpha,
-                       learning_rate_init=lr, batch_size=batch, shuffle=False, random_state=0)
+    clf = NNClassifier(
+        hidden_layer_sizes=(6,),
+        solver="sgd",
+        momentum=0.0,
+        alpha=alpha,
+        learning_rate_init=lr,
+        batch_size=batch,
+        shuffle=False,
+        random_state=0,
+    )
     params = _initial_params(clf, 5, 3, "multiclass")
     clf.partial_fit(x, y, classes=[0, 1, 2])
     trained = clf.network_.get_flat_params()
@@ -205,26 +240,43 @@ def test_alpha_reaches_every_batch_the_last_small_one_included():
 
 def test_reported_loss_is_scikit_learns_for_a_single_batch():
     x, y = regression(50)
-    reg = quiet(NNRegressor(hidden_layer_sizes=(5,), alpha=0.2, solver="sgd", max_iter=1,
-                            batch_size=50, random_state=0).fit, x, y)
+    reg = quiet(
+        NNRegressor(
+            hidden_layer_sizes=(5,),
+            alpha=0.2,
+            solver="sgd",
+            max_iter=1,
+            batch_size=50,
+            random_state=0,
+        ).fit,
+        x,
+        y,
+    )
     # one batch: the epoch loss is the objective at the start of the epoch
     start = NNRegressor(**reg.get_params())
     start._initialize(start._check_params(), 5, 1, np.float64)
     half_mse = 0.5 * np.mean((start.network_.predict(x)[:, 0] - y) ** 2)
-    expected = half_mse + 0.2 / (2 * 50) * sum(float(np.sum(c ** 2)) for c in start.coefs_)
+    expected = half_mse + 0.2 / (2 * 50) * sum(float(np.sum(c**2)) for c in start.coefs_)
     # the network's penalty is taken at the end of the epoch: allow that drift only
     assert reg.loss_ == pytest.approx(expected, rel=1e-3)
 
 
 # --------------------------------------------------------------------------- attributes
 
+
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 def test_fitted_attributes_like_scikit_learns(solver):
     x, y = blobs(80, classes=3)
-    ours = quiet(NNClassifier(hidden_layer_sizes=(6, 4), solver=solver, max_iter=15,
-                              random_state=0).fit, x, y)
-    theirs = quiet(MLPClassifier(hidden_layer_sizes=(6, 4), solver=solver, max_iter=15,
-                                 random_state=0).fit, x, y)
+    ours = quiet(
+        NNClassifier(hidden_layer_sizes=(6, 4), solver=solver, max_iter=15, random_state=0).fit,
+        x,
+        y,
+    )
+    theirs = quiet(
+        MLPClassifier(hidden_layer_sizes=(6, 4), solver=solver, max_iter=15, random_state=0).fit,
+        x,
+        y,
+    )
     for name in ["n_layers_", "n_outputs_", "out_activation_", "n_features_in_"]:
         assert getattr(ours, name) == getattr(theirs, name), name
     assert [c.shape for c in ours.coefs_] == [c.shape for c in theirs.coefs_]
@@ -234,13 +286,13 @@ def test_fitted_attributes_like_scikit_learns(solver):
     if solver != "lbfgs":
         assert ours.n_iter_ == theirs.n_iter_ == 15
         assert ours.t_ == theirs.t_ == 15 * 80
-        assert len(ours.loss_curve_) == ours.n_iter_ and ours.best_loss_ == min(
-            ours.loss_curve_)
+        assert len(ours.loss_curve_) == ours.n_iter_ and ours.best_loss_ == min(ours.loss_curve_)
         assert ours.validation_scores_ is None and ours.best_validation_score_ is None
 
 
-@pytest.mark.parametrize("task, n_classes, act", [("binary", 2, "logistic"),
-                                                  ("multiclass", 3, "softmax")])
+@pytest.mark.parametrize(
+    "task, n_classes, act", [("binary", 2, "logistic"), ("multiclass", 3, "softmax")]
+)
 def test_output_layer_like_scikit_learns(task, n_classes, act):
     x, y = blobs(60, classes=n_classes)
     clf = quiet(NNClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit, x, y)
@@ -271,8 +323,9 @@ def test_coefs_and_intercepts_write_through_to_the_network():
 
 def test_coefs_set_by_hand_before_partial_fit_are_the_starting_point():
     x, y = blobs(20, classes=2)
-    clf = NNClassifier(hidden_layer_sizes=(2,), solver="sgd", momentum=0.0,
-                       learning_rate_init=0.1, alpha=0.0)
+    clf = NNClassifier(
+        hidden_layer_sizes=(2,), solver="sgd", momentum=0.0, learning_rate_init=0.1, alpha=0.0
+    )
     start = [np.full((5, 2), 0.1), np.full((2, 1), -0.2)]
     clf.coefs_ = [w.copy() for w in start]
     clf.intercepts_ = [np.zeros(2), np.zeros(1)]
@@ -288,15 +341,22 @@ def test_coefs_set_by_hand_before_partial_fit_are_the_starting_point():
 
 def test_validation_scores_are_scores_and_the_best_weights_are_kept():
     x, y = blobs(200, classes=3)
-    clf = NNClassifier(hidden_layer_sizes=(8,), early_stopping=True, max_iter=60,
-                       learning_rate_init=0.05, n_iter_no_change=5, random_state=0)
+    clf = NNClassifier(
+        hidden_layer_sizes=(8,),
+        early_stopping=True,
+        max_iter=60,
+        learning_rate_init=0.05,
+        n_iter_no_change=5,
+        random_state=0,
+    )
     seen = []
     original = clf._validation_score
 
     def spy(x_val, y_val, w_val):
         score = original(x_val, y_val, w_val)
-        seen.append((score, clf.network_.get_flat_params(),
-                     accuracy_score(y_val, clf.predict(x_val))))
+        seen.append(
+            (score, clf.network_.get_flat_params(), accuracy_score(y_val, clf.predict(x_val)))
+        )
         return score
 
     clf._validation_score = spy
@@ -312,8 +372,7 @@ def test_validation_scores_are_scores_and_the_best_weights_are_kept():
 
 def test_regressor_validation_scores_are_r2():
     x, y = regression(150)
-    reg = NNRegressor(hidden_layer_sizes=(8,), early_stopping=True, max_iter=20,
-                      random_state=0)
+    reg = NNRegressor(hidden_layer_sizes=(8,), early_stopping=True, max_iter=20, random_state=0)
     seen = []
     original = reg._validation_score
 
@@ -330,13 +389,19 @@ def test_regressor_validation_scores_are_r2():
 
 # --------------------------------------------------------------------------- warnings, stopping
 
+
 @pytest.mark.parametrize("cls, data", [(NNClassifier, blobs), (NNRegressor, regression)])
 @pytest.mark.parametrize("solver", ["sgd", "adam", "rmsprop", "adagrad", "lbfgs"])
 def test_convergence_warning_when_max_iter_ends_training(cls, data, solver):
     x, y = data(60)
     with pytest.warns(ConvergenceWarning, match="max_iter|Maximum iterations"):
-        model = cls(hidden_layer_sizes=(5,), solver=solver, max_iter=3, random_state=0,
-                    n_iter_no_change=np.inf).fit(x, y)
+        model = cls(
+            hidden_layer_sizes=(5,),
+            solver=solver,
+            max_iter=3,
+            random_state=0,
+            n_iter_no_change=np.inf,
+        ).fit(x, y)
     assert model.n_iter_ == 3
 
 
@@ -344,8 +409,9 @@ def test_no_convergence_warning_when_the_stopping_rule_ends_training():
     x, y = blobs(60)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        clf = NNClassifier(hidden_layer_sizes=(5,), tol=10.0, max_iter=100,
-                           random_state=0).fit(x, y)
+        clf = NNClassifier(hidden_layer_sizes=(5,), tol=10.0, max_iter=100, random_state=0).fit(
+            x, y
+        )
     assert clf.n_iter_ == clf.n_iter_no_change + 2  # first sets the best, then 11 misses
     assert clf._no_improvement_count == clf.n_iter_no_change + 1
 
@@ -354,9 +420,19 @@ def test_stopping_rule_matches_scikit_learns_on_a_recorded_curve():
     """Feed one loss curve to both rules (ours through training, theirs by hand)."""
     x, y = blobs(60)
     for tol, patience in [(1e-4, 3), (0.05, 2), (0.0, 5)]:
-        clf = quiet(NNClassifier(hidden_layer_sizes=(4,), solver="sgd", tol=tol,
-                                 n_iter_no_change=patience, max_iter=80, random_state=1,
-                                 learning_rate_init=0.01).fit, x, y)
+        clf = quiet(
+            NNClassifier(
+                hidden_layer_sizes=(4,),
+                solver="sgd",
+                tol=tol,
+                n_iter_no_change=patience,
+                max_iter=80,
+                random_state=1,
+                learning_rate_init=0.01,
+            ).fit,
+            x,
+            y,
+        )
         best, count, stop_at = math.inf, 0, None
         for i, loss in enumerate(clf.loss_curve_):
             count = count + 1 if loss > best - tol else 0
@@ -369,16 +445,41 @@ def test_stopping_rule_matches_scikit_learns_on_a_recorded_curve():
 
 def test_invscaling_and_adaptive_learning_rates():
     x, y = blobs(40)
-    clf = quiet(NNClassifier(hidden_layer_sizes=(4,), solver="sgd", learning_rate="invscaling",
-                             power_t=0.25, max_iter=3, random_state=0).fit, x, y)
+    clf = quiet(
+        NNClassifier(
+            hidden_layer_sizes=(4,),
+            solver="sgd",
+            learning_rate="invscaling",
+            power_t=0.25,
+            max_iter=3,
+            random_state=0,
+        ).fit,
+        x,
+        y,
+    )
     assert clf._optimizer.learning_rate == 1e-3 / (3 * 40 + 1) ** 0.25
-    clf = NNClassifier(hidden_layer_sizes=(4,), solver="sgd", learning_rate="adaptive",
-                       tol=10.0, max_iter=500, random_state=0).fit(x, y)
+    clf = NNClassifier(
+        hidden_layer_sizes=(4,),
+        solver="sgd",
+        learning_rate="adaptive",
+        tol=10.0,
+        max_iter=500,
+        random_state=0,
+    ).fit(x, y)
     # the step is divided by 5 each time the rule fires, until it is below 1e-6
-    assert clf._optimizer.learning_rate == pytest.approx(1e-3 / 5 ** 5)
+    assert clf._optimizer.learning_rate == pytest.approx(1e-3 / 5**5)
     assert clf.n_iter_ == 12 + 11 * 5  # 12 epochs to the first trigger, then 11 each
-    constant = quiet(NNClassifier(hidden_layer_sizes=(4,), solver="adam", max_iter=3,
-                                  learning_rate="invscaling", random_state=0).fit, x, y)
+    constant = quiet(
+        NNClassifier(
+            hidden_layer_sizes=(4,),
+            solver="adam",
+            max_iter=3,
+            learning_rate="invscaling",
+            random_state=0,
+        ).fit,
+        x,
+        y,
+    )
     assert constant._optimizer.learning_rate == 1e-3  # schedules are for solver='sgd'
 
 
@@ -390,8 +491,13 @@ def test_divergence_raises_without_early_stopping_and_scores_nan_with_it():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="non-finite parameter weights"):
             NNRegressor(hidden_layer_sizes=(5,), random_state=0).fit(x, y)
-        reg = NNRegressor(hidden_layer_sizes=(5,), random_state=0, early_stopping=True,
-                          solver="sgd", learning_rate_init=1.0).fit(x, y)
+        reg = NNRegressor(
+            hidden_layer_sizes=(5,),
+            random_state=0,
+            early_stopping=True,
+            solver="sgd",
+            learning_rate_init=1.0,
+        ).fit(x, y)
     assert math.isnan(reg.validation_scores_[-1])
     assert len(reg.validation_scores_) == reg.n_iter_ == len(reg.loss_curve_)
     assert np.all(np.isfinite(reg.network_.get_flat_params()))
@@ -399,15 +505,21 @@ def test_divergence_raises_without_early_stopping_and_scores_nan_with_it():
 
 # --------------------------------------------------------------------------- warm start, solvers
 
+
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 def test_warm_start_continues_from_the_previous_weights(solver):
     x, y = blobs(80)
-    cold = quiet(NNClassifier(hidden_layer_sizes=(6,), solver=solver, max_iter=5,
-                              random_state=0).fit, x, y)
-    warm = quiet(NNClassifier(hidden_layer_sizes=(6,), solver=solver, max_iter=5,
-                              random_state=0, warm_start=True).fit, x, y)
-    np.testing.assert_array_equal(cold.network_.get_flat_params(),
-                                  warm.network_.get_flat_params())
+    cold = quiet(
+        NNClassifier(hidden_layer_sizes=(6,), solver=solver, max_iter=5, random_state=0).fit, x, y
+    )
+    warm = quiet(
+        NNClassifier(
+            hidden_layer_sizes=(6,), solver=solver, max_iter=5, random_state=0, warm_start=True
+        ).fit,
+        x,
+        y,
+    )
+    np.testing.assert_array_equal(cold.network_.get_flat_params(), warm.network_.get_flat_params())
     network = warm.network_
     quiet(warm.fit, x, y)
     assert warm.network_ is network and warm.n_iter_ == 5
@@ -420,12 +532,22 @@ def test_warm_start_continues_from_the_previous_weights(solver):
         assert len(warm.loss_curve_) == 10 and warm.t_ == 10 * 80
 
 
-@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu",
-                                        *hidden_activations.names()])
+@pytest.mark.parametrize(
+    "activation", ["identity", "logistic", "tanh", "relu", *hidden_activations.names()]
+)
 def test_every_activation_name_trains(activation):
     x, y = blobs(60)
-    clf = quiet(NNClassifier(hidden_layer_sizes=(8,), activation=activation, max_iter=40,
-                             learning_rate_init=0.02, random_state=0).fit, x, y)
+    clf = quiet(
+        NNClassifier(
+            hidden_layer_sizes=(8,),
+            activation=activation,
+            max_iter=40,
+            learning_rate_init=0.02,
+            random_state=0,
+        ).fit,
+        x,
+        y,
+    )
     expected = "sigmoid" if activation == "logistic" else activation
     assert clf.network_.hidden_activation.name == expected
     assert clf.score(x, y) > 0.6
@@ -434,8 +556,17 @@ def test_every_activation_name_trains(activation):
 @pytest.mark.parametrize("solver", ["rmsprop", "adagrad", SGD(0.05, 0.5), RMSprop(0.01)])
 def test_our_solvers_and_optimizer_objects(solver):
     x, y = blobs(80)
-    clf = quiet(NNClassifier(hidden_layer_sizes=(8,), solver=solver, max_iter=40,
-                             learning_rate_init=0.02, random_state=0).fit, x, y)
+    clf = quiet(
+        NNClassifier(
+            hidden_layer_sizes=(8,),
+            solver=solver,
+            max_iter=40,
+            learning_rate_init=0.02,
+            random_state=0,
+        ).fit,
+        x,
+        y,
+    )
     assert clf.score(x, y) > 0.7
     if not isinstance(solver, str):
         assert solver.iterations == 0  # the caller's object is never trained
@@ -443,8 +574,11 @@ def test_our_solvers_and_optimizer_objects(solver):
 
 def test_lbfgs_attributes_describe_the_final_parameters():
     x, y = blobs(60)
-    clf = quiet(NNClassifier(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=30,
-                             random_state=0).fit, x, y)
+    clf = quiet(
+        NNClassifier(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=30, random_state=0).fit,
+        x,
+        y,
+    )
     objective, _ = clf._loss_grad_lbfgs(clf.network_.get_flat_params(), x, np.eye(3)[y])
     assert clf.loss_ == pytest.approx(objective, rel=1e-12)
     assert clf.loss_ == pytest.approx(clf.loss_curve_[-1], rel=1e-12)
@@ -454,26 +588,35 @@ def test_lbfgs_attributes_describe_the_final_parameters():
 
 # --------------------------------------------------------------------------- input kinds
 
+
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 @pytest.mark.parametrize("kind", ["csr_matrix", "csc_matrix", "csr_array", "csc_array"])
 def test_sparse_input_gives_the_dense_result(solver, kind):
     x, y = blobs(60)
     x[np.abs(x) < 0.8] = 0.0
     sparse = getattr(sp, kind)(x)
-    dense = quiet(NNClassifier(hidden_layer_sizes=(5,), solver=solver, max_iter=10,
-                               random_state=0).fit, x, y)
-    fitted = quiet(NNClassifier(hidden_layer_sizes=(5,), solver=solver, max_iter=10,
-                                random_state=0).fit, sparse, y)
+    dense = quiet(
+        NNClassifier(hidden_layer_sizes=(5,), solver=solver, max_iter=10, random_state=0).fit, x, y
+    )
+    fitted = quiet(
+        NNClassifier(hidden_layer_sizes=(5,), solver=solver, max_iter=10, random_state=0).fit,
+        sparse,
+        y,
+    )
     np.testing.assert_array_equal(dense.loss_curve_, fitted.loss_curve_)
     np.testing.assert_array_equal(fitted.predict_proba(sparse), dense.predict_proba(x))
 
 
-@pytest.mark.parametrize("dtype, expected", [(None, np.float32), (np.float64, np.float64),
-                                             ("float32", np.float32)])
+@pytest.mark.parametrize(
+    "dtype, expected", [(None, np.float32), (np.float64, np.float64), ("float32", np.float32)]
+)
 def test_dtype_follows_the_input_or_the_parameter(dtype, expected):
     x, y = regression(40)
-    reg = quiet(NNRegressor(hidden_layer_sizes=(4,), max_iter=2, dtype=dtype,
-                            random_state=0).fit, x.astype(np.float32), y)
+    reg = quiet(
+        NNRegressor(hidden_layer_sizes=(4,), max_iter=2, dtype=dtype, random_state=0).fit,
+        x.astype(np.float32),
+        y,
+    )
     assert reg.network_.dtype == expected
     assert all(c.dtype == expected for c in reg.coefs_ + reg.intercepts_)
     assert reg.predict(x.astype(np.float32)).dtype == expected
@@ -490,16 +633,31 @@ def test_one_class_is_learned_and_predicted():
 def test_class_weight_by_label_and_balanced():
     x, y = blobs(120, classes=2, seed=3)
     labels = np.array(["no", "yes"])[y]
-    plain = quiet(NNClassifier(hidden_layer_sizes=(4,), max_iter=30, random_state=0).fit,
-                  x, labels)
-    heavy = quiet(NNClassifier(hidden_layer_sizes=(4,), max_iter=30, random_state=0,
-                               class_weight={"yes": 20.0}).fit, x, labels)
+    plain = quiet(
+        NNClassifier(hidden_layer_sizes=(4,), max_iter=30, random_state=0).fit, x, labels
+    )
+    heavy = quiet(
+        NNClassifier(
+            hidden_layer_sizes=(4,), max_iter=30, random_state=0, class_weight={"yes": 20.0}
+        ).fit,
+        x,
+        labels,
+    )
     assert heavy.predict_proba(x)[:, 1].mean() > plain.predict_proba(x)[:, 1].mean()
-    same = quiet(NNClassifier(hidden_layer_sizes=(4,), max_iter=30, random_state=0).fit,
-                 x, labels, sample_weight=np.where(labels == "yes", 20.0, 1.0))
+    same = quiet(
+        NNClassifier(hidden_layer_sizes=(4,), max_iter=30, random_state=0).fit,
+        x,
+        labels,
+        sample_weight=np.where(labels == "yes", 20.0, 1.0),
+    )
     np.testing.assert_allclose(same.predict_proba(x), heavy.predict_proba(x))
-    balanced = quiet(NNClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0,
-                                  class_weight="balanced").fit, x, labels)
+    balanced = quiet(
+        NNClassifier(
+            hidden_layer_sizes=(4,), max_iter=5, random_state=0, class_weight="balanced"
+        ).fit,
+        x,
+        labels,
+    )
     assert balanced.n_iter_ == 5
     with pytest.raises(ValueError, match="balanced"):
         NNClassifier(class_weight="balanced").partial_fit(x, labels, classes=["no", "yes"])
@@ -507,9 +665,17 @@ def test_class_weight_by_label_and_balanced():
 
 def test_dropout_trains_and_is_refused_with_lbfgs():
     x, y = blobs(80)
-    clf = quiet(NNClassifier(hidden_layer_sizes=(16,), dropout=0.3, max_iter=60,
-                             learning_rate_init=0.02,
-                             random_state=0).fit, x, y)
+    clf = quiet(
+        NNClassifier(
+            hidden_layer_sizes=(16,),
+            dropout=0.3,
+            max_iter=60,
+            learning_rate_init=0.02,
+            random_state=0,
+        ).fit,
+        x,
+        y,
+    )
     assert clf.network_.dropout == 0.3 and clf.score(x, y) > 0.7
     with pytest.raises(ValueError, match="dropout"):
         NNClassifier(dropout=0.3, solver="lbfgs").fit(x, y)
@@ -523,13 +689,15 @@ def test_partial_fit_is_unavailable_for_lbfgs():
 
 def test_verbose_prints_one_line_per_iteration(capsys):
     x, y = blobs(40)
-    quiet(NNClassifier(hidden_layer_sizes=(3,), max_iter=4, verbose=True,
-                       random_state=0).fit, x, y)
+    quiet(
+        NNClassifier(hidden_layer_sizes=(3,), max_iter=4, verbose=True, random_state=0).fit, x, y
+    )
     out = capsys.readouterr().out
     assert out.count("Iteration") == 4
 
 
 # --------------------------------------------------------------------------- new pieces
+
 
 def test_scikit_learns_losses_and_exp_output_have_correct_derivatives():
     from nnscratch import gradcheck
@@ -542,37 +710,60 @@ def test_scikit_learns_losses_and_exp_output_have_correct_derivatives():
         half_squared_error,
         summed_binary_crossentropy,
     )
+
     rng = np.random.default_rng(0)
     for m in (1, 3):
         positive = rng.uniform(0.2, 3.0, (6, m))
         counts = rng.poisson(2.0, (6, m)).astype(float)
         labels = (rng.random((6, m)) > 0.5).astype(float)
-        assert gradcheck.check_loss(half_squared_error, d_half_squared_error,
-                                    y_pred=rng.normal(size=(6, m)),
-                                    y_true=rng.normal(size=(6, m))) < 1e-7
-        assert gradcheck.check_loss(summed_binary_crossentropy, d_summed_binary_crossentropy,
-                                    y_pred=rng.uniform(0.1, 0.9, (6, m)),
-                                    y_true=labels) < 1e-7
-        assert gradcheck.check_loss(half_poisson_deviance, d_half_poisson_deviance,
-                                    y_pred=positive, y_true=counts) < 1e-7
+        assert (
+            gradcheck.check_loss(
+                half_squared_error,
+                d_half_squared_error,
+                y_pred=rng.normal(size=(6, m)),
+                y_true=rng.normal(size=(6, m)),
+            )
+            < 1e-7
+        )
+        assert (
+            gradcheck.check_loss(
+                summed_binary_crossentropy,
+                d_summed_binary_crossentropy,
+                y_pred=rng.uniform(0.1, 0.9, (6, m)),
+                y_true=labels,
+            )
+            < 1e-7
+        )
+        assert (
+            gradcheck.check_loss(
+                half_poisson_deviance, d_half_poisson_deviance, y_pred=positive, y_true=counts
+            )
+            < 1e-7
+        )
         assert gradcheck.check_output_activation(exp, d_exp, shape=(5, m)) < 1e-7
 
 
-@pytest.mark.parametrize("output, loss, make_y", [
-    ("identity", "half_squared_error", lambda rng: rng.normal(size=(9, 3))),
-    ("sigmoid", "summed_binary_crossentropy",
-     lambda rng: (rng.random((9, 3)) > 0.5).astype(float)),
-    ("exp", "half_poisson_deviance", lambda rng: rng.poisson(1.5, (9, 3)).astype(float)),
-])
+@pytest.mark.parametrize(
+    "output, loss, make_y",
+    [
+        ("identity", "half_squared_error", lambda rng: rng.normal(size=(9, 3))),
+        (
+            "sigmoid",
+            "summed_binary_crossentropy",
+            lambda rng: (rng.random((9, 3)) > 0.5).astype(float),
+        ),
+        ("exp", "half_poisson_deviance", lambda rng: rng.poisson(1.5, (9, 3)).astype(float)),
+    ],
+)
 def test_fused_output_gradients_equal_the_jacobian_route(output, loss, make_y):
     from nnscratch import Loss, NeuralNetwork
     from nnscratch.registry import losses
+
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(9, 4)), make_y(rng)
     fast = NeuralNetwork([4, 5, 3], "tanh", output, loss, "sgd", seed=1)
     piece = losses.get(loss)
-    slow = NeuralNetwork([4, 5, 3], "tanh", output, Loss(None, piece.f, piece.df), "sgd",
-                         seed=1)
+    slow = NeuralNetwork([4, 5, 3], "tanh", output, Loss(None, piece.f, piece.df), "sgd", seed=1)
     w = rng.uniform(0.5, 2.0, 9)
     for weights in (None, w):
         a_loss, a_grad = fast.loss_and_gradient(x, y, sample_weight=weights)
@@ -581,16 +772,23 @@ def test_fused_output_gradients_equal_the_jacobian_route(output, loss, make_y):
         np.testing.assert_allclose(a_grad, b_grad, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: (NNRegressor(max_iter=3), regression(40)),
-    lambda: (NNRegressor(loss="poisson", max_iter=3),
-             (blobs(40)[0], np.random.default_rng(0).poisson(2.0, 40))),
-    lambda: (NNClassifier(max_iter=3), (blobs(40)[0],
-                                       (np.random.default_rng(0).random((40, 3)) > 0.5)
-                                       .astype(int))),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: (NNRegressor(max_iter=3), regression(40)),
+        lambda: (
+            NNRegressor(loss="poisson", max_iter=3),
+            (blobs(40)[0], np.random.default_rng(0).poisson(2.0, 40)),
+        ),
+        lambda: (
+            NNClassifier(max_iter=3),
+            (blobs(40)[0], (np.random.default_rng(0).random((40, 3)) > 0.5).astype(int)),
+        ),
+    ],
+)
 def test_the_network_of_every_task_saves_and_loads(make, tmp_path):
     from nnscratch import load_model
+
     est, (x, y) = make()
     quiet(est.fit, x, y)
     loaded = load_model(est.network_.save(tmp_path / "model.npz"))

@@ -20,9 +20,16 @@ NAMES = np.array(["cat", "dog", "eel"])
 
 
 def separable(n=150, seed=0):
-    x, y = make_classification(n_samples=n, n_features=4, n_informative=3, n_redundant=0,
-                               n_classes=3, n_clusters_per_class=1, class_sep=3.0,
-                               random_state=seed)
+    x, y = make_classification(
+        n_samples=n,
+        n_features=4,
+        n_informative=3,
+        n_redundant=0,
+        n_classes=3,
+        n_clusters_per_class=1,
+        class_sep=3.0,
+        random_state=seed,
+    )
     return x, y
 
 
@@ -52,8 +59,9 @@ def test_classes_in_any_order_or_repeated_give_the_same_model(classes):
     proba = clf.predict_proba(x)
     np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(x))
     reference = train(x, labels, ["cat", "dog", "eel"])
-    np.testing.assert_array_equal(clf.network_.get_flat_params(),
-                                  reference.network_.get_flat_params())
+    np.testing.assert_array_equal(
+        clf.network_.get_flat_params(), reference.network_.get_flat_params()
+    )
 
 
 @pytest.mark.parametrize("classes", [[2, 0, 1], [1, 2, 0, 2, 1], np.array([2.0, 1.0, 0.0])])
@@ -110,8 +118,14 @@ def test_classes_must_come_with_the_first_call():
 def test_partial_fit_matches_fit_epoch_for_epoch():
     """Epochs of fit and calls of partial_fit are the same steps (same generator)."""
     x, y = separable(90)
-    settings = dict(hidden_layer_sizes=(6,), solver="sgd", learning_rate_init=0.05,
-                    random_state=3, tol=0.0, n_iter_no_change=1000)
+    settings = dict(
+        hidden_layer_sizes=(6,),
+        solver="sgd",
+        learning_rate_init=0.05,
+        random_state=3,
+        tol=0.0,
+        n_iter_no_change=1000,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = NNClassifier(max_iter=8, **settings).fit(x, y)

@@ -46,8 +46,14 @@ def quietly(fn, *args, **kwargs):
 def fitted(kind, solver, **extra):
     cls, data = CASES[kind]
     x, y = data()
-    est = cls(hidden_layer_sizes=(16,), solver=solver, max_iter=4, random_state=0,
-              learning_rate_init=0.01, **extra)
+    est = cls(
+        hidden_layer_sizes=(16,),
+        solver=solver,
+        max_iter=4,
+        random_state=0,
+        learning_rate_init=0.01,
+        **extra,
+    )
     return quietly(est.fit, x, y), x, y
 
 
@@ -81,8 +87,7 @@ def assert_views_are_live(est):
 @pytest.mark.parametrize("how", sorted(COPIERS))
 @pytest.mark.parametrize("kind", sorted(CASES))
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_a_copy_continues_with_partial_fit_exactly_like_the_original(how, kind, solver,
-                                                                     tmp_path):
+def test_a_copy_continues_with_partial_fit_exactly_like_the_original(how, kind, solver, tmp_path):
     original, x, y = fitted(kind, solver)
     twin = COPIERS[how](original, tmp_path)
     assert_views_are_live(twin)
@@ -105,9 +110,10 @@ def test_a_copy_continues_a_warm_start_exactly_like_the_original(how, solver, tm
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))
-@pytest.mark.parametrize("solver, early_stopping", [("adam", False), ("adam", True),
-                                                    ("sgd", False), ("sgd", True),
-                                                    ("lbfgs", False)])
+@pytest.mark.parametrize(
+    "solver, early_stopping",
+    [("adam", False), ("adam", True), ("sgd", False), ("sgd", True), ("lbfgs", False)],
+)
 def test_clone_and_refit_trains_exactly_like_the_original(kind, solver, early_stopping):
     original, x, y = fitted(kind, solver, early_stopping=early_stopping)
     again = quietly(clone(original).fit, x, y)

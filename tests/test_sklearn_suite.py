@@ -22,15 +22,16 @@ pytest.importorskip("scipy")
 
 SUITE = Path(sklearn.__file__).parent / "neural_network" / "tests" / "test_mlp.py"
 IMPORT = "from sklearn.neural_network import MLPClassifier, MLPRegressor"
-REPLACEMENT = ("from nnscratch.sklearn import NNClassifier as MLPClassifier, "
-               "NNRegressor as MLPRegressor")
+REPLACEMENT = (
+    "from nnscratch.sklearn import NNClassifier as MLPClassifier, NNRegressor as MLPRegressor"
+)
 
 # scikit-learn's conftest parametrises this fixture; its default seed is 42.
-CONFTEST = '''
+CONFTEST = """
 def pytest_generate_tests(metafunc):
     if "global_random_seed" in metafunc.fixturenames:
         metafunc.parametrize("global_random_seed", [42])
-'''
+"""
 
 MIN_PASSED = 50
 
@@ -42,11 +43,13 @@ KNOWN_FAILURES = {
         "SciPy's default by scikit-learn too) after 9 iterations and 10 evaluations, so it "
         "converges before max_fun=10 runs out and rightly gives no ConvergenceWarning; "
         "scikit-learn's different initial weights need one more evaluation. The other "
-        "three activations warn as the test expects"),
+        "three activations warn as the test expects"
+    ),
     "test_early_stopping_stratified": (
         "expects the message of scikit-learn's stratified split to name the class as "
         "['True']: scikit-learn stratifies on its boolean-encoded targets; we stratify on "
-        "the labels themselves, so the message names the class 1"),
+        "the labels themselves, so the message names the class 1"
+    ),
 }
 
 
@@ -64,13 +67,34 @@ def _run_suite(tmp_path):
         "    if report.when == 'call' or report.outcome != 'passed':\n"
         "        OUTCOMES[report.nodeid] = report.outcome\n"
         "def pytest_sessionfinish(session):\n"
-        f"    open({str(report)!r}, 'w').write(json.dumps(OUTCOMES))\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(tmp_path)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        f"    open({str(report)!r}, 'w').write(json.dumps(OUTCOMES))\n"
+    )
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(tmp_path)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        ),
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "collect_outcomes", "-p", "no:cacheprovider",
-         "--rootdir", str(tmp_path), str(tmp_path / "test_mlp_nnscratch.py")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "collect_outcomes",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_mlp_nnscratch.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     outcomes = json.loads(report.read_text())
     return proc, outcomes
 

@@ -18,10 +18,16 @@ def peak_training_memory(net, x, y, batch_size):
         tracemalloc.stop()
 
 
-@pytest.mark.parametrize("out, loss", [("softmax", "categorical_crossentropy"),
-                                       ("sigmoid", "binary_crossentropy"),
-                                       ("softmax", "mse"), ("sigmoid", "huber"),
-                                       ("identity", "mae")])
+@pytest.mark.parametrize(
+    "out, loss",
+    [
+        ("softmax", "categorical_crossentropy"),
+        ("sigmoid", "binary_crossentropy"),
+        ("softmax", "mse"),
+        ("sigmoid", "huber"),
+        ("identity", "mae"),
+    ],
+)
 def test_no_jacobian_stack_for_builtin_outputs(out, loss):
     """256 inputs, 1,000 outputs, batches of 256: an (n, m, m) stack would be 2 GB."""
     rng = np.random.default_rng(0)
@@ -39,9 +45,14 @@ def test_a_users_own_output_pair_does_build_the_jacobian():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 16))
     y = nn.to_categorical(rng.integers(0, 200, 64), 200)
-    net = nn.NeuralNetwork([16, 200], "relu", (lambda z: nn.softmax(z),
-                                               lambda z: nn.d_softmax(z)),
-                           "categorical_crossentropy", "sgd", seed=0)
+    net = nn.NeuralNetwork(
+        [16, 200],
+        "relu",
+        (lambda z: nn.softmax(z), lambda z: nn.d_softmax(z)),
+        "categorical_crossentropy",
+        "sgd",
+        seed=0,
+    )
     peak = peak_training_memory(net, x, y, 64)
     assert peak >= 64 * 200 * 200 * 8
 
@@ -66,10 +77,12 @@ def test_an_optimizer_may_update_in_place_and_return_its_input():
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)
-    a = nn.NeuralNetwork([3, 4, 2], "relu", "softmax", "categorical_crossentropy", InPlace(),
-                         seed=1)
-    b = nn.NeuralNetwork([3, 4, 2], "relu", "softmax", "categorical_crossentropy",
-                         nn.SGD(0.1), seed=1)
+    a = nn.NeuralNetwork(
+        [3, 4, 2], "relu", "softmax", "categorical_crossentropy", InPlace(), seed=1
+    )
+    b = nn.NeuralNetwork(
+        [3, 4, 2], "relu", "softmax", "categorical_crossentropy", nn.SGD(0.1), seed=1
+    )
     la = a.fit(x, y, 5, 3, categorical=True, verbose=0)
     lb = b.fit(x, y, 5, 3, categorical=True, verbose=0)
     np.testing.assert_allclose(la, lb, rtol=1e-12)

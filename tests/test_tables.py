@@ -59,8 +59,9 @@ def test_decimal_commas_with_semicolons(tmp_path):
 
 def test_quoted_separators_byte_order_mark_and_blank_lines(tmp_path):
     path = tmp_path / "q.csv"
-    path.write_bytes(b'\xef\xbb\xbfname,"size, cm",kind\r\n"Smith, J",1.5,a\r\n\r\n'
-                     b'"Doe; K",2,b\r\n')
+    path.write_bytes(
+        b'\xef\xbb\xbfname,"size, cm",kind\r\n"Smith, J",1.5,a\r\n\r\n"Doe; K",2,b\r\n'
+    )
     table = read_csv(path)
     assert table.names == ["name", "size, cm", "kind"]  # no BOM in the first name
     assert [r[0] for r in table.rows] == ["Smith, J", "Doe; K"]
@@ -87,8 +88,9 @@ def test_missing_values_name_the_first_line_and_column(tmp_path, marker, column)
 
 
 def test_drop_missing_only_looks_at_the_used_columns(tmp_path):
-    path = write(tmp_path / "m.csv", [[1, "", 2, "a"], [3, "NA", 4, "b"]],
-                 header=["p", "note", "q", "t"])
+    path = write(
+        tmp_path / "m.csv", [[1, "", 2, "a"], [3, "NA", 4, "b"]], header=["p", "note", "q", "t"]
+    )
     x, y, names, _ = load_csv(path, drop=["note"], drop_missing=True)
     assert x.tolist() == [[1, 2], [3, 4]] and names == ["p", "q"]
     with pytest.raises(ValueError, match="every row has a missing value"):
@@ -120,8 +122,11 @@ def test_the_earliest_bad_row_is_reported_whatever_its_column(tmp_path):
     rows = [[i, i, i, 0] for i in range(8)]
     rows[6][0], rows[2][2], rows[4][1] = "x", "NA", "?"
     path = write(tmp_path / "e.csv", rows, header=["a", "b", "c", "y"])
-    with pytest.raises(ValueError, match=r"missing values \(2 rows; the first at line 4, "
-                                         r"column 'c'"):
+    with pytest.raises(
+        ValueError,
+        match=r"missing values \(2 rows; the first at line 4, "
+        r"column 'c'",
+    ):
         load_csv(path)
 
 
@@ -135,8 +140,9 @@ def test_utf8_errors_give_the_offset_and_line_for_every_position(tmp_path):
             read_csv(path)
         message = str(info.value)
         line = text[:offset].count(b"\n") + 1
-        assert message.startswith(f"{path}: not UTF-8 text (byte 0xe9 at offset {offset}, "
-                                  f"line {line}:"), message
+        assert message.startswith(
+            f"{path}: not UTF-8 text (byte 0xe9 at offset {offset}, line {line}:"
+        ), message
         assert "re-save the file as UTF-8" in message
 
 
@@ -175,15 +181,18 @@ def test_long_fields_are_read_and_the_limit_is_restored(tmp_path, length):
     assert csv.field_size_limit() == before
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "holds no rows"),
-    ("\n\n  \n", "holds no rows"),
-    ("a,b,c\n", "has a header row but no data rows"),
-    ("a,b,a\n1,2,3\n", "names 'a' more than once"),
-    ("a,b\n1,2\n3\n", "line 3 has 1 fields, the header 2"),
-    ('a,b\n"1,2\n', "line 2 has 1 fields"),  # an unclosed quote runs to the end
-    ("1,2\n3,4,5\n", "line 2 has 3 fields, the first row 2"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "holds no rows"),
+        ("\n\n  \n", "holds no rows"),
+        ("a,b,c\n", "has a header row but no data rows"),
+        ("a,b,a\n1,2,3\n", "names 'a' more than once"),
+        ("a,b\n1,2\n3\n", "line 3 has 1 fields, the header 2"),
+        ('a,b\n"1,2\n', "line 2 has 1 fields"),  # an unclosed quote runs to the end
+        ("1,2\n3,4,5\n", "line 2 has 3 fields, the first row 2"),
+    ],
+)
 def test_malformed_files(tmp_path, content, message):
     path = tmp_path / "bad.csv"
     path.write_text(content)
@@ -242,8 +251,9 @@ def test_npz_numeric_checks(tmp_path):
         bad = x.copy()
         bad[row, col] = np.nan
         np.savez(tmp_path / "nan.npz", x=bad, y=np.arange(4))
-        with pytest.raises(ValueError, match=f"missing value \\(NaN\\) at row {row}, "
-                                             f"column {col}"):
+        with pytest.raises(
+            ValueError, match=f"missing value \\(NaN\\) at row {row}, column {col}"
+        ):
             load_npz(tmp_path / "nan.npz")
         text = x.astype(str)
         text[row, col] = "3.5kg"
@@ -262,8 +272,11 @@ def test_npz_with_python_objects_is_refused_without_numpys_hint(tmp_path):
     assert "pickled data" in str(info.value) and "allow_pickle" not in str(info.value)
     np.save(tmp_path / "single.npy", np.ones((2, 2)))
     (tmp_path / "single.npz").write_bytes((tmp_path / "single.npy").read_bytes())
-    with pytest.raises(ValueError, match=r"single.npz: not a readable NPZ archive \(it holds a "
-                                         r"single .npy array\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"single.npz: not a readable NPZ archive \(it holds a "
+        r"single .npy array\)",
+    ):
         load_npz(tmp_path / "single.npz")
 
 
@@ -278,7 +291,9 @@ def test_npz_damage_is_a_value_error(tmp_path, cut):
 
 rows_strategy = st.lists(
     st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), min_size=3, max_size=3),
-    min_size=1, max_size=20)
+    min_size=1,
+    max_size=20,
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -20,9 +20,9 @@ def blobs(n=120, classes=3, seed=0, p=None):
 def net_for(**kwargs):
     kwargs.setdefault("seed", 0)
     opt = kwargs.pop("optimizer", nn.SGD(0.05, 0.9))
-    return nn.NeuralNetwork([4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt,
-                            **kwargs)
-
+    return nn.NeuralNetwork(
+        [4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt, **kwargs
+    )
 
 
 # ----------------------------------------------------------------- validation, history
@@ -43,8 +43,7 @@ def test_validation_split_records_validation_figures():
     net = net_for()
     net.fit(x, y, 16, 3, categorical=True, verbose=0, validation_split=0.25)
     h = net.history
-    assert set(h) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
-                      "seconds"}
+    assert set(h) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"}
     assert all(len(v) == 3 for v in h.values())
     assert h["learning_rate"] == [0.05] * 3
     assert 0 <= h["val_accuracy"][-1] <= 1
@@ -53,17 +52,17 @@ def test_validation_split_records_validation_figures():
 def test_validation_data_and_history_across_fits():
     x, y = blobs()
     net = net_for()
-    net.fit(x[:90], y[:90], 16, 2, categorical=True, verbose=0,
-            validation_data=(x[90:], y[90:]))
-    net.fit(x[:90], y[:90], 16, 3, categorical=True, verbose=0,
-            validation_data=(x[90:], y[90:]))
+    net.fit(x[:90], y[:90], 16, 2, categorical=True, verbose=0, validation_data=(x[90:], y[90:]))
+    net.fit(x[:90], y[:90], 16, 3, categorical=True, verbose=0, validation_data=(x[90:], y[90:]))
     assert len(net.history["loss"]) == 5 and len(net.history["val_loss"]) == 5
-    expected = float(np.mean(nn.categorical_crossentropy(net.predict(x[90:]),
-                                                         nn.to_categorical(y[90:], 3))))
+    expected = float(
+        np.mean(nn.categorical_crossentropy(net.predict(x[90:]), nn.to_categorical(y[90:], 3)))
+    )
     assert net.history["val_loss"][-1] == pytest.approx(expected)
     with pytest.raises(ValueError, match="not both"):
-        net.fit(x, y, 16, 1, categorical=True, validation_split=0.1,
-                validation_data=(x, y), verbose=0)
+        net.fit(
+            x, y, 16, 1, categorical=True, validation_split=0.1, validation_data=(x, y), verbose=0
+        )
     with pytest.raises(ValueError, match="validation_split"):
         net.fit(x, y, 16, 1, categorical=True, validation_split=1.5, verbose=0)
 
@@ -84,8 +83,9 @@ def test_dropout_only_while_training_and_reproducible():
 
 
 def test_dropout_mask_rate_and_scale():
-    net = nn.NeuralNetwork([4, 2000, 2], "relu", "softmax", "categorical_crossentropy", "sgd",
-                           seed=0, dropout=0.3)
+    net = nn.NeuralNetwork(
+        [4, 2000, 2], "relu", "softmax", "categorical_crossentropy", "sgd", seed=0, dropout=0.3
+    )
     mask = net._dropout_mask((50, 2000), 0.3)
     np.testing.assert_allclose(np.unique(mask), [0.0, 1 / 0.7], rtol=1e-12)
     assert np.mean(mask == 0) == pytest.approx(0.3, abs=0.01)
@@ -95,8 +95,15 @@ def test_dropout_gradient_matches_finite_differences_for_a_fixed_mask():
     """With the masks held fixed, dropout is a linear layer: the gradient must be exact."""
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(5, 4)), nn.to_categorical(rng.integers(0, 3, 5), 3)
-    net = nn.NeuralNetwork([4, 6, 5, 3], "tanh", "softmax", "categorical_crossentropy",
-                           "sgd", seed=1, dropout=[0.5, 0.3])
+    net = nn.NeuralNetwork(
+        [4, 6, 5, 3],
+        "tanh",
+        "softmax",
+        "categorical_crossentropy",
+        "sgd",
+        seed=1,
+        dropout=[0.5, 0.3],
+    )
     masks = [net._dropout_mask((5, 6), 0.5), net._dropout_mask((5, 5), 0.3)]
     forward = net._forward
     backward = net._backward
@@ -107,8 +114,7 @@ def test_dropout_gradient_matches_finite_differences_for_a_fixed_mask():
         for i, rec in enumerate(records):  # redo the forward with the fixed masks
             z = a @ net.weights[i] + net.biases[i]
             out = np.tanh(z) if i < 2 else nn.softmax(z)
-            records[i] = rec._replace(input=a, z=z, output=out,
-                                      mask=masks[i] if i < 2 else None)
+            records[i] = rec._replace(input=a, z=z, output=out, mask=masks[i] if i < 2 else None)
             a = out * masks[i] if i < 2 else out
         return records
 
@@ -143,7 +149,8 @@ def test_l2_changes_the_gradient_exactly_by_its_formula():
     assert gradcheck.check_network(decayed, x[:6], y[:6], categorical=True) < 1e-6
     penalty = 0.05 * sum(float(np.sum(w * w)) for w in decayed.weights)
     assert decayed.objective(x, y, categorical=True) == pytest.approx(
-        decayed.score(x, y) + penalty)
+        decayed.score(x, y) + penalty
+    )
 
 
 def test_clipping_by_value_and_by_norm():
@@ -164,12 +171,29 @@ def test_defaults_change_nothing_and_draw_nothing_extra():
     generator is used only for initialisation and one permutation per epoch."""
     x, y = blobs()
     a = net_for(seed=5)
-    b = nn.NeuralNetwork([4, 8, 3], "relu", "softmax", "categorical_crossentropy",
-                         nn.SGD(0.05, 0.9, clipnorm=None, clipvalue=None), seed=5,
-                         dropout=0.0, l2=0.0)
+    b = nn.NeuralNetwork(
+        [4, 8, 3],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        nn.SGD(0.05, 0.9, clipnorm=None, clipvalue=None),
+        seed=5,
+        dropout=0.0,
+        l2=0.0,
+    )
     la = a.fit(x, y, 16, 3, categorical=True, verbose=0)
-    lb = b.fit(x, y, 16, 3, categorical=True, verbose=0, sample_weight=None,
-               class_weight=None, validation_data=None, callbacks=[])
+    lb = b.fit(
+        x,
+        y,
+        16,
+        3,
+        categorical=True,
+        verbose=0,
+        sample_weight=None,
+        class_weight=None,
+        validation_data=None,
+        callbacks=[],
+    )
     assert la == lb
     np.testing.assert_array_equal(a.get_flat_params(), b.get_flat_params())
     rng = np.random.default_rng(5)
@@ -190,8 +214,15 @@ def test_class_weights_equal_matching_sample_weights(one_hot):
     cw = {0: 1.0, 1: 3.0, 2: 0.5}
     a, b = net_for(seed=2), net_for(seed=2)
     la = a.fit(x, targets, 16, 3, categorical=not one_hot, verbose=0, class_weight=cw)
-    lb = b.fit(x, targets, 16, 3, categorical=not one_hot, verbose=0,
-               sample_weight=np.array([cw[c] for c in y]))
+    lb = b.fit(
+        x,
+        targets,
+        16,
+        3,
+        categorical=not one_hot,
+        verbose=0,
+        sample_weight=np.array([cw[c] for c in y]),
+    )
     assert la == lb
     np.testing.assert_array_equal(a.get_flat_params(), b.get_flat_params())
     plain = net_for(seed=2)
@@ -218,13 +249,16 @@ def test_balanced_class_weights_and_weighted_loss_report():
     np.testing.assert_allclose(b.get_flat_params(), c.get_flat_params(), rtol=1e-12)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(sample_weight=np.ones(5)), "sample_weight has 5 entries"),
-    (dict(sample_weight=-np.ones(60)), "negative"),
-    (dict(sample_weight=np.ones((60, 2))), "1-D"),
-    (dict(class_weight={7: 1.0}), "classes are 0..2"),
-    (dict(class_weight="even"), "balanced"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(sample_weight=np.ones(5)), "sample_weight has 5 entries"),
+        (dict(sample_weight=-np.ones(60)), "negative"),
+        (dict(sample_weight=np.ones((60, 2))), "1-D"),
+        (dict(class_weight={7: 1.0}), "classes are 0..2"),
+        (dict(class_weight="even"), "balanced"),
+    ],
+)
 def test_bad_weights_are_named(kwargs, message):
     x, y = blobs(60)
     with pytest.raises((ValueError, TypeError), match=message):
@@ -234,16 +268,32 @@ def test_bad_weights_are_named(kwargs, message):
 # --------------------------------------------------------------------------- together
 def test_everything_in_one_fit_call(tmp_path):
     x, y = blobs(200, seed=9, p=[0.7, 0.2, 0.1])
-    net = nn.NeuralNetwork([4, 16, 16, 3], "relu", "softmax", "categorical_crossentropy",
-                           nn.Adam(CosineDecay(0.01, decay_steps=200, warmup_steps=20),
-                                   clipnorm=5.0),
-                           seed=0, dropout=[0.2, 0.1], l2=1e-4)
+    net = nn.NeuralNetwork(
+        [4, 16, 16, 3],
+        "relu",
+        "softmax",
+        "categorical_crossentropy",
+        nn.Adam(CosineDecay(0.01, decay_steps=200, warmup_steps=20), clipnorm=5.0),
+        seed=0,
+        dropout=[0.2, 0.1],
+        l2=1e-4,
+    )
     stopper = nn.EarlyStopping("val_accuracy", patience=5)
-    losses = net.fit(x, y, 16, 30, categorical=True, verbose=2, validation_split=0.2,
-                     class_weight="balanced",
-                     callbacks=[stopper, nn.ModelCheckpoint(tmp_path / "best.npz",
-                                                            save_best_only=True),
-                                nn.CSVLogger(tmp_path / "log.csv")])
+    losses = net.fit(
+        x,
+        y,
+        16,
+        30,
+        categorical=True,
+        verbose=2,
+        validation_split=0.2,
+        class_weight="balanced",
+        callbacks=[
+            stopper,
+            nn.ModelCheckpoint(tmp_path / "best.npz", save_best_only=True),
+            nn.CSVLogger(tmp_path / "log.csv"),
+        ],
+    )
     assert len(losses) == len(net.history["loss"]) <= 30
     assert net.history["learning_rate"][0] < 0.01  # still warming up after epoch 1
     assert max(net.history["val_accuracy"]) >= 0.8
@@ -266,8 +316,9 @@ def test_a_second_concurrent_fit_is_refused():
             release.wait(10)
 
     errors = []
-    first = threading.Thread(target=lambda: net.fit(x, y, 16, 1, categorical=True, verbose=0,
-                                                    callbacks=[Hold()]))
+    first = threading.Thread(
+        target=lambda: net.fit(x, y, 16, 1, categorical=True, verbose=0, callbacks=[Hold()])
+    )
     first.start()
     assert started.wait(10)
     try:
@@ -297,19 +348,29 @@ def test_predict_from_many_threads_gives_the_single_thread_answer():
 
 
 # ------------------------------------------------------ validation targets (issue 10.3)
-@pytest.mark.parametrize("y_form, val_form", [("labels", "onehot"), ("onehot", "labels"),
-                                              ("labels", "labels"), ("onehot", "onehot")])
+@pytest.mark.parametrize(
+    "y_form, val_form",
+    [("labels", "onehot"), ("onehot", "labels"), ("labels", "labels"), ("onehot", "onehot")],
+)
 def test_validation_targets_in_either_form(y_form, val_form):
     x, y = blobs(150)
     onehot = nn.to_categorical(y, 3)
     fit_y = y[:100] if y_form == "labels" else onehot[:100]
     val_y = y[100:] if val_form == "labels" else onehot[100:]
     net = net_for()
-    net.fit(x[:100], fit_y, 16, 2, categorical=y_form == "labels", verbose=0,
-            validation_data=(x[100:], val_y))
+    net.fit(
+        x[:100],
+        fit_y,
+        16,
+        2,
+        categorical=y_form == "labels",
+        verbose=0,
+        validation_data=(x[100:], val_y),
+    )
     reference = net_for()
-    reference.fit(x[:100], y[:100], 16, 2, categorical=True, verbose=0,
-                  validation_data=(x[100:], y[100:]))
+    reference.fit(
+        x[:100], y[:100], 16, 2, categorical=True, verbose=0, validation_data=(x[100:], y[100:])
+    )
     assert net.history["val_loss"] == reference.history["val_loss"]
     assert net.history["val_accuracy"] == reference.history["val_accuracy"]
 
@@ -318,19 +379,23 @@ def test_validation_triple_with_weights_weighs_the_validation_loss():
     x, y = blobs(150)
     w = np.r_[np.zeros(25), np.ones(25)]
     net = net_for()
-    net.fit(x[:100], y[:100], 16, 1, categorical=True, verbose=0,
-            validation_data=(x[100:], y[100:], w))
+    net.fit(
+        x[:100], y[:100], 16, 1, categorical=True, verbose=0, validation_data=(x[100:], y[100:], w)
+    )
     per_sample = nn.categorical_crossentropy(net.predict(x[100:]), nn.to_categorical(y[100:], 3))
     assert net.history["val_loss"][0] == pytest.approx(per_sample[25:].mean())
 
 
-@pytest.mark.parametrize("bad, message", [
-    ((np.zeros((5, 3)), np.zeros(5)), "validation x has 3 features"),
-    ((np.zeros((5, 4)), np.zeros(4)), "validation y has 4 rows"),
-    ((np.zeros((5, 4)), np.full(5, 7)), "validation y holds labels"),
-    ((np.zeros((5, 4)),), "validation_data must be a tuple"),
-    ((np.zeros((5, 4)), np.zeros(5), np.ones(3)), "validation sample_weight has 3"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ((np.zeros((5, 3)), np.zeros(5)), "validation x has 3 features"),
+        ((np.zeros((5, 4)), np.zeros(4)), "validation y has 4 rows"),
+        ((np.zeros((5, 4)), np.full(5, 7)), "validation y holds labels"),
+        ((np.zeros((5, 4)),), "validation_data must be a tuple"),
+        ((np.zeros((5, 4)), np.zeros(5), np.ones(3)), "validation sample_weight has 3"),
+    ],
+)
 def test_bad_validation_data_is_named(bad, message):
     x, y = blobs(40)
     with pytest.raises((TypeError, ValueError), match=message):
@@ -357,8 +422,9 @@ def test_naming_the_first_nan_costs_little_memory():
     import tracemalloc
 
     x = np.full((60_000, 100), np.nan)
-    net = nn.NeuralNetwork([100, 4, 2], "relu", "softmax", "categorical_crossentropy", "sgd",
-                           seed=0)
+    net = nn.NeuralNetwork(
+        [100, 4, 2], "relu", "softmax", "categorical_crossentropy", "sgd", seed=0
+    )
     tracemalloc.start()
     try:
         with pytest.raises(ValueError, match="row 0, column 0"):
@@ -381,10 +447,16 @@ def test_a_value_too_large_for_float32_is_out_of_range_not_nan(where):
     x, y = blobs(400)
     x[where, 1] = 1e300
     net = net_for(dtype=np.float32)
-    for call in (lambda: net.fit(x, y, 16, 1, categorical=True, verbose=0),
-                 lambda: net.predict(x), lambda: net.score(x, y, accuracy=True)):
-        with pytest.raises(ValueError, match=rf"1e\+300 at row {where}, column 1, which is "
-                                             r"out of range for float32"):
+    for call in (
+        lambda: net.fit(x, y, 16, 1, categorical=True, verbose=0),
+        lambda: net.predict(x),
+        lambda: net.score(x, y, accuracy=True),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=rf"1e\+300 at row {where}, column 1, which is "
+            r"out of range for float32",
+        ):
             call()
 
 
@@ -402,8 +474,9 @@ def test_non_numeric_objects_are_shown(culprit):
 def test_a_nan_far_into_a_memmap_is_named_and_the_epoch_is_undone(tmp_path):
     """Batches are checked as they are read: parameters go back to the epoch's start."""
     x, y = blobs(3000)
-    data = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32,
-                                     shape=x.shape)
+    data = np.lib.format.open_memmap(
+        tmp_path / "x.npy", mode="w+", dtype=np.float32, shape=x.shape
+    )
     data[:] = x
     data[2718, 3] = np.nan
     data.flush()
@@ -437,14 +510,17 @@ def test_uint8_input_is_converted_batch_by_batch_like_a_whole_conversion():
 
 
 # ------------------------------------------------------------ score's labels (issue 9.8)
-@pytest.mark.parametrize("bad, message", [
-    (np.array(["a", "b", "c"] * 40), "numeric"),
-    (np.r_[np.full(119, 1.0), np.nan], "whole-number"),
-    (np.r_[np.full(119, 1.0), 0.5], "whole-number"),
-    (np.r_[np.full(119, 1), 3], "labels from"),
-    (np.r_[np.full(119, 1), -1], "negative"),
-    (np.zeros(7), "7 rows"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.array(["a", "b", "c"] * 40), "numeric"),
+        (np.r_[np.full(119, 1.0), np.nan], "whole-number"),
+        (np.r_[np.full(119, 1.0), 0.5], "whole-number"),
+        (np.r_[np.full(119, 1), 3], "labels from"),
+        (np.r_[np.full(119, 1), -1], "negative"),
+        (np.zeros(7), "7 rows"),
+    ],
+)
 def test_accuracy_checks_labels_as_fit_does(bad, message):
     x, y = blobs(120)
     net = net_for()
@@ -458,5 +534,4 @@ def test_accuracy_takes_labels_or_one_hot_rows_alike():
     x, y = blobs(120)
     net = net_for()
     net.fit(x, y, 16, 3, categorical=True, verbose=0)
-    assert net.score(x, y, accuracy=True) == net.score(x, nn.to_categorical(y, 3),
-                                                       accuracy=True)
+    assert net.score(x, y, accuracy=True) == net.score(x, nn.to_categorical(y, 3), accuracy=True)

@@ -67,8 +67,9 @@ class RunBlock(SphinxDirective):
         try:
             printed = state.execute(code, f"<{self.env.docname} runblock {self.lineno}>")
         except Exception as err:  # any failure must stop the build, with the trace
-            raise self.error(f"this runblock raised an exception:\n"
-                             f"{traceback.format_exc()}") from err
+            raise self.error(
+                f"this runblock raised an exception:\n{traceback.format_exc()}"
+            ) from err
         shown = [_literal(code, "python")]
         if printed.strip() and "hide-output" not in self.options:
             block = _literal(printed.rstrip("\n"), "text")
@@ -111,8 +112,9 @@ class Needs(SphinxDirective):
         reason = " ".join(self.content).strip() or self.arguments[0]
         state.missing = reason
         note = nodes.note()
-        note += nodes.paragraph(text="The examples below were not run when this page was "
-                                     f"built: {reason}")
+        note += nodes.paragraph(
+            text=f"The examples below were not run when this page was built: {reason}"
+        )
         return [note]
 
 
@@ -132,8 +134,15 @@ def _forget_page_state(app, env, docname):
 def run_cli(args, cwd=None):
     """What ``python -m nnscratch ARGS`` prints (stdout, stderr as they come), and its status."""
     env = dict(os.environ, COLUMNS=HELP_COLUMNS, NO_COLOR="1")
-    proc = subprocess.run([sys.executable, "-m", "nnscratch", *args], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, env=env, timeout=120, cwd=cwd)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nnscratch", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=cwd,
+    )
     return proc.stdout, proc.returncode
 
 
@@ -157,8 +166,10 @@ class CommandOutput(SphinxDirective):
         text, status = run_cli(args, cwd=state.folder)
         if (status != 0) != ("fails" in self.options):
             expected = "to fail" if "fails" in self.options else "to succeed"
-            raise self.error(f"'nnscratch {' '.join(args)}' was expected {expected} but exited "
-                             f"with status {status}:\n{text}")
+            raise self.error(
+                f"'nnscratch {' '.join(args)}' was expected {expected} but exited "
+                f"with status {status}:\n{text}"
+            )
         shown = f"$ nnscratch {' '.join(args)}\n{text.rstrip()}"
         if status != 0:
             shown += f"\n$ echo $?\n{status}"
@@ -187,12 +198,12 @@ class NnscratchHelp(SphinxDirective):
         for args in [["--help"]] + [[name, "--help"] for name in subcommands()]:
             text, status = run_cli(args, cwd=scratch)
             if status != 0:
-                raise self.error(f"'nnscratch {' '.join(args)}' exited with status "
-                                 f"{status}:\n{text}")
+                raise self.error(
+                    f"'nnscratch {' '.join(args)}' exited with status {status}:\n{text}"
+                )
             title = nodes.rubric(text=f"nnscratch {' '.join(args[:-1])}".strip())
             title["ids"].append(nodes.make_id(f"cli-{'-'.join(args[:-1]) or 'main'}"))
-            shown += [title, _literal(f"$ nnscratch {' '.join(args)}\n{text.rstrip()}",
-                                      "console")]
+            shown += [title, _literal(f"$ nnscratch {' '.join(args)}\n{text.rstrip()}", "console")]
         shutil.rmtree(scratch, ignore_errors=True)
         return shown
 
@@ -220,8 +231,9 @@ def benchmark_runs(results):
     """
     if isinstance(results, dict):
         return list(results.items())
-    return [(" ".join(filter(None, [run.get("shape"), f"B={run['batch']}"])), run)
-            for run in results]
+    return [
+        (" ".join(filter(None, [run.get("shape"), f"B={run['batch']}"])), run) for run in results
+    ]
 
 
 class BenchmarkTable(SphinxDirective):
@@ -269,8 +281,10 @@ class BenchmarkTable(SphinxDirective):
             unknown = sorted({top, bottom} - set(contenders))
             if unknown:
                 raise self.error(f"{path} has no contender {unknown[0]!r}; it has {contenders}")
-            cells = [f"{m[top] / m[bottom]:.2f}x" if top in m and bottom in m else ""
-                     for m in medians.values()]
+            cells = [
+                f"{m[top] / m[bottom]:.2f}x" if top in m and bottom in m else ""
+                for m in medians.values()
+            ]
             body += self._row([label.strip()] + cells)
         return [table]
 
@@ -288,9 +302,20 @@ class BenchmarkTable(SphinxDirective):
 # The submodules with a page of their own: those nnscratch exports as modules,
 # plus these (each appears only when it can be imported: an optional extra this
 # machine lacks, or a module not written yet, simply has no page).
-DOCUMENTED_MODULES = ["callbacks", "schedules", "gradcheck", "datasets", "registry",
-                      "network", "training", "data", "sklearn", "distributed", "export",
-                      "reference"]
+DOCUMENTED_MODULES = [
+    "callbacks",
+    "schedules",
+    "gradcheck",
+    "datasets",
+    "registry",
+    "network",
+    "training",
+    "data",
+    "sklearn",
+    "distributed",
+    "export",
+    "reference",
+]
 
 
 def documented_modules():
@@ -301,8 +326,9 @@ def documented_modules():
     import nnscratch
 
     names = list(DOCUMENTED_MODULES)
-    names += [n for n in nnscratch.__all__
-              if inspect.ismodule(getattr(nnscratch, n)) and n not in names]
+    names += [
+        n for n in nnscratch.__all__ if inspect.ismodule(getattr(nnscratch, n)) and n not in names
+    ]
     found = []
     for name in names:
         try:
@@ -330,8 +356,11 @@ def module_members(module):
     """The public names a module offers: its ``__all__``, or what it defines itself."""
     names = getattr(module, "__all__", None)
     if names is None:
-        names = [n for n, obj in vars(module).items()
-                 if not n.startswith("_") and getattr(obj, "__module__", None) == module.__name__]
+        names = [
+            n
+            for n, obj in vars(module).items()
+            if not n.startswith("_") and getattr(obj, "__module__", None) == module.__name__
+        ]
     return list(names)
 
 
@@ -339,8 +368,13 @@ def top_level_groups():
     """``nnscratch.__all__`` sorted into kinds: classes, exceptions, functions, data, modules."""
     import nnscratch
 
-    labels = {"autoclass": "Classes", "autoexception": "Warnings and exceptions",
-              "autofunction": "Functions", "autodata": "Constants", None: "Submodules"}
+    labels = {
+        "autoclass": "Classes",
+        "autoexception": "Warnings and exceptions",
+        "autofunction": "Functions",
+        "autodata": "Constants",
+        None: "Submodules",
+    }
     groups = {label: [] for label in labels.values()}
     for name in nnscratch.__all__:
         groups[labels[_kind(getattr(nnscratch, name))]].append(name)
@@ -372,8 +406,11 @@ def write_api_pages(folder):
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    lines = [_heading("``nnscratch``", "="), ".. automodule:: nnscratch\n   :no-members:\n",
-             "Every name in ``nnscratch.__all__``, grouped by kind.\n"]
+    lines = [
+        _heading("``nnscratch``", "="),
+        ".. automodule:: nnscratch\n   :no-members:\n",
+        "Every name in ``nnscratch.__all__``, grouped by kind.\n",
+    ]
     for group, names in top_level_groups().items():
         if not names:
             continue
@@ -383,8 +420,10 @@ def write_api_pages(folder):
             continue
         for name in names:
             if name == "__version__":
-                lines.append(".. data:: nnscratch.__version__\n\n   The installed version, "
-                             "a string such as ``'0.1.0'``.\n")
+                lines.append(
+                    ".. data:: nnscratch.__version__\n\n   The installed version, "
+                    "a string such as ``'0.1.0'``.\n"
+                )
             else:
                 lines.append(_entry(_kind(getattr(nnscratch, name)), f"nnscratch.{name}"))
     (folder / "nnscratch.rst").write_text("\n".join(lines))
@@ -400,8 +439,11 @@ def write_api_pages(folder):
             top = getattr(nnscratch, name, None)
             (exported if top is obj and name in nnscratch.__all__ else own).append(name)
         if exported:
-            text.append("Also importable from ``nnscratch`` and documented there: "
-                        + ", ".join(f":obj:`~nnscratch.{n}`" for n in exported) + ".\n")
+            text.append(
+                "Also importable from ``nnscratch`` and documented there: "
+                + ", ".join(f":obj:`~nnscratch.{n}`" for n in exported)
+                + ".\n"
+            )
         text += [_entry(_kind(getattr(module, n)), f"{full}.{n}") for n in own]
         (folder / f"{full}.rst").write_text("\n".join(text))
         pages.append(full)
@@ -416,4 +458,3 @@ def setup(app):
     app.add_directive("nnscratch-help", NnscratchHelp)
     app.connect("doctree-read", lambda app, doctree: _forget_page_state(app, app.env, None))
     return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True}
-

@@ -25,11 +25,11 @@ DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\. (?P<name>[\w-]+)::\s*(?P<argument>
 class Part(NamedTuple):
     """One runnable part of a page."""
 
-    kind: str          # "python", "command" or "needs"
-    text: str          # the code, the command's arguments, or the needs expression
-    line: int          # 1-based line of the directive in the page
-    options: dict      # the directive's options (":fails:" -> {"fails": ""})
-    content: str       # the directive's content (a needs' reason; the code for python)
+    kind: str  # "python", "command" or "needs"
+    text: str  # the code, the command's arguments, or the needs expression
+    line: int  # 1-based line of the directive in the page
+    options: dict  # the directive's options (":fails:" -> {"fails": ""})
+    content: str  # the directive's content (a needs' reason; the code for python)
 
 
 def _body(lines, start, indent):
@@ -40,8 +40,9 @@ def _body(lines, start, indent):
         options[key] = value.strip()
         i += 1
     body = []
-    while i < len(lines) and (not lines[i].strip()
-                              or len(lines[i]) - len(lines[i].lstrip()) > indent):
+    while i < len(lines) and (
+        not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent
+    ):
         body.append(lines[i])
         i += 1
     return options, textwrap.dedent("\n".join(body)).strip("\n"), i
@@ -83,7 +84,8 @@ def needs_met(expression):
     import nnscratch
 
     try:
-        return bool(eval(expression, {"nnscratch": nnscratch, "importlib": importlib,
-                                      "inspect": inspect}))
+        return bool(
+            eval(expression, {"nnscratch": nnscratch, "importlib": importlib, "inspect": inspect})
+        )
     except (ImportError, AttributeError):
         return False

@@ -16,8 +16,9 @@ from nnscratch.datasets import load_digits
 x, y = load_digits(normalize=True)
 x_train, x_test, y_train, y_test = nn.train_test_split(x, y, test_size=0.3, seed=1)
 
-net = nn.NeuralNetwork([64, 32, 10], "relu", "softmax", "categorical_crossentropy",
-                       nn.SGD(0.05, momentum=0.9), seed=1)
+net = nn.NeuralNetwork(
+    [64, 32, 10], "relu", "softmax", "categorical_crossentropy", nn.SGD(0.05, momentum=0.9), seed=1
+)
 net.fit(x_train, y_train, 32, 15, categorical=True, verbose=0)
 predicted = net.predict(x_test, labels=True)
 
@@ -32,8 +33,15 @@ fig, ax = plt.subplots(figsize=(6, 5.5))
 image = ax.imshow(counts, cmap="Blues")
 for (i, j), n in np.ndenumerate(counts):
     if n:
-        ax.text(j, i, n, ha="center", va="center", fontsize=8,
-                color="white" if n > counts.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            n,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if n > counts.max() / 2 else "black",
+        )
 ax.set_xticks(range(10))
 ax.set_yticks(range(10))
 ax.set_xlabel("predicted digit")

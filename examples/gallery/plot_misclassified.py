@@ -16,11 +16,12 @@ from nnscratch.datasets import load_digits
 x, y = load_digits(normalize=True)
 x_train, x_test, y_train, y_test = nn.train_test_split(x, y, test_size=0.3, seed=2)
 
-net = nn.NeuralNetwork([64, 32, 10], "relu", "softmax", "categorical_crossentropy",
-                       nn.Adam(1e-3), seed=2)
+net = nn.NeuralNetwork(
+    [64, 32, 10], "relu", "softmax", "categorical_crossentropy", nn.Adam(1e-3), seed=2
+)
 net.fit(x_train, y_train, 32, 20, categorical=True, verbose=0)
 
-probabilities = net.predict(x_test)                # (n, 10), rows sum to 1
+probabilities = net.predict(x_test)  # (n, 10), rows sum to 1
 predicted = probabilities.argmax(axis=1)
 wrong = np.flatnonzero(predicted != y_test)
 print(f"{wrong.size} of {y_test.size} test digits misclassified")
@@ -33,7 +34,9 @@ for ax in axes.flat:
     ax.axis("off")
 for ax, i in zip(axes.flat, wrong):
     ax.imshow(x_test[i].reshape(8, 8), cmap="gray_r", interpolation="nearest")
-    ax.set_title(f"true {y_test[i]}, said {predicted[i]}\n"
-                 f"({probabilities[i, predicted[i]]:.0%} sure)", fontsize=9)
+    ax.set_title(
+        f"true {y_test[i]}, said {predicted[i]}\n({probabilities[i, predicted[i]]:.0%} sure)",
+        fontsize=9,
+    )
 fig.suptitle("Test digits the network got wrong, most confident first")
 plt.show()

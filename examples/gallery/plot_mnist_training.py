@@ -18,13 +18,29 @@ import nnscratch as nn
 from nnscratch.datasets import load_mnist
 
 data_home = sys.argv[1] if len(sys.argv) > 1 else "../shared/data"
-x_train, y_train = load_mnist("train", data_home=data_home)   # (60000, 784) float32
-x_test, y_test = load_mnist("test", data_home=data_home)      # (10000, 784)
+x_train, y_train = load_mnist("train", data_home=data_home)  # (60000, 784) float32
+x_test, y_test = load_mnist("test", data_home=data_home)  # (10000, 784)
 
-net = nn.NeuralNetwork([784, 512, 256, 10], "relu", "softmax", "categorical_crossentropy",
-                       "adam", dtype="float32", seed=0, dropout=0.2)
-net.fit(x_train, y_train, 128, 20, categorical=True, verbose=2, validation_split=0.1,
-        callbacks=[nn.EarlyStopping("val_loss", patience=4)])
+net = nn.NeuralNetwork(
+    [784, 512, 256, 10],
+    "relu",
+    "softmax",
+    "categorical_crossentropy",
+    "adam",
+    dtype="float32",
+    seed=0,
+    dropout=0.2,
+)
+net.fit(
+    x_train,
+    y_train,
+    128,
+    20,
+    categorical=True,
+    verbose=2,
+    validation_split=0.1,
+    callbacks=[nn.EarlyStopping("val_loss", patience=4)],
+)
 print(f"test accuracy {net.score(x_test, y_test, accuracy=True):.4f}")
 
 fig = nn.plot_history(net.history, title="784-512-256-10 on MNIST")

@@ -16,10 +16,10 @@ steps = np.arange(3000)
 schedules = {
     "Constant(1e-3)": Constant(1e-3),
     "StepDecay(1e-3, factor=0.5, every=750)": StepDecay(1e-3, factor=0.5, every=750),
-    "ExponentialDecay(1e-3, rate=0.5, steps=1000)": ExponentialDecay(1e-3, rate=0.5,
-                                                                     steps=1000),
-    "CosineDecay(1e-3, 2700, warmup_steps=300)": CosineDecay(1e-3, decay_steps=2700,
-                                                              warmup_steps=300),
+    "ExponentialDecay(1e-3, rate=0.5, steps=1000)": ExponentialDecay(1e-3, rate=0.5, steps=1000),
+    "CosineDecay(1e-3, 2700, warmup_steps=300)": CosineDecay(
+        1e-3, decay_steps=2700, warmup_steps=300
+    ),
 }
 
 fig, ax = plt.subplots(figsize=(8, 4.5))

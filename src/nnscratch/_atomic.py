@@ -126,7 +126,7 @@ def remove_orphans(target):
     for entry in entries:
         if not entry.startswith(prefix):
             continue
-        match = _TMP_TAIL.fullmatch(entry[len(prefix):])
+        match = _TMP_TAIL.fullmatch(entry[len(prefix) :])
         if match:
             _remove_if_orphan(os.path.join(folder, entry), int(match.group(1)), now)
 

@@ -14,8 +14,17 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def check_number(name, value, *, low=None, high=None, low_open=False, high_open=False,
-                 owner=None, allow_inf=False):
+def check_number(
+    name,
+    value,
+    *,
+    low=None,
+    high=None,
+    low_open=False,
+    high_open=False,
+    owner=None,
+    allow_inf=False,
+):
     """A finite real number within the given bounds, returned as a float.
 
     ``low_open`` / ``high_open`` exclude the bound itself.  ``owner`` prefixes
@@ -23,8 +32,12 @@ def check_number(name, value, *, low=None, high=None, low_open=False, high_open=
     (never NaN).  The library's one number check.
     """
     prefix = f"{owner}: " if owner else ""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or math.isnan(value) or (math.isinf(value) and not allow_inf):
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Real)
+        or math.isnan(value)
+        or (math.isinf(value) and not allow_inf)
+    ):
         raise TypeError(f"{prefix}{name} must be a finite real number, got {value!r}")
     bad_low = low is not None and (value <= low if low_open else value < low)
     bad_high = high is not None and (value >= high if high_open else value > high)
@@ -48,8 +61,9 @@ def check_layers(layers):
         raise TypeError(f"layers must be a list of node counts such as [5, 10, 2], got {layers!r}")
     layers = list(layers)
     if len(layers) < 2:
-        raise ValueError(f"layers needs at least an input and an output size (>= 2 entries), "
-                         f"got {layers!r}")
+        raise ValueError(
+            f"layers needs at least an input and an output size (>= 2 entries), got {layers!r}"
+        )
     for i, size in enumerate(layers):
         try:
             check_positive_int(f"layers[{i}]", size)
@@ -75,8 +89,10 @@ def as_generator(seed, name="seed"):
     if seed is None:
         return np.random.default_rng()
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TypeError(f"{name} must be None, a non-negative int or a numpy.random.Generator, "
-                        f"got {type(seed).__name__} {seed!r}")
+        raise TypeError(
+            f"{name} must be None, a non-negative int or a numpy.random.Generator, "
+            f"got {type(seed).__name__} {seed!r}"
+        )
     return np.random.default_rng(int(seed))
 
 
@@ -119,13 +135,16 @@ def check_x(x, *, dtype, n_features=None, name="x", allow_1d=False):
         arr = arr.reshape(1, -1)
     if arr.ndim != 2:
         extra = " (or 1-D for one sample)" if allow_1d else ""
-        raise ValueError(f"{name} must be a 2-D array (samples, features){extra}, "
-                         f"got {arr.ndim}-D with shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a 2-D array (samples, features){extra}, "
+            f"got {arr.ndim}-D with shape {arr.shape}"
+        )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: it has 0 samples")
     if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(f"{name} has {arr.shape[1]} features, but the network expects "
-                         f"{n_features}")
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features, but the network expects {n_features}"
+        )
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, in our words
         converted = np.ascontiguousarray(arr, dtype=dtype)
     if not all_finite(converted):
@@ -146,13 +165,16 @@ def check_2d_source(x, *, n_features, name="x"):
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (samples, features), got {arr.ndim}-D "
-                         f"with shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a 2-D array (samples, features), got {arr.ndim}-D "
+            f"with shape {arr.shape}"
+        )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: it has 0 samples")
     if arr.shape[1] != n_features:
-        raise ValueError(f"{name} has {arr.shape[1]} features, but the network expects "
-                         f"{n_features}")
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features, but the network expects {n_features}"
+        )
     return arr
 
 
@@ -164,15 +186,16 @@ def check_accuracy_targets(y, *, n_samples, n_outputs, multilabel, name="y"):
     """
     arr = _numeric_array(y, name)
     if multilabel and n_outputs > 1:
-        arr = check_targets(arr, n_samples=n_samples, n_outputs=n_outputs,
-                            dtype=np.float64, name=name)
+        arr = check_targets(
+            arr, n_samples=n_samples, n_outputs=n_outputs, dtype=np.float64, name=name
+        )
         if not np.isin(arr, (0.0, 1.0)).all():
-            raise ValueError(f"{name} must hold 0 or 1 per output unit for a multi-label "
-                             f"accuracy")
+            raise ValueError(f"{name} must hold 0 or 1 per output unit for a multi-label accuracy")
         return arr.astype(np.intp)
     if arr.ndim == 2 and arr.shape[1] == n_outputs and n_outputs > 1:
-        arr = check_targets(arr, n_samples=n_samples, n_outputs=n_outputs,
-                            dtype=np.float64, name=name)
+        arr = check_targets(
+            arr, n_samples=n_samples, n_outputs=n_outputs, dtype=np.float64, name=name
+        )
         return np.argmax(arr, axis=1)
     labels = check_labels(arr, n_classes=max(n_outputs, 2), name=name)
     if labels.shape[0] != n_samples:
@@ -187,7 +210,7 @@ def first_non_finite(arr, chunk_rows=4096):
     memory even for an array that is NaN throughout.
     """
     for start in range(0, arr.shape[0], chunk_rows):
-        block = np.isfinite(arr[start:start + chunk_rows])
+        block = np.isfinite(arr[start : start + chunk_rows])
         if not block.all():
             row, column = np.unravel_index(np.argmin(block), block.shape)
             return start + int(row), int(column)
@@ -223,12 +246,16 @@ def describe_non_finite(name, converted, rows=None, original=None):
     if original is not None and original.dtype.kind in "biuf":
         value = original[source_row, column].item()
         if math.isfinite(value):
-            return (f"{name} holds {value!r} at row {source_row}, column {column}, which is "
-                    f"out of range for {converted.dtype} (largest "
-                    f"{np.finfo(converted.dtype).max:.4g}); scale the data or use float64")
+            return (
+                f"{name} holds {value!r} at row {source_row}, column {column}, which is "
+                f"out of range for {converted.dtype} (largest "
+                f"{np.finfo(converted.dtype).max:.4g}); scale the data or use float64"
+            )
     value = converted[row, column].item()
-    return (f"{name} holds non-finite values (NaN or inf), the first at row {source_row}, "
-            f"column {column} ({value!r})")
+    return (
+        f"{name} holds non-finite values (NaN or inf), the first at row {source_row}, "
+        f"column {column} ({value!r})"
+    )
 
 
 def all_finite(arr):
@@ -258,14 +285,18 @@ def check_labels(y, *, n_classes, name="y"):
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
             bad = arr[(~np.isfinite(arr)) | (arr != np.round(arr))][0]
-            raise ValueError(f"{name} must hold whole-number class labels, got values such as "
-                             f"{bad.item()!r}")
+            raise ValueError(
+                f"{name} must hold whole-number class labels, got values such as {bad.item()!r}"
+            )
     if arr.size and arr.min() < 0:
-        raise ValueError(f"{name} holds the negative label {arr.min().item()}; class labels "
-                         f"count from 0")
+        raise ValueError(
+            f"{name} holds the negative label {arr.min().item()}; class labels count from 0"
+        )
     if arr.size and n_classes is not None and arr.max() >= n_classes:
-        raise ValueError(f"{name} holds labels from {arr.min()} to {arr.max()}, but the output "
-                         f"layer has {n_classes} units, so labels must lie in 0..{n_classes - 1}")
+        raise ValueError(
+            f"{name} holds labels from {arr.min()} to {arr.max()}, but the output "
+            f"layer has {n_classes} units, so labels must lie in 0..{n_classes - 1}"
+        )
     return arr.astype(np.intp)
 
 
@@ -286,13 +317,15 @@ def check_targets(y, *, n_samples, n_outputs, dtype, categorical=False, name="y"
             if n_outputs != 1:
                 raise ValueError(
                     f"{name} is 1-D, but the output layer has {n_outputs} units: pass one-hot "
-                    f"targets of shape (n, {n_outputs}), or class labels with categorical=True")
+                    f"targets of shape (n, {n_outputs}), or class labels with categorical=True"
+                )
             arr = arr.reshape(-1, 1)
         if arr.ndim != 2:
             raise ValueError(f"{name} must be 2-D (samples, outputs), got shape {arr.shape}")
         if arr.shape[1] != n_outputs:
-            raise ValueError(f"{name} has {arr.shape[1]} columns, but the output layer has "
-                             f"{n_outputs} units")
+            raise ValueError(
+                f"{name} has {arr.shape[1]} columns, but the output layer has {n_outputs} units"
+            )
         with np.errstate(over="ignore", invalid="ignore"):
             converted = np.ascontiguousarray(arr, dtype=dtype)
         if not all_finite(converted):

@@ -50,20 +50,26 @@ INSTALL_HINT = "pip install 'nnscratch[fast]'"
 
 # The built-in objects as registered at import, so that a user who later
 # registers a piece of their own under a built-in's name cannot reroute these.
-_HIDDEN = {name: hidden_activations.get(name) for name in
-           ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "identity")}
+_HIDDEN = {
+    name: hidden_activations.get(name)
+    for name in ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "identity")
+}
 _OUTPUT = {name: output_activations.get(name) for name in ("softmax", "sigmoid", "identity")}
-_LOSSES = {name: losses.get(name) for name in
-           ("categorical_crossentropy", "binary_crossentropy", "mse")}
+_LOSSES = {
+    name: losses.get(name) for name in ("categorical_crossentropy", "binary_crossentropy", "mse")
+}
 
 # the clipping guard of losses._clip: [eps, 1 - eps] in each dtype
-_GUARDS = {np.dtype(t): (t(np.finfo(t).eps), t(1 - np.finfo(t).eps))
-           for t in (np.float32, np.float64)}
+_GUARDS = {
+    np.dtype(t): (t(np.finfo(t).eps), t(1 - np.finfo(t).eps)) for t in (np.float32, np.float64)
+}
 
 #: The (output activation, loss) pairs with a fused output gradient.
-CANONICAL_PAIRS = (("softmax", "categorical_crossentropy"),
-                   ("sigmoid", "binary_crossentropy"),
-                   ("identity", "mse"))
+CANONICAL_PAIRS = (
+    ("softmax", "categorical_crossentropy"),
+    ("sigmoid", "binary_crossentropy"),
+    ("identity", "mse"),
+)
 
 #: The names :meth:`Kernels.dense_forward` knows (hidden and output activations).
 ACTIVATIONS = tuple(sorted(set(_HIDDEN) | set(_OUTPUT)))
@@ -73,8 +79,7 @@ def _activation(name, hidden):
     table = _HIDDEN if hidden else _OUTPUT
     if name not in table:
         known = sorted(table)
-        raise ValueError(f"no kernel for the activation {name!r}; "
-                         f"expected one of {known}")
+        raise ValueError(f"no kernel for the activation {name!r}; expected one of {known}")
     return table[name]
 
 
@@ -110,8 +115,10 @@ def kernel_output_pair(act, loss):
 
 def _check_pair(act_name, loss_name):
     if (act_name, loss_name) not in CANONICAL_PAIRS:
-        raise ValueError(f"no fused output gradient for ({act_name!r}, {loss_name!r}); "
-                         f"expected one of {list(CANONICAL_PAIRS)}")
+        raise ValueError(
+            f"no fused output gradient for ({act_name!r}, {loss_name!r}); "
+            f"expected one of {list(CANONICAL_PAIRS)}"
+        )
 
 
 class Kernels:
@@ -192,27 +199,40 @@ class Kernels:
     # -- optimizers -------------------------------------------------------------
     # Each updates params and the state vectors in place from the gradient,
     # which is clipped first (clipvalue, then clipnorm) and never modified.
-    def sgd_step(self, params, gradient, velocity, lr, momentum, nesterov, *,
-                 clipvalue=None, clipnorm=None):
+    def sgd_step(
+        self, params, gradient, velocity, lr, momentum, nesterov, *, clipvalue=None, clipnorm=None
+    ):
         """One step of :class:`~nnscratch.optimizers.SGD`."""
         gradient = clip_gradient(gradient, clipvalue, clipnorm)
         sgd_update(params, gradient, velocity, np.empty_like(params), lr, momentum, nesterov)
 
-    def adam_step(self, params, gradient, m, v, lr, beta_1, beta_2, epsilon, t, *,
-                  clipvalue=None, clipnorm=None):
+    def adam_step(
+        self,
+        params,
+        gradient,
+        m,
+        v,
+        lr,
+        beta_1,
+        beta_2,
+        epsilon,
+        t,
+        *,
+        clipvalue=None,
+        clipnorm=None,
+    ):
         """Step number ``t`` (1 for the first) of :class:`~nnscratch.optimizers.Adam`."""
         gradient = clip_gradient(gradient, clipvalue, clipnorm)
-        adam_update(params, gradient, m, v, np.empty_like(params), lr, beta_1, beta_2,
-                    epsilon, t)
+        adam_update(params, gradient, m, v, np.empty_like(params), lr, beta_1, beta_2, epsilon, t)
 
-    def rmsprop_step(self, params, gradient, s, lr, rho, epsilon, *, clipvalue=None,
-                     clipnorm=None):
+    def rmsprop_step(
+        self, params, gradient, s, lr, rho, epsilon, *, clipvalue=None, clipnorm=None
+    ):
         """One step of :class:`~nnscratch.optimizers.RMSprop`."""
         gradient = clip_gradient(gradient, clipvalue, clipnorm)
         rmsprop_update(params, gradient, s, np.empty_like(params), lr, rho, epsilon)
 
-    def adagrad_step(self, params, gradient, s, lr, epsilon, *, clipvalue=None,
-                     clipnorm=None):
+    def adagrad_step(self, params, gradient, s, lr, epsilon, *, clipvalue=None, clipnorm=None):
         """One step of :class:`~nnscratch.optimizers.Adagrad`."""
         gradient = clip_gradient(gradient, clipvalue, clipnorm)
         adagrad_update(params, gradient, s, np.empty_like(params), lr, epsilon)
@@ -256,13 +276,16 @@ class NumbaKernels(Kernels):
         try:
             from . import _numba_kernels
         except Exception as err:  # missing, or installed but broken
-            raise ImportError(f"the 'numba' kernels need Numba, which could not be imported "
-                              f"({err}); install it with: {INSTALL_HINT}") from err
+            raise ImportError(
+                f"the 'numba' kernels need Numba, which could not be imported "
+                f"({err}); install it with: {INSTALL_HINT}"
+            ) from err
         self.parallel = bool(parallel)
         self.name = "numba-parallel" if self.parallel else "numba"
         self._codes = _numba_kernels
         self._k = types.SimpleNamespace(
-            **(_numba_kernels.PARALLEL if self.parallel else _numba_kernels.SERIAL))
+            **(_numba_kernels.PARALLEL if self.parallel else _numba_kernels.SERIAL)
+        )
         self._ones = {}  # a one-entry scale array per dtype (reused)
         self._no_weights = {}
 
@@ -294,8 +317,16 @@ class NumbaKernels(Kernels):
                 weights = self._no_weights[a.dtype] = np.empty(0, a.dtype)
         low, high = _GUARDS[a.dtype]
         loss_sum, weight_sum, correct = self._k.output_delta(
-            self._codes.OUTPUT_CODES[act_name, loss_name], a, y, out, factor, weights,
-            low, high, dtype(1.0 / a.shape[1]))
+            self._codes.OUTPUT_CODES[act_name, loss_name],
+            a,
+            y,
+            out,
+            factor,
+            weights,
+            low,
+            high,
+            dtype(1.0 / a.shape[1]),
+        )
         return float(loss_sum), float(weight_sum), int(correct)
 
     # -- optimizers -------------------------------------------------------------
@@ -310,31 +341,67 @@ class NumbaKernels(Kernels):
                 scale = clipnorm / norm
         return value, dtype(scale)
 
-    def sgd_step(self, params, gradient, velocity, lr, momentum, nesterov, *,
-                 clipvalue=None, clipnorm=None):
+    def sgd_step(
+        self, params, gradient, velocity, lr, momentum, nesterov, *, clipvalue=None, clipnorm=None
+    ):
         dtype = params.dtype.type
         value, scale = self._clip_args(gradient, clipvalue, clipnorm)
-        self._k.sgd_step(params, gradient, velocity, dtype(lr), dtype(momentum),
-                         bool(nesterov), value, scale)
+        self._k.sgd_step(
+            params, gradient, velocity, dtype(lr), dtype(momentum), bool(nesterov), value, scale
+        )
 
-    def adam_step(self, params, gradient, m, v, lr, beta_1, beta_2, epsilon, t, *,
-                  clipvalue=None, clipnorm=None):
+    def adam_step(
+        self,
+        params,
+        gradient,
+        m,
+        v,
+        lr,
+        beta_1,
+        beta_2,
+        epsilon,
+        t,
+        *,
+        clipvalue=None,
+        clipnorm=None,
+    ):
         dtype = params.dtype.type
         value, scale = self._clip_args(gradient, clipvalue, clipnorm)
         # the same scalars adam_update forms, rounded to the dtype as NumPy rounds them
-        self._k.adam_step(params, gradient, m, v, dtype(beta_1), dtype(1 - beta_1),
-                          dtype(beta_2), dtype(1 - beta_2), dtype(1.0 / (1 - beta_2 ** t)),
-                          dtype(epsilon), dtype(lr / (1 - beta_1 ** t)), value, scale)
+        self._k.adam_step(
+            params,
+            gradient,
+            m,
+            v,
+            dtype(beta_1),
+            dtype(1 - beta_1),
+            dtype(beta_2),
+            dtype(1 - beta_2),
+            dtype(1.0 / (1 - beta_2**t)),
+            dtype(epsilon),
+            dtype(lr / (1 - beta_1**t)),
+            value,
+            scale,
+        )
 
-    def rmsprop_step(self, params, gradient, s, lr, rho, epsilon, *, clipvalue=None,
-                     clipnorm=None):
+    def rmsprop_step(
+        self, params, gradient, s, lr, rho, epsilon, *, clipvalue=None, clipnorm=None
+    ):
         dtype = params.dtype.type
         value, scale = self._clip_args(gradient, clipvalue, clipnorm)
-        self._k.rmsprop_step(params, gradient, s, dtype(rho), dtype(1 - rho), dtype(epsilon),
-                             dtype(lr), value, scale)
+        self._k.rmsprop_step(
+            params,
+            gradient,
+            s,
+            dtype(rho),
+            dtype(1 - rho),
+            dtype(epsilon),
+            dtype(lr),
+            value,
+            scale,
+        )
 
-    def adagrad_step(self, params, gradient, s, lr, epsilon, *, clipvalue=None,
-                     clipnorm=None):
+    def adagrad_step(self, params, gradient, s, lr, epsilon, *, clipvalue=None, clipnorm=None):
         dtype = params.dtype.type
         value, scale = self._clip_args(gradient, clipvalue, clipnorm)
         self._k.adagrad_step(params, gradient, s, dtype(epsilon), dtype(lr), value, scale)
@@ -345,8 +412,9 @@ class NumbaKernels(Kernels):
     def _code(self, act_name):
         code = self._codes.ACTIVATION_CODES.get(act_name)
         if code is None:
-            raise ValueError(f"no kernel for the activation {act_name!r}; "
-                             f"expected one of {list(ACTIVATIONS)}")
+            raise ValueError(
+                f"no kernel for the activation {act_name!r}; expected one of {list(ACTIVATIONS)}"
+            )
         return code
 
 
@@ -403,12 +471,15 @@ def resolve_kernels(spec="auto"):
             except ImportError:
                 return NUMPY
         if choice not in CHOICES:
-            raise ValueError(f"the environment variable {ENV_VAR} must be one of "
-                             f"{list(CHOICES)}, got {os.environ[ENV_VAR]!r}")
+            raise ValueError(
+                f"the environment variable {ENV_VAR} must be one of "
+                f"{list(CHOICES)}, got {os.environ[ENV_VAR]!r}"
+            )
         spec = choice
     if spec == "numpy":
         return NUMPY
     if spec in ("numba", "numba-parallel"):
         return numba_kernels(parallel=spec == "numba-parallel")
-    raise ValueError(f"kernels must be one of {list(CHOICES)}, None or a Kernels object, "
-                     f"got {spec!r}")
+    raise ValueError(
+        f"kernels must be one of {list(CHOICES)}, None or a Kernels object, got {spec!r}"
+    )

@@ -31,14 +31,23 @@ import numpy as np
 from numba import prange
 
 RELU, SIGMOID, TANH, LEAKY_RELU, ELU, SOFTPLUS, IDENTITY, SOFTMAX = range(8)
-ACTIVATION_CODES = {"relu": RELU, "sigmoid": SIGMOID, "tanh": TANH,
-                    "leaky_relu": LEAKY_RELU, "elu": ELU, "softplus": SOFTPLUS,
-                    "identity": IDENTITY, "softmax": SOFTMAX}
+ACTIVATION_CODES = {
+    "relu": RELU,
+    "sigmoid": SIGMOID,
+    "tanh": TANH,
+    "leaky_relu": LEAKY_RELU,
+    "elu": ELU,
+    "softplus": SOFTPLUS,
+    "identity": IDENTITY,
+    "softmax": SOFTMAX,
+}
 
 SOFTMAX_CCE, SIGMOID_BCE, IDENTITY_MSE = range(3)
-OUTPUT_CODES = {("softmax", "categorical_crossentropy"): SOFTMAX_CCE,
-                ("sigmoid", "binary_crossentropy"): SIGMOID_BCE,
-                ("identity", "mse"): IDENTITY_MSE}
+OUTPUT_CODES = {
+    ("softmax", "categorical_crossentropy"): SOFTMAX_CCE,
+    ("sigmoid", "binary_crossentropy"): SIGMOID_BCE,
+    ("identity", "mse"): IDENTITY_MSE,
+}
 
 LEAKY_SLOPE = 0.01  # activations.leaky_relu's default alpha
 # elu's alpha is 1, so its formulas below leave it out
@@ -55,8 +64,13 @@ def _kernel(func=None, **options):
     """Compile ``func`` twice, parallel and serial, each cached on disk under its own name."""
     if func is None:
         return lambda f: _kernel(f, **options)
-    serial = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_serial",
-                                func.__defaults__, func.__closure__)
+    serial = types.FunctionType(
+        func.__code__,
+        func.__globals__,
+        func.__name__ + "_serial",
+        func.__defaults__,
+        func.__closure__,
+    )
     serial.__qualname__ = func.__qualname__ + "_serial"  # its own cache file
     serial.__doc__ = func.__doc__
     # error_model="numpy": x / 0 gives inf or nan as in NumPy, with no check (and no
@@ -258,8 +272,21 @@ def sgd_step(params, gradient, velocity, lr, momentum, nesterov, clipvalue, scal
 
 
 @_kernel
-def adam_step(params, gradient, m, v, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
-              inv_correction_2, epsilon, lr_t, clipvalue, scale):
+def adam_step(
+    params,
+    gradient,
+    m,
+    v,
+    beta_1,
+    one_minus_beta_1,
+    beta_2,
+    one_minus_beta_2,
+    inv_correction_2,
+    epsilon,
+    lr_t,
+    clipvalue,
+    scale,
+):
     """Adam, as optimizers.Adam._step; lr_t = lr / (1 - beta_1^t)."""
     for i in prange(params.shape[0]):
         g = _clipped(gradient[i], clipvalue, scale)

@@ -43,15 +43,17 @@ def prepare_output(path, what="output file"):
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as err:
-        raise type(err)(f"{what} {path}: cannot create the folder {folder} "
-                        f"({err.strerror or err})") from None
+        raise type(err)(
+            f"{what} {path}: cannot create the folder {folder} ({err.strerror or err})"
+        ) from None
     try:  # what the atomic write will do later: create a file next to the target
         fd, probe = tempfile.mkstemp(prefix=".nnscratch-probe-", dir=folder)
         os.close(fd)
         os.remove(probe)
     except OSError as err:
-        raise PermissionError(f"{what} {path}: cannot write in the folder {folder} "
-                              f"({err.strerror or err})") from None
+        raise PermissionError(
+            f"{what} {path}: cannot write in the folder {folder} ({err.strerror or err})"
+        ) from None
     if os.path.exists(path) and not _writable_file(path):
         raise PermissionError(f"{what} {path}: the file is read-only")
     return path

@@ -24,17 +24,27 @@ def _call(argname, what, func, *args):
         n_args = len(args)
         hint = ""
         if isinstance(err, TypeError) and "argument" in str(err):
-            hint = (" It looks like a piece for another slot: activations take one array "
-                    "(z), losses take two (y_pred, y_true).") if n_args in (1, 2) else ""
-        raise TypeError(f"{argname} looks wrong: its {what} {_name(func)} failed on a test "
-                        f"array of shape {args[0].shape} with {type(err).__name__}: {err}."
-                        f"{hint}") from err
+            hint = (
+                (
+                    " It looks like a piece for another slot: activations take one array "
+                    "(z), losses take two (y_pred, y_true)."
+                )
+                if n_args in (1, 2)
+                else ""
+            )
+        raise TypeError(
+            f"{argname} looks wrong: its {what} {_name(func)} failed on a test "
+            f"array of shape {args[0].shape} with {type(err).__name__}: {err}."
+            f"{hint}"
+        ) from err
 
 
 def _expect(argname, what, func, got, expected):
     if got.shape != expected:
-        raise ValueError(f"{argname} looks wrong: its {what} {_name(func)} returned shape "
-                         f"{got.shape} on a test batch of 2 rows; it must return {expected}")
+        raise ValueError(
+            f"{argname} looks wrong: its {what} {_name(func)} returned shape "
+            f"{got.shape} on a test batch of 2 rows; it must return {expected}"
+        )
 
 
 def probe_pieces(network):
@@ -55,10 +65,20 @@ def probe_pieces(network):
     if len(network.layers) > 2:
         z = np.linspace(-1.5, 1.5, 6, dtype=dtype).reshape(2, 3)
         act = network.hidden_activation
-        _expect("hidden_activation", "function", act.f,
-                _call("hidden_activation", "function", act.f, z), z.shape)
-        _expect("hidden_activation", "derivative", act.df,
-                _call("hidden_activation", "derivative", act.df, z), z.shape)
+        _expect(
+            "hidden_activation",
+            "function",
+            act.f,
+            _call("hidden_activation", "function", act.f, z),
+            z.shape,
+        )
+        _expect(
+            "hidden_activation",
+            "derivative",
+            act.df,
+            _call("hidden_activation", "derivative", act.df, z),
+            z.shape,
+        )
     m = network.layers[-1]
     z = np.linspace(-1.0, 1.0, 2 * m, dtype=dtype).reshape(2, m)
     act = network.output_activation
@@ -66,13 +86,22 @@ def probe_pieces(network):
     _expect("output_activation", "function", act.f, a, z.shape)
     if act.vjp is None and m <= 256:  # built-ins never build the Jacobian; users' pairs do
         jac = _call("output_activation", "derivative", act.df, z)
-        _expect("output_activation", "derivative (a Jacobian per sample)", act.df, jac,
-                (2, m, m))
+        _expect("output_activation", "derivative (a Jacobian per sample)", act.df, jac, (2, m, m))
     y = np.zeros((2, m), dtype=dtype)
     y[:, 0] = 1
     p = np.full((2, m), 1.0 / max(m, 2), dtype=dtype)
     loss = network.loss
-    _expect("loss", "function (one loss per sample)", loss.f, _call("loss", "function",
-                                                                     loss.f, p, y), (2, 1))
-    _expect("loss", "derivative (a row vector per sample)", loss.df,
-            _call("loss", "derivative", loss.df, p, y), (2, 1, m))
+    _expect(
+        "loss",
+        "function (one loss per sample)",
+        loss.f,
+        _call("loss", "function", loss.f, p, y),
+        (2, 1),
+    )
+    _expect(
+        "loss",
+        "derivative (a row vector per sample)",
+        loss.df,
+        _call("loss", "derivative", loss.df, p, y),
+        (2, 1, m),
+    )

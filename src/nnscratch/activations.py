@@ -28,6 +28,7 @@ from .registry import hidden_activations, output_activations
 # Hidden (elementwise) activations
 # --------------------------------------------------------------------------- #
 
+
 def relu(z):
     """Rectified linear unit, ``max(z, 0)``."""
     return np.maximum(z, 0)
@@ -97,7 +98,8 @@ def d_elu(z, alpha=1.0):
     """1 if ``z`` is positive else ``alpha * exp(z)``."""
     z = np.asarray(z)
     return np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0))).astype(
-        np.result_type(z, np.float32), copy=False)
+        np.result_type(z, np.float32), copy=False
+    )
 
 
 def softplus(z):
@@ -118,6 +120,7 @@ def _ones_like(z):
 # --------------------------------------------------------------------------- #
 # Output activations (derivatives are Jacobian stacks)
 # --------------------------------------------------------------------------- #
+
 
 def identity(z):
     """Returns its input unchanged (linear output, for regression)."""
@@ -181,6 +184,7 @@ def d_sigmoid_output(z):
 # --------------------------------------------------------------------------- #
 # Activation objects: the pair plus optional in-place shortcuts
 # --------------------------------------------------------------------------- #
+
 
 class Activation(Pair):
     """An activation pair with a name and optional fast paths.
@@ -315,9 +319,17 @@ for _name, _f, _df, _fwd, _bwd in [
     ("softplus", softplus, d_softplus, None, _softplus_backward),
     ("identity", identity, _ones_like, _identity_forward, _identity_backward),
 ]:
-    hidden_activations.register(_name, Activation(
-        _name, _f, _df, kind="hidden",
-        forward_into=_fwd or _generic_forward_into(_f), backward_into=_bwd))
+    hidden_activations.register(
+        _name,
+        Activation(
+            _name,
+            _f,
+            _df,
+            kind="hidden",
+            forward_into=_fwd or _generic_forward_into(_f),
+            backward_into=_bwd,
+        ),
+    )
 
 for _name, _f, _df, _fwd, _vjp in [
     ("softmax", softmax, d_softmax, _softmax_forward, _softmax_vjp),
@@ -325,9 +337,12 @@ for _name, _f, _df, _fwd, _vjp in [
     ("identity", identity, d_identity, _identity_forward, _identity_vjp),
     ("exp", exp, d_exp, _exp_forward, _exp_vjp),
 ]:
-    output_activations.register(_name, Activation(
-        _name, _f, _df, kind="output",
-        forward_into=_fwd or _generic_forward_into(_f), vjp=_vjp))
+    output_activations.register(
+        _name,
+        Activation(
+            _name, _f, _df, kind="output", forward_into=_fwd or _generic_forward_into(_f), vjp=_vjp
+        ),
+    )
 
 
 def register_activation(name, f, df, *, kind="hidden", overwrite=False):
@@ -372,7 +387,8 @@ def resolve_activation(spec, kind, argname):
         return Activation(None, f, df, kind=kind)
     raise TypeError(
         f"{argname} must be a (function, derivative) pair of callables, an Activation "
-        f"or one of the names {registry.names()}; got {_describe(spec)}")
+        f"or one of the names {registry.names()}; got {_describe(spec)}"
+    )
 
 
 def _describe(value):

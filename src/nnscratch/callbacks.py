@@ -79,8 +79,7 @@ class Callback:
 class CallbackList:
     """Calls a hook on every callback that has it."""
 
-    HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end",
-             "on_train_end")
+    HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 
     def __init__(self, callbacks, network):
         if callbacks is None:
@@ -89,16 +88,20 @@ class CallbackList:
             raise TypeError(f"callbacks must be a list, got {type(callbacks).__name__}")
         for cb in callbacks:
             if not any(callable(getattr(cb, hook, None)) for hook in self.HOOKS):
-                raise TypeError(f"{cb!r} is not a callback: it has none of the methods "
-                                f"{', '.join(self.HOOKS)}")
+                raise TypeError(
+                    f"{cb!r} is not a callback: it has none of the methods {', '.join(self.HOOKS)}"
+                )
             if callable(getattr(cb, "set_network", None)):
                 cb.set_network(network)
         self.callbacks = list(callbacks)
         self.network = network
         # only the hooks someone defines are called, so per-batch cost stays nil
-        self._batch_hooks = [cb.on_batch_end for cb in self.callbacks
-                             if callable(getattr(cb, "on_batch_end", None))
-                             and type(cb).on_batch_end is not Callback.on_batch_end]
+        self._batch_hooks = [
+            cb.on_batch_end
+            for cb in self.callbacks
+            if callable(getattr(cb, "on_batch_end", None))
+            and type(cb).on_batch_end is not Callback.on_batch_end
+        ]
 
     def call(self, hook, *args):
         for cb in self.callbacks:
@@ -118,8 +121,11 @@ class CallbackList:
 def _monitor_value(owner, monitor, logs):
     if monitor not in logs:
         known = ", ".join(k for k in logs if k not in ("epoch",)) or "nothing"
-        hint = (" (pass validation_data or validation_split to fit, or monitor 'loss')"
-                if monitor.startswith("val_") else "")
+        hint = (
+            " (pass validation_data or validation_split to fit, or monitor 'loss')"
+            if monitor.startswith("val_")
+            else ""
+        )
         raise ValueError(f"{owner} monitors {monitor!r}, but the epoch logs hold {known}{hint}")
     return logs[monitor]
 
@@ -137,8 +143,9 @@ class _Monitor(Callback):
 
     def __init__(self, monitor, min_delta, mode):
         self.monitor = monitor
-        self.min_delta = _checks.check_number("min_delta", min_delta, low=0,
-                                              owner=type(self).__name__)
+        self.min_delta = _checks.check_number(
+            "min_delta", min_delta, low=0, owner=type(self).__name__
+        )
         self.mode = _mode(type(self).__name__, mode, monitor)
         self.best = None
 
@@ -178,8 +185,9 @@ class EarlyStopping(_Monitor):
         The epoch after which training was stopped, if it was.
     """
 
-    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0,
-                 restore_best_weights=True, mode="auto"):
+    def __init__(
+        self, monitor="val_loss", patience=5, min_delta=0.0, restore_best_weights=True, mode="auto"
+    ):
         super().__init__(monitor, min_delta, mode)
         self.patience = _non_negative_int("EarlyStopping", "patience", patience)
         self.restore_best_weights = bool(restore_best_weights)
@@ -227,8 +235,15 @@ class ModelCheckpoint(_Monitor):
         Write only the parameters (``save_params``) instead of a full model file.
     """
 
-    def __init__(self, path, monitor="val_loss", save_best_only=False,
-                 save_weights_only=False, mode="auto", min_delta=0.0):
+    def __init__(
+        self,
+        path,
+        monitor="val_loss",
+        save_best_only=False,
+        save_weights_only=False,
+        mode="auto",
+        min_delta=0.0,
+    ):
         super().__init__(monitor, min_delta, mode)
         self.path = os.fspath(path)
         self.save_best_only = bool(save_best_only)
@@ -249,8 +264,7 @@ class ModelCheckpoint(_Monitor):
                 return
             self.best = value
         fields = {k: v for k, v in logs.items() if k != "epoch"}
-        path = prepare_output(self.path.format(epoch=epoch + 1, **fields),
-                              "ModelCheckpoint path")
+        path = prepare_output(self.path.format(epoch=epoch + 1, **fields), "ModelCheckpoint path")
         if self.save_weights_only:
             path = self.network.save_params(path)
         else:
@@ -280,8 +294,10 @@ class LearningRateScheduler(Callback):
         try:
             new = _checks.check_number("learning rate", new, low=0, low_open=True)
         except (TypeError, ValueError):
-            raise ValueError(f"the schedule returned {new!r} for epoch {epoch}; a learning "
-                             f"rate must be a positive number") from None
+            raise ValueError(
+                f"the schedule returned {new!r} for epoch {epoch}; a learning "
+                f"rate must be a positive number"
+            ) from None
         opt.learning_rate = new
 
 
@@ -289,8 +305,10 @@ def _settable_rate(owner, optimizer):
     """The optimizer's current rate, when it is a plain number that a callback may replace."""
     rate = current_learning_rate(optimizer)
     if callable(getattr(optimizer, "learning_rate", None)) or not math.isfinite(rate):
-        raise TypeError(f"{owner} needs an optimizer whose learning_rate is a number, "
-                        f"got {getattr(optimizer, 'learning_rate', None)!r}")
+        raise TypeError(
+            f"{owner} needs an optimizer whose learning_rate is a number, "
+            f"got {getattr(optimizer, 'learning_rate', None)!r}"
+        )
     return rate
 
 
@@ -308,11 +326,26 @@ class ReduceLROnPlateau(_Monitor):
     counting again.
     """
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4,
-                 cooldown=0, min_lr=0.0, mode="auto"):
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+        mode="auto",
+    ):
         super().__init__(monitor, min_delta, mode)
-        self.factor = _checks.check_number("factor", factor, low=0, high=1, low_open=True,
-                                           high_open=True, owner="ReduceLROnPlateau")
+        self.factor = _checks.check_number(
+            "factor",
+            factor,
+            low=0,
+            high=1,
+            low_open=True,
+            high_open=True,
+            owner="ReduceLROnPlateau",
+        )
         self.patience = _non_negative_int("ReduceLROnPlateau", "patience", patience)
         self.cooldown = _non_negative_int("ReduceLROnPlateau", "cooldown", cooldown)
         self.min_lr = _checks.check_number("min_lr", min_lr, low=0, owner="ReduceLROnPlateau")
@@ -372,8 +405,9 @@ class CSVLogger(Callback):
                 self._columns.append(key)
         self._rows.append(row)
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=self._columns, delimiter=self.separator,
-                                lineterminator="\n")
+        writer = csv.DictWriter(
+            buffer, fieldnames=self._columns, delimiter=self.separator, lineterminator="\n"
+        )
         writer.writeheader()
         writer.writerows(self._rows)
         with atomic_write(self.path, "w") as handle:

@@ -108,8 +108,7 @@ class Transform:
         raise NotImplementedError
 
     def __eq__(self, other):
-        return type(other) is type(self) and _same_config(self.get_config(),
-                                                          other.get_config())
+        return type(other) is type(self) and _same_config(self.get_config(), other.get_config())
 
     __hash__ = None
 
@@ -159,11 +158,14 @@ class Standardize(Transform):
         self.mean = _float_vector("mean", mean)
         self.std = _float_vector("std", std)
         if (self.std <= 0).any():
-            raise ValueError("Standardize: std must be positive everywhere (give 1 to "
-                             "features that do not vary)")
+            raise ValueError(
+                "Standardize: std must be positive everywhere (give 1 to "
+                "features that do not vary)"
+            )
         if self.mean.size > 1 and self.std.size > 1 and self.mean.size != self.std.size:
-            raise ValueError(f"Standardize: mean has {self.mean.size} entries but std has "
-                             f"{self.std.size}")
+            raise ValueError(
+                f"Standardize: mean has {self.mean.size} entries but std has {self.std.size}"
+            )
 
     @classmethod
     def fit(cls, x, chunk_rows=65536):
@@ -176,7 +178,7 @@ class Standardize(Transform):
             total_sq = sq if total_sq is None else total_sq + sq
             n += part.shape[0]
         mean = total / n
-        std = np.sqrt(np.maximum(total_sq / n - mean ** 2, 0.0))
+        std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
         std[std == 0] = 1.0
         return cls(mean, std)
 
@@ -194,8 +196,10 @@ class Standardize(Transform):
 def _float_vector(name, value):
     arr = np.atleast_1d(np.asarray(value, dtype=np.float64))
     if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
-        raise ValueError(f"Standardize: {name} must be a finite number or a 1-D array of "
-                         f"them, got shape {np.shape(value)}")
+        raise ValueError(
+            f"Standardize: {name} must be a finite number or a 1-D array of "
+            f"them, got shape {np.shape(value)}"
+        )
     return arr
 
 
@@ -224,9 +228,11 @@ def transform_to_config(transform):
         return None
     name = getattr(transform, "name", None)
     if not name or name not in input_transforms:
-        raise ValueError(f"the input transform {transform!r} has no registered name; register "
-                         f"its class with nnscratch.data.register_transform(name, cls) so "
-                         f"model files can store it")
+        raise ValueError(
+            f"the input transform {transform!r} has no registered name; register "
+            f"its class with nnscratch.data.register_transform(name, cls) so "
+            f"model files can store it"
+        )
     return {"name": name, "config": transform.get_config()}
 
 
@@ -240,8 +246,10 @@ def transform_from_config(spec):
 def check_transform(transform):
     """None or a callable taking and returning a 2-D array; refuses anything else."""
     if transform is not None and not callable(transform):
-        raise TypeError(f"input_transform must be None or a callable such as "
-                        f"nnscratch.data.Scale(1 / 255), got {type(transform).__name__}")
+        raise TypeError(
+            f"input_transform must be None or a callable such as "
+            f"nnscratch.data.Scale(1 / 255), got {type(transform).__name__}"
+        )
     return transform
 
 
@@ -250,9 +258,11 @@ def _apply(transform, x, name):
         return x
     out = transform(x)
     if getattr(out, "shape", None) != x.shape or getattr(out, "dtype", None) != x.dtype:
-        raise ValueError(f"the input transform {transform!r} turned {name} of shape "
-                         f"{x.shape} and dtype {x.dtype} into {np.shape(out)} "
-                         f"{getattr(out, 'dtype', type(out).__name__)}; it must keep both")
+        raise ValueError(
+            f"the input transform {transform!r} turned {name} of shape "
+            f"{x.shape} and dtype {x.dtype} into {np.shape(out)} "
+            f"{getattr(out, 'dtype', type(out).__name__)}; it must keep both"
+        )
     return out
 
 
@@ -291,21 +301,28 @@ class TargetEncoder:
         if self.categorical:
             return self._prepare_labels(y, n_samples)
         if _is_lazy_array(y):
-            if len(y.shape) not in (1, 2) or y.shape[0] != n_samples or \
-                    (y.shape[1] if len(y.shape) == 2 else 1) != self.n_outputs:
-                raise ValueError(f"{self.name} must have shape ({n_samples}, "
-                                 f"{self.n_outputs}), got {tuple(y.shape)}")
+            if (
+                len(y.shape) not in (1, 2)
+                or y.shape[0] != n_samples
+                or (y.shape[1] if len(y.shape) == 2 else 1) != self.n_outputs
+            ):
+                raise ValueError(
+                    f"{self.name} must have shape ({n_samples}, "
+                    f"{self.n_outputs}), got {tuple(y.shape)}"
+                )
             if np.dtype(y.dtype).kind not in "biuf":
                 raise TypeError(f"{self.name} must be numeric, got dtype {y.dtype}")
             return y
-        return _checks.check_targets(y, n_samples=n_samples, n_outputs=self.n_outputs,
-                                     dtype=self.dtype, name=self.name)
+        return _checks.check_targets(
+            y, n_samples=n_samples, n_outputs=self.n_outputs, dtype=self.dtype, name=self.name
+        )
 
     def _prepare_labels(self, y, n_samples):
         shape = getattr(y, "shape", None)
         if shape is None:
             return self._check_label_count(
-                _checks.check_labels(y, n_classes=self.n_outputs, name=self.name), n_samples)
+                _checks.check_labels(y, n_classes=self.n_outputs, name=self.name), n_samples
+            )
         if len(shape) == 0 or shape[0] != n_samples:
             rows = shape[0] if len(shape) else 0
             raise ValueError(f"{self.name} has {rows} rows, but x has {n_samples} samples")
@@ -313,14 +330,16 @@ class TargetEncoder:
         step = 2**20
         for start in range(0, n_samples, step):
             part = _read_rows(y, start, min(start + step, n_samples))
-            out[start:start + part.shape[0]] = _checks.check_labels(
-                part, n_classes=self.n_outputs, name=self.name)
+            out[start : start + part.shape[0]] = _checks.check_labels(
+                part, n_classes=self.n_outputs, name=self.name
+            )
         return out
 
     def _check_label_count(self, labels, n_samples):
         if labels.shape[0] != n_samples:
-            raise ValueError(f"{self.name} has {labels.shape[0]} rows, but x has "
-                             f"{n_samples} samples")
+            raise ValueError(
+                f"{self.name} has {labels.shape[0]} rows, but x has {n_samples} samples"
+            )
         return labels
 
     def encode(self, y_rows, categorical=None):
@@ -348,8 +367,9 @@ class TargetEncoder:
             if labels.shape[0] != n_rows:
                 raise ValueError(f"{name} has {labels.shape[0]} rows, but its x has {n_rows}")
             return self.encode(labels, categorical=True)
-        return _checks.check_targets(y_raw, n_samples=n_rows, n_outputs=self.n_outputs,
-                                     dtype=self.dtype, name=name)
+        return _checks.check_targets(
+            y_raw, n_samples=n_rows, n_outputs=self.n_outputs, dtype=self.dtype, name=name
+        )
 
 
 # ------------------------------------------------------------------------- helpers
@@ -362,8 +382,13 @@ def _is_lazy_array(obj):
 
 def _is_chunked(obj):
     """Anything with ``shape``, ``dtype``, ``chunks`` and slicing: Dask, HDF5, Zarr."""
-    return (not isinstance(obj, np.ndarray) and hasattr(obj, "shape") and hasattr(obj, "dtype")
-            and hasattr(obj, "chunks") and hasattr(obj, "__getitem__"))
+    return (
+        not isinstance(obj, np.ndarray)
+        and hasattr(obj, "shape")
+        and hasattr(obj, "dtype")
+        and hasattr(obj, "chunks")
+        and hasattr(obj, "__getitem__")
+    )
 
 
 def _is_batch_stream(obj):
@@ -426,8 +451,7 @@ def _finish(raw_x, raw_y, w, rows, source):
     """Convert, check and transform one batch of a source with ``x`` and ``y`` arrays."""
     x = _convert(raw_x, source.dtype)
     if not _checks.all_finite(x):
-        raise ValueError(_checks.describe_non_finite(source.name, x, rows,
-                                                     _RowsOf(raw_x, rows)))
+        raise ValueError(_checks.describe_non_finite(source.name, x, rows, _RowsOf(raw_x, rows)))
     y = source.encoder.encode(raw_y)
     if not source.encoder.categorical and not _checks.all_finite(y):
         raise ValueError(_checks.describe_non_finite(source.encoder.name, y, rows))
@@ -465,8 +489,7 @@ class ArraySource:
 
     kind = "array"
 
-    def __init__(self, x, y, encoder, sample_weight, dtype, rows=None, name="x",
-                 transform=None):
+    def __init__(self, x, y, encoder, sample_weight, dtype, rows=None, name="x", transform=None):
         self.x = x
         self.y = y
         self.encoder = encoder
@@ -524,8 +547,10 @@ class ArraySource:
         return np.take(self.x, rows, axis=0).astype(self.dtype)
 
     def __repr__(self):
-        return (f"ArraySource({type(self.x).__name__} of shape {tuple(self.x.shape)} and "
-                f"dtype {self.x.dtype}, n_samples={self.n_samples})")
+        return (
+            f"ArraySource({type(self.x).__name__} of shape {tuple(self.x.shape)} and "
+            f"dtype {self.x.dtype}, n_samples={self.n_samples})"
+        )
 
 
 class ChunkedSource:
@@ -564,8 +589,18 @@ class ChunkedSource:
 
     kind = "chunked"
 
-    def __init__(self, x, y, encoder, sample_weight, dtype, blocks=None, shuffle_buffer=None,
-                 name="x", transform=None):
+    def __init__(
+        self,
+        x,
+        y,
+        encoder,
+        sample_weight,
+        dtype,
+        blocks=None,
+        shuffle_buffer=None,
+        name="x",
+        transform=None,
+    ):
         self.x = x
         self.y = y
         self.encoder = encoder
@@ -647,9 +682,11 @@ class ChunkedSource:
             fill -= k
 
     def __repr__(self):
-        return (f"ChunkedSource({type(self.x).__name__} of shape {tuple(self.x.shape)} and "
-                f"dtype {self.x.dtype}, {len(self.blocks)} blocks, "
-                f"shuffle_buffer={self.shuffle_buffer})")
+        return (
+            f"ChunkedSource({type(self.x).__name__} of shape {tuple(self.x.shape)} and "
+            f"dtype {self.x.dtype}, {len(self.blocks)} blocks, "
+            f"shuffle_buffer={self.shuffle_buffer})"
+        )
 
 
 class _Pool:
@@ -662,11 +699,11 @@ class _Pool:
         self.rows = np.empty(capacity, dtype=np.int64)
 
     def put(self, at, x, y, w, start, used, count):
-        self.x[at:at + count] = x[used:used + count]
-        self.y[at:at + count] = y[used:used + count]
+        self.x[at : at + count] = x[used : used + count]
+        self.y[at : at + count] = y[used : used + count]
         if self.w is not None:
-            self.w[at:at + count] = w[used:used + count]
-        self.rows[at:at + count] = np.arange(start + used, start + used + count)
+            self.w[at : at + count] = w[used : used + count]
+        self.rows[at : at + count] = np.arange(start + used, start + used + count)
 
     def take(self, picked):
         rows = self.rows[picked]
@@ -697,8 +734,9 @@ def _cut(pieces, count):
             left.append((start + take, x[take:], y[take:], None if w is None else w[take:]))
         need -= take
     starts = [p[0] for p in parts]
-    contiguous = all(starts[i] + parts[i][1].shape[0] == starts[i + 1]
-                     for i in range(len(parts) - 1))
+    contiguous = all(
+        starts[i] + parts[i][1].shape[0] == starts[i + 1] for i in range(len(parts) - 1)
+    )
     if contiguous:
         rows = slice(starts[0], starts[0] + count)
     else:
@@ -771,14 +809,18 @@ class GeneratorSource:
     kind = "generator"
     n_samples = None
 
-    def __init__(self, data, encoder, dtype, n_features, steps_per_epoch=None, name="x",
-                 transform=None):
+    def __init__(
+        self, data, encoder, dtype, n_features, steps_per_epoch=None, name="x", transform=None
+    ):
         self.data = data
         self.encoder = encoder
         self.dtype = np.dtype(dtype)
         self.n_features = n_features
-        self.steps_per_epoch = None if steps_per_epoch is None else \
-            _checks.check_positive_int("steps_per_epoch", steps_per_epoch)
+        self.steps_per_epoch = (
+            None
+            if steps_per_epoch is None
+            else _checks.check_positive_int("steps_per_epoch", steps_per_epoch)
+        )
         self.name = name
         self.transform = transform
         self.one_shot = not callable(data) and hasattr(data, "__next__")
@@ -790,7 +832,8 @@ class GeneratorSource:
             raise ValueError(
                 "this generator was used up by the first epoch: pass a function that "
                 "returns a fresh iterator (fit(lambda: make_batches(), ...)), an iterable "
-                "object, or steps_per_epoch")
+                "object, or steps_per_epoch"
+            )
         self._epochs += 1
         iterator = self.data() if callable(self.data) else iter(self.data)
         if not hasattr(iterator, "__next__"):
@@ -815,47 +858,66 @@ class GeneratorSource:
         """One raw ``(x, y[, w])`` item, checked, converted and transformed."""
         where = f"batch {step}"
         if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
-            raise TypeError(f"the batch generator must yield (x, y) or (x, y, sample_weight) "
-                            f"tuples; {where} is {type(item).__name__}"
-                            + (f" of length {len(item)}" if isinstance(item, (tuple, list))
-                               else ""))
+            raise TypeError(
+                f"the batch generator must yield (x, y) or (x, y, sample_weight) "
+                f"tuples; {where} is {type(item).__name__}"
+                + (f" of length {len(item)}" if isinstance(item, (tuple, list)) else "")
+            )
         raw = item[0]
         if not isinstance(raw, np.ndarray):
             raw = _read_rows(raw, 0, None) if _is_chunked(raw) else raw
-        raw = _checks.check_2d_source(raw, n_features=self.n_features,
-                                      name=f"{self.name} of {where}")
+        raw = _checks.check_2d_source(
+            raw, n_features=self.n_features, name=f"{self.name} of {where}"
+        )
         rows = slice(seen, seen + raw.shape[0])
         x = _convert(raw, self.dtype)
         if not _checks.all_finite(x):
             message = _checks.describe_non_finite(self.name, x, rows, _RowsOf(raw, rows))
-            raise ValueError(f"{message} (rows counted from the start of the epoch; it is "
-                             f"in {where})")
+            raise ValueError(
+                f"{message} (rows counted from the start of the epoch; it is in {where})"
+            )
         if item[1] is None:
             raise ValueError(f"{where} has no targets (y is None)")
         y = self.encoder.encode_raw(item[1], x.shape[0], where)
         w = None
         if len(item) == 3 and item[2] is not None:
-            w = _checks.check_x(np.reshape(item[2], (-1, 1)), dtype=self.dtype,
-                                name=f"sample_weight of {where}")[:, 0]
+            w = _checks.check_x(
+                np.reshape(item[2], (-1, 1)), dtype=self.dtype, name=f"sample_weight of {where}"
+            )[:, 0]
             if w.shape[0] != x.shape[0]:
-                raise ValueError(f"sample_weight of {where} has {w.shape[0]} entries, but "
-                                 f"its x has {x.shape[0]} rows")
+                raise ValueError(
+                    f"sample_weight of {where} has {w.shape[0]} entries, but "
+                    f"its x has {x.shape[0]} rows"
+                )
             if (w < 0).any():
                 raise ValueError(f"sample_weight of {where} holds negative weights")
         return Batch(_apply(self.transform, x, self.name), y, w, rows)
 
     def __repr__(self):
-        return (f"GeneratorSource({type(self.data).__name__}, "
-                f"steps_per_epoch={self.steps_per_epoch})")
+        return (
+            f"GeneratorSource({type(self.data).__name__}, steps_per_epoch={self.steps_per_epoch})"
+        )
 
 
 _END = object()
 
 
 # ------------------------------------------------------------------------ dispatch
-def as_source(x, y, *, n_features, n_outputs, dtype, categorical=False, sample_weight=None,
-              shuffle_buffer=None, steps_per_epoch=None, transform=None, name="x",
-              y_name="y"):
+def as_source(
+    x,
+    y,
+    *,
+    n_features,
+    n_outputs,
+    dtype,
+    categorical=False,
+    sample_weight=None,
+    shuffle_buffer=None,
+    steps_per_epoch=None,
+    transform=None,
+    name="x",
+    y_name="y",
+):
     """The data source for ``x`` (and ``y``): see the table in the module's docstring.
 
     Parameters
@@ -881,34 +943,53 @@ def as_source(x, y, *, n_features, n_outputs, dtype, categorical=False, sample_w
     encoder = TargetEncoder(n_outputs, dtype, categorical, name=y_name)
     if _is_batch_stream(x):
         if y is not None:
-            raise TypeError(f"{name} is a batch generator, which yields its own targets: "
-                            f"pass y=None, got {type(y).__name__}")
+            raise TypeError(
+                f"{name} is a batch generator, which yields its own targets: "
+                f"pass y=None, got {type(y).__name__}"
+            )
         if sample_weight is not None:
-            raise TypeError("sample_weight cannot be given with a batch generator; yield "
-                            "(x, y, sample_weight) batches instead")
+            raise TypeError(
+                "sample_weight cannot be given with a batch generator; yield "
+                "(x, y, sample_weight) batches instead"
+            )
         if shuffle_buffer is not None:
-            raise TypeError("shuffle_buffer applies to chunked stores (Dask, HDF5, Zarr), "
-                            "not to a batch generator")
-        return GeneratorSource(x, encoder, dtype, n_features, steps_per_epoch, name=name,
-                               transform=transform)
+            raise TypeError(
+                "shuffle_buffer applies to chunked stores (Dask, HDF5, Zarr), "
+                "not to a batch generator"
+            )
+        return GeneratorSource(
+            x, encoder, dtype, n_features, steps_per_epoch, name=name, transform=transform
+        )
     if steps_per_epoch is not None:
-        raise TypeError(f"steps_per_epoch applies to batch generators only; {name} is "
-                        f"{type(x).__name__}")
+        raise TypeError(
+            f"steps_per_epoch applies to batch generators only; {name} is {type(x).__name__}"
+        )
     if y is None:
-        raise TypeError(f"{y_name} is required when {name} is an array (only a batch "
-                        f"generator yields its own targets)")
+        raise TypeError(
+            f"{y_name} is required when {name} is an array (only a batch "
+            f"generator yields its own targets)"
+        )
     if _is_chunked(x):
         _check_store_shape(x, n_features, name)
         targets = encoder.prepare(y, x.shape[0])
-        return ChunkedSource(x, targets, encoder, sample_weight, dtype,
-                             shuffle_buffer=shuffle_buffer, name=name, transform=transform)
+        return ChunkedSource(
+            x,
+            targets,
+            encoder,
+            sample_weight,
+            dtype,
+            shuffle_buffer=shuffle_buffer,
+            name=name,
+            transform=transform,
+        )
     if shuffle_buffer is not None:
-        raise TypeError(f"shuffle_buffer applies to chunked stores (Dask, HDF5, Zarr); {name} "
-                        f"is {type(x).__name__}, whose rows are shuffled individually")
+        raise TypeError(
+            f"shuffle_buffer applies to chunked stores (Dask, HDF5, Zarr); {name} "
+            f"is {type(x).__name__}, whose rows are shuffled individually"
+        )
     x = _checks.check_2d_source(x, n_features=n_features, name=name)
     targets = encoder.prepare(y, x.shape[0])
-    return ArraySource(x, targets, encoder, sample_weight, dtype, name=name,
-                       transform=transform)
+    return ArraySource(x, targets, encoder, sample_weight, dtype, name=name, transform=transform)
 
 
 def _check_store_shape(x, n_features, name):
@@ -919,8 +1000,7 @@ def _check_store_shape(x, n_features, name):
     if x.shape[0] == 0:
         raise ValueError(f"{name} is empty: it has 0 samples")
     if x.shape[1] != n_features:
-        raise ValueError(f"{name} has {x.shape[1]} features, but the network expects "
-                         f"{n_features}")
+        raise ValueError(f"{name} has {x.shape[1]} features, but the network expects {n_features}")
 
 
 def iter_x_chunks(x, chunk_rows, dtype, *, n_features=None, name="x", transform=None):
@@ -935,10 +1015,10 @@ def iter_x_chunks(x, chunk_rows, dtype, *, n_features=None, name="x", transform=
         for step, item in enumerate(stream):
             raw = item[0] if isinstance(item, (tuple, list)) else item
             raw = _read_rows(raw, 0, None) if _is_chunked(raw) else raw
-            part = _checks.check_2d_source(raw, n_features=n_features or np.shape(raw)[1],
-                                           name=f"{name} of batch {step}")
-            yield _checked_chunk(part, slice(seen, seen + part.shape[0]), dtype, name,
-                                 transform)
+            part = _checks.check_2d_source(
+                raw, n_features=n_features or np.shape(raw)[1], name=f"{name} of batch {step}"
+            )
+            yield _checked_chunk(part, slice(seen, seen + part.shape[0]), dtype, name, transform)
             seen += part.shape[0]
         return
     if _is_chunked(x):
@@ -949,7 +1029,7 @@ def iter_x_chunks(x, chunk_rows, dtype, *, n_features=None, name="x", transform=
         for start, stop in zip(edges[:-1], edges[1:]):
             block = _read_rows(x, start, stop)
             for at in range(0, block.shape[0], chunk_rows):
-                part = block[at:at + chunk_rows]
+                part = block[at : at + chunk_rows]
                 rows = slice(start + at, start + at + part.shape[0])
                 yield _checked_chunk(part, rows, dtype, name, transform)
         return
@@ -957,7 +1037,7 @@ def iter_x_chunks(x, chunk_rows, dtype, *, n_features=None, name="x", transform=
     if n_features is not None:
         arr = _checks.check_2d_source(arr, n_features=n_features, name=name)
     for start in range(0, arr.shape[0], chunk_rows):
-        part = arr[start:start + chunk_rows]
+        part = arr[start : start + chunk_rows]
         yield _checked_chunk(part, slice(start, start + part.shape[0]), dtype, name, transform)
 
 
@@ -1052,16 +1132,16 @@ def open_data_file(path, key=None):
     lower = path.lower().rstrip("/\\")
     if lower.endswith(".npy"):
         if key is not None:
-            raise ValueError(f"{path} is a .npy file holding one array; it has no member "
-                             f"{key!r}")
+            raise ValueError(f"{path} is a .npy file holding one array; it has no member {key!r}")
         return np.load(path, mmap_mode="r")
     if lower.endswith(".npz"):
         return _npz_member(path, key)
     if lower.endswith((".h5", ".hdf5", ".hdf")):
         h5py = _optional("h5py", "HDF5 files")
         handle = h5py.File(path, "r")
-        return _member(handle, key, path, lambda g: [
-            k for k in g if isinstance(g[k], h5py.Dataset)])
+        return _member(
+            handle, key, path, lambda g: [k for k in g if isinstance(g[k], h5py.Dataset)]
+        )
     if lower.endswith(".zarr"):
         zarr = _optional("zarr", "Zarr stores")
         store = zarr.open(path, mode="r")
@@ -1070,24 +1150,28 @@ def open_data_file(path, key=None):
                 raise ValueError(f"{path} is a single Zarr array; it has no member {key!r}")
             return store
         return _member(store, key, path, lambda g: [k for k, _ in g.arrays()])
-    raise ValueError(f"cannot tell the format of {path!r}: expected a .npy, .npz, .h5 / .hdf5 "
-                     f"or .zarr path")
+    raise ValueError(
+        f"cannot tell the format of {path!r}: expected a .npy, .npz, .h5 / .hdf5 or .zarr path"
+    )
 
 
 def _optional(module, what):
     try:
         return __import__(module)
     except ImportError:
-        raise ImportError(f"reading {what} needs the {module} package: "
-                          f"pip install 'nnscratch[ooc]' (or pip install {module})") from None
+        raise ImportError(
+            f"reading {what} needs the {module} package: "
+            f"pip install 'nnscratch[ooc]' (or pip install {module})"
+        ) from None
 
 
 def _member(group, key, path, names_of):
     names = names_of(group)
     if key is None:
         if len(names) != 1:
-            raise ValueError(f"{path} holds {len(names)} arrays ({', '.join(names)}); name one "
-                             f"as {path}:NAME")
+            raise ValueError(
+                f"{path} holds {len(names)} arrays ({', '.join(names)}); name one as {path}:NAME"
+            )
         key = names[0]
     if key not in group:
         raise ValueError(f"{path} has no array {key!r}; it holds: {', '.join(names)}")
@@ -1100,16 +1184,20 @@ def _npz_member(path, key):
         names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
         if key is None:
             if len(names) != 1:
-                raise ValueError(f"{path} holds {len(names)} arrays ({', '.join(names)}); "
-                                 f"name one as {path}:NAME")
+                raise ValueError(
+                    f"{path} holds {len(names)} arrays ({', '.join(names)}); "
+                    f"name one as {path}:NAME"
+                )
             key = names[0]
         if key not in names:
             raise ValueError(f"{path} has no array {key!r}; it holds: {', '.join(names)}")
         info = archive.getinfo(key + ".npy")
         if info.compress_type != zipfile.ZIP_STORED:
-            raise ValueError(f"{path}: the member {key!r} is compressed, so it cannot be "
-                             f"memory-mapped; save with np.savez (not savez_compressed) or "
-                             f"as .npy files")
+            raise ValueError(
+                f"{path}: the member {key!r} is compressed, so it cannot be "
+                f"memory-mapped; save with np.savez (not savez_compressed) or "
+                f"as .npy files"
+            )
     with open(path, "rb") as handle:
         handle.seek(info.header_offset)
         local = handle.read(30)
@@ -1123,8 +1211,11 @@ def _npz_member(path, key):
         else:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
         if dtype.hasobject:
-            raise ValueError(f"{path}: the member {key!r} holds Python objects; only numeric "
-                             f"arrays can be mapped")
+            raise ValueError(
+                f"{path}: the member {key!r} holds Python objects; only numeric "
+                f"arrays can be mapped"
+            )
         offset = handle.tell()
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
-                     order="F" if fortran else "C")
+    return np.memmap(
+        path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C"
+    )

@@ -61,9 +61,11 @@ try:
     import dask.array as da
     import distributed
 except ImportError as err:  # pragma: no cover - exercised only without the extra
-    raise ImportError("nnscratch.distributed needs Dask and its distributed scheduler, an "
-                      "optional extra: pip install 'nnscratch[dask]' (or pip install "
-                      "'dask[array]' distributed)") from err
+    raise ImportError(
+        "nnscratch.distributed needs Dask and its distributed scheduler, an "
+        "optional extra: pip install 'nnscratch[dask]' (or pip install "
+        "'dask[array]' distributed)"
+    ) from err
 
 from . import _checks, training
 from .callbacks import CallbackList
@@ -72,8 +74,14 @@ from .exceptions import ConcurrentTrainingError, DivergenceWarning, TrainingInte
 from .optimizers import Optimizer, current_learning_rate
 from .progress import Progress
 
-__all__ = ["fit", "replica_batches", "local_cluster", "cluster_client", "fit_with_cluster",
-           "DEFAULT_SYNC_EVERY"]
+__all__ = [
+    "fit",
+    "replica_batches",
+    "local_cluster",
+    "cluster_client",
+    "fit_with_cluster",
+    "DEFAULT_SYNC_EVERY",
+]
 
 DEFAULT_SYNC_EVERY = 64
 """Steps each replica takes between two averagings (see benchmarks/distributed.md)."""
@@ -107,8 +115,10 @@ def _make_partition(x, y, w, encoder, n_features):
     if w is not None:
         w = np.asarray(w)
         if w.ndim != 1 or w.shape[0] != x.shape[0]:
-            raise ValueError(f"sample_weight must be 1-D with one weight per sample; a chunk "
-                             f"of x has {x.shape[0]} rows but its weights have shape {w.shape}")
+            raise ValueError(
+                f"sample_weight must be 1-D with one weight per sample; a chunk "
+                f"of x has {x.shape[0]} rows but its weights have shape {w.shape}"
+            )
         w = _checks.check_x(w.reshape(-1, 1), dtype=encoder.dtype, name="sample_weight")[:, 0]
         if (w < 0).any():
             raise ValueError("sample_weight must not hold negative weights")
@@ -137,8 +147,7 @@ class _ReplicaData:
     """The partitions of one replica seen as one row-numbered data set."""
 
     def __init__(self, partitions, encoder, dtype):
-        self.sources = [ArraySource(p.x, p.y, encoder, p.sample_weight, dtype)
-                        for p in partitions]
+        self.sources = [ArraySource(p.x, p.y, encoder, p.sample_weight, dtype) for p in partitions]
         sizes = [p.x.shape[0] for p in partitions]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)])
         self.n_rows = int(self.offsets[-1])
@@ -156,8 +165,11 @@ class _ReplicaData:
             b = self.sources[k].batch(local)
             xs.append(b.x)
             ys.append(b.y)
-            ws.append(b.sample_weight if b.sample_weight is not None
-                      else np.ones(b.x.shape[0], dtype=b.x.dtype))
+            ws.append(
+                b.sample_weight
+                if b.sample_weight is not None
+                else np.ones(b.x.shape[0], dtype=b.x.dtype)
+            )
         w = np.concatenate(ws) if self.weighted else None
         return np.concatenate(xs), np.concatenate(ys), w
 
@@ -240,8 +252,9 @@ def _train_round(skeleton, encoder, payload, plan, *partitions):
     new_state = net.optimizer.get_state() if state is not None else None
     t2 = time.perf_counter()
     cpu = time.process_time() - cpu
-    blob = pickle.dumps((net.get_flat_params(), new_state, loss, weight, correct, seen,
-                         finite), protocol=5)
+    blob = pickle.dumps(
+        (net.get_flat_params(), new_state, loss, weight, correct, seen, finite), protocol=5
+    )
     t3 = time.perf_counter()
     return blob, (t1 - t0, t2 - t1, t3 - t2, cpu)
 
@@ -264,16 +277,16 @@ def _evaluate_partition(skeleton, params, classify, partition, encoder):
 def _get_client(client):
     if client is not None:
         if not isinstance(client, distributed.Client):
-            raise TypeError(f"client must be a distributed.Client, got "
-                            f"{type(client).__name__}")
+            raise TypeError(f"client must be a distributed.Client, got {type(client).__name__}")
         return client
     try:
         return distributed.default_client()
     except ValueError:
-        raise ValueError("nnscratch.distributed.fit needs a Dask cluster: pass client=, or "
-                         "connect one first (distributed.Client('tcp://scheduler:8786'), or "
-                         "distributed.Client(distributed.LocalCluster()) on one machine)") \
-            from None
+        raise ValueError(
+            "nnscratch.distributed.fit needs a Dask cluster: pass client=, or "
+            "connect one first (distributed.Client('tcp://scheduler:8786'), or "
+            "distributed.Client(distributed.LocalCluster()) on one machine)"
+        ) from None
 
 
 def _is_dask(a):
@@ -290,8 +303,9 @@ def _row_chunks_to_dask(a, chunks, name):
 def _check_dask_input(x, y, w, n_features):
     """Shapes of Dask inputs; returns x, y, w with matching row chunks, x one chunk wide."""
     if x.ndim != 2:
-        raise ValueError(f"x must be a 2-D array (samples, features), got {x.ndim}-D with "
-                         f"shape {x.shape}")
+        raise ValueError(
+            f"x must be a 2-D array (samples, features), got {x.ndim}-D with shape {x.shape}"
+        )
     if any(math.isnan(c) for c in x.chunks[0]):
         raise ValueError("x has chunks of unknown size; call x.compute_chunk_sizes() first")
     if x.shape[1] != n_features:
@@ -304,8 +318,11 @@ def _check_dask_input(x, y, w, n_features):
         if a is None:
             out.append(None)
             continue
-        a = a if _is_dask(a) else da.from_array(np.asarray(a), chunks=(x.chunks[0],)
-                                                + np.shape(a)[1:], name=False)
+        a = (
+            a
+            if _is_dask(a)
+            else da.from_array(np.asarray(a), chunks=(x.chunks[0],) + np.shape(a)[1:], name=False)
+        )
         if a.shape[0] != x.shape[0]:
             raise ValueError(f"{name} has {a.shape[0]} rows, but x has {x.shape[0]} samples")
         if a.chunks[0] != x.chunks[0]:
@@ -329,8 +346,10 @@ class _Partitions:
         if placement is None:
             self.futures = client.compute(parts)
         else:  # one partition per thread slot, placed by the caller
-            self.futures = [client.compute(p, workers=[addr], allow_other_workers=True)
-                            for p, addr in zip(parts, placement)]
+            self.futures = [
+                client.compute(p, workers=[addr], allow_other_workers=True)
+                for p, addr in zip(parts, placement)
+            ]
         self.sizes = [int(c) for c in x.chunks[0]]
         distributed.wait(self.futures)
         for future in self.futures:
@@ -349,8 +368,10 @@ class _Partitions:
         workers = sorted({h for h in holders if h})
         groups = [[] for _ in range(replicas)]
         # one group per worker first (round robin when groups outnumber workers) ...
-        home = {w: [g for g in range(replicas) if g % max(len(workers), 1) == k]
-                for k, w in enumerate(workers)}
+        home = {
+            w: [g for g in range(replicas) if g % max(len(workers), 1) == k]
+            for k, w in enumerate(workers)
+        }
         totals = [0] * replicas
         target = sum(self.sizes) / replicas
         for i in order:
@@ -371,8 +392,9 @@ class _Partitions:
 def _state_of(optimizer):
     """The optimizer's averaged state, or None for an optimizer that cannot hand it out."""
     if isinstance(optimizer, Optimizer) or (
-            callable(getattr(optimizer, "get_state", None))
-            and callable(getattr(optimizer, "set_state", None))):
+        callable(getattr(optimizer, "get_state", None))
+        and callable(getattr(optimizer, "set_state", None))
+    ):
         return optimizer.get_state()
     return None
 
@@ -395,18 +417,39 @@ class _RoundTimes:
 
     def logs(self):
         overhead = max(self.wall - self.compute - self.serialize - self.average, 0.0)
-        return {"sync_rounds": self.rounds, "compute_seconds": self.compute,
-                "compute_cpu_seconds": self.compute_cpu,
-                "serialize_seconds": self.serialize, "average_seconds": self.average,
-                "overhead_seconds": overhead}
+        return {
+            "sync_rounds": self.rounds,
+            "compute_seconds": self.compute,
+            "compute_cpu_seconds": self.compute_cpu,
+            "serialize_seconds": self.serialize,
+            "average_seconds": self.average,
+            "overhead_seconds": overhead,
+        }
 
 
 class _DataParallelRun:
     """The state of one :func:`fit` call on the client."""
 
-    def __init__(self, network, client, partitions, groups, batch_size, epochs, *,
-                 sync_every, shuffle, classify, encoder, validation, callbacks, verbose,
-                 checkpoint, checkpoint_every, fingerprint):
+    def __init__(
+        self,
+        network,
+        client,
+        partitions,
+        groups,
+        batch_size,
+        epochs,
+        *,
+        sync_every,
+        shuffle,
+        classify,
+        encoder,
+        validation,
+        callbacks,
+        verbose,
+        checkpoint,
+        checkpoint_every,
+        fingerprint,
+    ):
         self.network = network
         self.client = client
         self.partitions = partitions
@@ -432,8 +475,12 @@ class _DataParallelRun:
         skeleton = copy.deepcopy(network)
         skeleton.history, skeleton.metadata = {}, {}
         self.user_optimizer = _state_of(network.optimizer) is None
-        self.skeleton = client.submit(_load_skeleton, cloudpickle.dumps(skeleton),
-                                      key=f"nnscratch-skeleton-{self.run_id}", pure=False)
+        self.skeleton = client.submit(
+            _load_skeleton,
+            cloudpickle.dumps(skeleton),
+            key=f"nnscratch-skeleton-{self.run_id}",
+            pure=False,
+        )
 
     def close(self):
         """Let the cluster forget this run's data (partitions, skeleton, validation)."""
@@ -465,9 +512,12 @@ class _DataParallelRun:
         if self.checkpoint is not None and not self.guard.interrupted:
             self.save_checkpoint(None)  # the run is over: a resume returns at once
         if self.guard.interrupted:
-            warnings.warn("training interrupted by Ctrl-C; the model keeps the parameters of "
-                          "the last finished sync round and its history", TrainingInterrupted,
-                          stacklevel=3)
+            warnings.warn(
+                "training interrupted by Ctrl-C; the model keeps the parameters of "
+                "the last finished sync round and its history",
+                TrainingInterrupted,
+                stacklevel=3,
+            )
         return self.losses
 
     def run_epoch(self, epoch):
@@ -476,19 +526,21 @@ class _DataParallelRun:
         snapshot = network.get_flat_params()
         self.callbacks.call("on_epoch_begin", epoch, {})
         self.progress.epoch_begin(epoch)
-        if self.position is not None and self.position["epoch"] == epoch \
-                and self.position["next_step"] > 0:
+        if (
+            self.position is not None
+            and self.position["epoch"] == epoch
+            and self.position["next_step"] > 0
+        ):
             pos = self.position  # resuming in the middle of this epoch
             seeds, first = [int(s) for s in pos["seeds"]], pos["next_step"]
             totals = list(pos["totals"])
         else:
-            seeds = [int(s) for s in network.rng.integers(2 ** 63 - 1, size=len(self.groups))]
+            seeds = [int(s) for s in network.rng.integers(2**63 - 1, size=len(self.groups))]
             first, totals = 0, [0.0, 0.0, 0, 0]
         self.position = None
         times = _RoundTimes()
         self.holders = self.partitions.holders()  # refreshed each epoch (a hint only)
-        for round_index, step in enumerate(range(first, self.steps_per_epoch,
-                                                 self.sync_every)):
+        for round_index, step in enumerate(range(first, self.steps_per_epoch, self.sync_every)):
             n_steps = min(self.sync_every, self.steps_per_epoch - step)
             finite = self.run_round(epoch, step, n_steps, seeds, totals, times)
             if not finite:
@@ -498,15 +550,21 @@ class _DataParallelRun:
             loss, weight, correct, seen = totals
             self.progress.batch_end(seen, loss / max(weight, 1e-300))
             if self.callbacks.has_batch_hooks:
-                self.callbacks.batch_end(round_index, {"loss": self._last_round_loss,
-                                                       "size": self._last_round_size})
+                self.callbacks.batch_end(
+                    round_index, {"loss": self._last_round_loss, "size": self._last_round_size}
+                )
             next_step = step + n_steps
-            if self.checkpoint is not None and next_step < self.steps_per_epoch \
-                    and self.rounds_done % self.checkpoint_every == 0:
-                self.save_checkpoint({"epoch": epoch, "next_step": next_step, "seeds": seeds,
-                                      "totals": totals})
-            if (self.guard.interrupted or network.stop_training) \
-                    and next_step < self.steps_per_epoch:
+            if (
+                self.checkpoint is not None
+                and next_step < self.steps_per_epoch
+                and self.rounds_done % self.checkpoint_every == 0
+            ):
+                self.save_checkpoint(
+                    {"epoch": epoch, "next_step": next_step, "seeds": seeds, "totals": totals}
+                )
+            if (
+                self.guard.interrupted or network.stop_training
+            ) and next_step < self.steps_per_epoch:
                 return None
         loss, weight, correct, seen = totals
         logs = {"loss": loss / max(weight, 1e-300) + network.l2_penalty()}
@@ -522,8 +580,9 @@ class _DataParallelRun:
         self.progress.epoch_end(epoch, logs)
         if self.checkpoint is not None:
             self.losses.append(logs["loss"])  # the record counts this epoch as done
-            self.save_checkpoint({"epoch": epoch + 1, "next_step": 0, "seeds": [],
-                                  "totals": [0.0, 0.0, 0, 0]})
+            self.save_checkpoint(
+                {"epoch": epoch + 1, "next_step": 0, "seeds": [], "totals": [0.0, 0.0, 0, 0]}
+            )
             self.losses.pop()
         return logs
 
@@ -533,25 +592,40 @@ class _DataParallelRun:
         start = time.perf_counter()
         state = _state_of(network.optimizer)
         optimizer = network.optimizer if self.user_optimizer else None
-        payload = pickle.dumps((network.get_flat_params(), state,
-                                None if optimizer is None else cloudpickle.dumps(optimizer)),
-                               protocol=5)
+        payload = pickle.dumps(
+            (
+                network.get_flat_params(),
+                state,
+                None if optimizer is None else cloudpickle.dumps(optimizer),
+            ),
+            protocol=5,
+        )
         pack = time.perf_counter() - start
         holders = self.holders  # a hint: a task may run elsewhere if its worker is gone
         futures = []
         for r, group in enumerate(self.groups):
-            plan = _Plan(seeds[r], epoch, step, n_steps, self.steps_per_epoch, self.shuffle,
-                         self.classify)
+            plan = _Plan(
+                seeds[r], epoch, step, n_steps, self.steps_per_epoch, self.shuffle, self.classify
+            )
             rows_on = {}
             for i in group:
                 if holders[i]:
                     rows_on[holders[i]] = rows_on.get(holders[i], 0) + self.partitions.sizes[i]
             where = [max(rows_on, key=rows_on.get)] if rows_on else None
-            futures.append(client.submit(
-                _train_round, self.skeleton, self.encoder, payload, plan,
-                *[self.partitions.futures[i] for i in group],
-                key=f"nnscratch-round-{self.run_id}-{epoch}-{step}-{r}",
-                workers=where, allow_other_workers=True, pure=False))
+            futures.append(
+                client.submit(
+                    _train_round,
+                    self.skeleton,
+                    self.encoder,
+                    payload,
+                    plan,
+                    *[self.partitions.futures[i] for i in group],
+                    key=f"nnscratch-round-{self.run_id}-{epoch}-{step}-{r}",
+                    workers=where,
+                    allow_other_workers=True,
+                    pure=False,
+                )
+            )
         answers = client.gather(futures)
         for f in futures:
             f.release()
@@ -572,8 +646,9 @@ class _DataParallelRun:
                 for key in results[0][1]:
                     if key == "iterations":
                         continue
-                    averaged[key] = sum(s * r[1][key].astype(np.float64)
-                                        for s, r in zip(share, results)).astype(network.dtype)
+                    averaged[key] = sum(
+                        s * r[1][key].astype(np.float64) for s, r in zip(share, results)
+                    ).astype(network.dtype)
                 averaged["iterations"] = state["iterations"] + n_steps
                 network.optimizer.set_state(averaged)
         finite = finite and _checks.all_finite(network.get_flat_params())
@@ -595,8 +670,18 @@ class _DataParallelRun:
         if kind == "arrays":
             return training.evaluate(network, *data, classify=self.classify, prefix="val_")
         params = network.get_flat_params()
-        futures = [self.client.submit(_evaluate_partition, self.skeleton, params, self.classify,
-                                      part, self.encoder, pure=False) for part in data.futures]
+        futures = [
+            self.client.submit(
+                _evaluate_partition,
+                self.skeleton,
+                params,
+                self.classify,
+                part,
+                self.encoder,
+                pure=False,
+            )
+            for part in data.futures
+        ]
         sums = np.array(self.client.gather(futures), dtype=np.float64).sum(axis=0)
         logs = {"val_loss": sums[0] / sums[1] if sums[1] else 0.0}
         if self.classify:
@@ -612,14 +697,21 @@ class _DataParallelRun:
             f"parameters stopped being finite. The parameters from the start of that epoch "
             f"were restored and training stopped; try a smaller learning rate, gradient "
             f"clipping (clipnorm=1.0 on the optimizer) or a smaller sync_every.",
-            DivergenceWarning, stacklevel=4)
+            DivergenceWarning,
+            stacklevel=4,
+        )
 
     # -- checkpoints ----------------------------------------------------------------
     def save_checkpoint(self, position):
         """Save the model with a record of where the run stands (None: the run is over)."""
         network = self.network
-        record = dict(self.fingerprint, losses=list(self.losses), finished=position is None,
-                      position=position, groups=self.groups)
+        record = dict(
+            self.fingerprint,
+            losses=list(self.losses),
+            finished=position is None,
+            position=position,
+            groups=self.groups,
+        )
         user_metadata = network.metadata
         network.metadata = {**user_metadata, CHECKPOINT_KEY: record}
         try:
@@ -632,21 +724,30 @@ class _DataParallelRun:
         network = self.network
         record = loaded.metadata.get(CHECKPOINT_KEY)
         if record is None:
-            raise ValueError(f"{self.checkpoint} is a model file, but not a checkpoint of "
-                             f"nnscratch.distributed.fit (it has no record of a run)")
+            raise ValueError(
+                f"{self.checkpoint} is a model file, but not a checkpoint of "
+                f"nnscratch.distributed.fit (it has no record of a run)"
+            )
         for key, value in self.fingerprint.items():
             if key != "epochs" and record.get(key) != value:
-                raise ValueError(f"the checkpoint {self.checkpoint} belongs to a different "
-                                 f"run: its {key} is {record.get(key)!r}, this run's is "
-                                 f"{value!r}")
+                raise ValueError(
+                    f"the checkpoint {self.checkpoint} belongs to a different "
+                    f"run: its {key} is {record.get(key)!r}, this run's is "
+                    f"{value!r}"
+                )
         if loaded.layers != network.layers:
-            raise ValueError(f"the checkpoint {self.checkpoint} holds layers {loaded.layers}, "
-                             f"but the network has {network.layers}")
+            raise ValueError(
+                f"the checkpoint {self.checkpoint} holds layers {loaded.layers}, "
+                f"but the network has {network.layers}"
+            )
         groups = record.get("groups")
-        if not isinstance(groups, list) or sorted(i for g in groups for i in g) \
-                != list(range(len(self.partitions.sizes))):
-            raise ValueError(f"the checkpoint {self.checkpoint} has a damaged record of its "
-                             f"replicas ({groups!r})")
+        if not isinstance(groups, list) or sorted(i for g in groups for i in g) != list(
+            range(len(self.partitions.sizes))
+        ):
+            raise ValueError(
+                f"the checkpoint {self.checkpoint} has a damaged record of its "
+                f"replicas ({groups!r})"
+            )
         self.groups = [list(g) for g in groups]  # the same replicas as before the fault
         network.set_flat_params(loaded.get_flat_params())
         state = _state_of(loaded.optimizer)
@@ -659,10 +760,28 @@ class _DataParallelRun:
         return record
 
 
-def fit(net, x, y, batch_size, epochs, *, client=None, sync_every=DEFAULT_SYNC_EVERY,
-        replicas=None, categorical=False, shuffle=True, validation_data=None,
-        validation_split=0.0, sample_weight=None, class_weight=None, callbacks=None,
-        verbose=1, checkpoint=None, checkpoint_every=1, resume=False):
+def fit(
+    net,
+    x,
+    y,
+    batch_size,
+    epochs,
+    *,
+    client=None,
+    sync_every=DEFAULT_SYNC_EVERY,
+    replicas=None,
+    categorical=False,
+    shuffle=True,
+    validation_data=None,
+    validation_split=0.0,
+    sample_weight=None,
+    class_weight=None,
+    callbacks=None,
+    verbose=1,
+    checkpoint=None,
+    checkpoint_every=1,
+    resume=False,
+):
     """Train ``net`` in place on a Dask cluster by data-parallel parameter averaging.
 
     Parameters
@@ -753,11 +872,13 @@ def fit(net, x, y, batch_size, epochs, *, client=None, sync_every=DEFAULT_SYNC_E
     placement = None
     if _is_dask(x):
         if class_weight is not None:
-            raise ValueError("class_weight needs NumPy inputs; with Dask arrays pass "
-                             "sample_weight instead")
+            raise ValueError(
+                "class_weight needs NumPy inputs; with Dask arrays pass sample_weight instead"
+            )
         if validation_split:
-            raise ValueError("validation_split needs NumPy inputs; with Dask arrays pass "
-                             "validation_data")
+            raise ValueError(
+                "validation_split needs NumPy inputs; with Dask arrays pass validation_data"
+            )
         x, y, w = _check_dask_input(x, y, sample_weight, n_features)
         if y is None:
             raise ValueError("y is required")
@@ -774,8 +895,10 @@ def fit(net, x, y, batch_size, epochs, *, client=None, sync_every=DEFAULT_SYNC_E
         n = x_np.shape[0]
         count = min(replicas or threads, n)
         rows = math.ceil(n / count)
-        x, y, w = (_row_chunks_to_dask(a, rows, name) for a, name in
-                   ((x_np, "x"), (y_np, "y"), (w_np, "sample_weight")))
+        x, y, w = (
+            _row_chunks_to_dask(a, rows, name)
+            for a, name in ((x_np, "x"), (y_np, "y"), (w_np, "sample_weight"))
+        )
         slots = [addr for addr, k in sorted(client.nthreads().items()) for _ in range(k)]
         placement = [slots[i % len(slots)] for i in range(len(x.chunks[0]))]
     if validation is None and validation_data is not None:
@@ -783,22 +906,41 @@ def fit(net, x, y, batch_size, epochs, *, client=None, sync_every=DEFAULT_SYNC_E
     partitions = _Partitions(client, x, y, w, encoder, n_features, placement)
     replicas = min(replicas or threads, len(partitions.sizes))
     groups = partitions.group(replicas)
-    fingerprint = {"n_samples": sum(partitions.sizes), "partitions": len(partitions.sizes),
-                   "batch_size": batch_size, "sync_every": sync_every,
-                   "shuffle": bool(shuffle), "epochs": epochs}
+    fingerprint = {
+        "n_samples": sum(partitions.sizes),
+        "partitions": len(partitions.sizes),
+        "batch_size": batch_size,
+        "sync_every": sync_every,
+        "shuffle": bool(shuffle),
+        "epochs": epochs,
+    }
     if not net._fit_lock.acquire(blocking=False):
         partitions.release()
         raise ConcurrentTrainingError(
-            "this network is already training; train a copy (copy.deepcopy(net)) instead")
+            "this network is already training; train a copy (copy.deepcopy(net)) instead"
+        )
     try:
-        run = _DataParallelRun(net, client, partitions, groups, batch_size, epochs,
-                               sync_every=sync_every, shuffle=shuffle,
-                               classify=categorical or net.is_classifier(), encoder=encoder,
-                               validation=validation, callbacks=callbacks, verbose=verbose,
-                               checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                               fingerprint=fingerprint)
+        run = _DataParallelRun(
+            net,
+            client,
+            partitions,
+            groups,
+            batch_size,
+            epochs,
+            sync_every=sync_every,
+            shuffle=shuffle,
+            classify=categorical or net.is_classifier(),
+            encoder=encoder,
+            validation=validation,
+            callbacks=callbacks,
+            verbose=verbose,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            fingerprint=fingerprint,
+        )
         if checkpoint is not None and resume and os.path.exists(checkpoint):
             from .network import load_model
+
             try:
                 record = run.resume_from(load_model(checkpoint))
             except Exception:
@@ -814,14 +956,18 @@ def fit(net, x, y, batch_size, epochs, *, client=None, sync_every=DEFAULT_SYNC_E
 
 def _prepare_validation(net, client, validation_data, categorical):
     """('arrays', (x, y, w)) for NumPy validation data, ('dask', partitions) for Dask."""
-    if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3) \
-            and _is_dask(validation_data[0]):
+    if (
+        isinstance(validation_data, (tuple, list))
+        and len(validation_data) in (2, 3)
+        and _is_dask(validation_data[0])
+    ):
         x_val, y_val = validation_data[0], validation_data[1]
         w_val = validation_data[2] if len(validation_data) == 3 else None
         x_val, y_val, w_val = _check_dask_input(x_val, y_val, w_val, net.layers[0])
         as_labels = net.layers[-1] > 1 and y_val.ndim == 1
-        encoder = TargetEncoder(net.layers[-1], net.dtype, as_labels or categorical,
-                                name="validation y")
+        encoder = TargetEncoder(
+            net.layers[-1], net.dtype, as_labels or categorical, name="validation y"
+        )
         return ("dask", _Partitions(client, x_val, y_val, w_val, encoder, net.layers[0]))
     return ("arrays", training.validation_arrays(net, validation_data))
 
@@ -837,13 +983,13 @@ def local_cluster(workers, *, threads_per_worker=1, **kwargs):
     """
     workers = _checks.check_positive_int("workers", workers)
     threads = str(_checks.check_positive_int("threads_per_worker", threads_per_worker))
-    env = {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-           "MKL_NUM_THREADS": threads}
+    env = {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     kwargs.setdefault("dashboard_address", ":0")  # any free port
     kwargs.setdefault("processes", True)
     with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
-        return distributed.LocalCluster(n_workers=workers, threads_per_worker=int(threads),
-                                        **kwargs)
+        return distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=int(threads), **kwargs
+        )
 
 
 @contextlib.contextmanager
@@ -853,8 +999,10 @@ def cluster_client(scheduler=None, workers=None):
     The local cluster (if any) and the client are closed on leaving the block.
     """
     if (scheduler is None) == (workers is None):
-        raise ValueError("pass either scheduler (an address such as tcp://host:8786) or "
-                         "workers (the size of a local cluster), exactly one of them")
+        raise ValueError(
+            "pass either scheduler (an address such as tcp://host:8786) or "
+            "workers (the size of a local cluster), exactly one of them"
+        )
     if scheduler is not None:
         with distributed.Client(scheduler) as client:
             yield client
@@ -863,8 +1011,7 @@ def cluster_client(scheduler=None, workers=None):
         yield client
 
 
-def fit_with_cluster(net, x, y, batch_size, epochs, *, scheduler=None, workers=None,
-                     **fit_kwargs):
+def fit_with_cluster(net, x, y, batch_size, epochs, *, scheduler=None, workers=None, **fit_kwargs):
     """:func:`fit` on the cluster at ``scheduler`` or on a local cluster of ``workers``.
 
     What ``nnscratch train --scheduler ADDRESS`` and ``--workers N`` call.

@@ -58,8 +58,14 @@ import numpy as np
 
 from . import activations as _act
 
-__all__ = ["to_onnx", "export_command", "register_input_transform", "input_transforms",
-           "DEFAULT_OPSET", "MIN_OPSET"]
+__all__ = [
+    "to_onnx",
+    "export_command",
+    "register_input_transform",
+    "input_transforms",
+    "DEFAULT_OPSET",
+    "MIN_OPSET",
+]
 
 #: The opset written when none is asked for: supported by ONNX Runtime 1.12
 #: (2022) and later, and by every current ONNX runtime.
@@ -72,16 +78,26 @@ _LABEL = "label"
 _PROBABILITIES = "probabilities"
 _VALUES = "values"
 _BATCH = "batch"
-_MAX_BYTES = 2 ** 31 - 1  # protobuf's limit for one serialized message
+_MAX_BYTES = 2**31 - 1  # protobuf's limit for one serialized message
 
 # The built-in forward functions, by registry name.  A network is exportable when
 # its activations' functions are these very objects (so a user's pair registered
 # under a built-in's name is recognised as a user's pair).
-_HIDDEN = {"relu": _act.relu, "sigmoid": _act.sigmoid, "tanh": _act.tanh,
-           "leaky_relu": _act.leaky_relu, "elu": _act.elu, "softplus": _act.softplus,
-           "identity": _act.identity}
-_OUTPUT = {"softmax": _act.softmax, "sigmoid": _act.sigmoid, "identity": _act.identity,
-           "exp": _act.exp}
+_HIDDEN = {
+    "relu": _act.relu,
+    "sigmoid": _act.sigmoid,
+    "tanh": _act.tanh,
+    "leaky_relu": _act.leaky_relu,
+    "elu": _act.elu,
+    "softplus": _act.softplus,
+    "identity": _act.identity,
+}
+_OUTPUT = {
+    "softmax": _act.softmax,
+    "sigmoid": _act.sigmoid,
+    "identity": _act.identity,
+    "exp": _act.exp,
+}
 _CLASSIFIER_OUTPUTS = ("softmax", "sigmoid")
 
 
@@ -90,14 +106,17 @@ def _import_onnx():
     try:
         import onnx
     except ImportError as err:
-        raise ImportError("exporting to ONNX needs the onnx package: "
-                          "pip install 'nnscratch[onnx]' (or pip install onnx)") from err
+        raise ImportError(
+            "exporting to ONNX needs the onnx package: "
+            "pip install 'nnscratch[onnx]' (or pip install onnx)"
+        ) from err
     return onnx
 
 
 # --------------------------------------------------------------------------- #
 # A small graph builder
 # --------------------------------------------------------------------------- #
+
 
 class OnnxGraph:
     """Collects the nodes and constants of the graph being built.
@@ -123,8 +142,10 @@ class OnnxGraph:
         self._count = 0
 
     def __repr__(self):
-        return (f"OnnxGraph(dtype={self.dtype.name}, n_features={self.n_features}, "
-                f"{len(self.nodes)} nodes, {len(self.initializers)} constants)")
+        return (
+            f"OnnxGraph(dtype={self.dtype.name}, n_features={self.n_features}, "
+            f"{len(self.nodes)} nodes, {len(self.initializers)} constants)"
+        )
 
     def _fresh(self, stem):
         self._count += 1
@@ -143,8 +164,7 @@ class OnnxGraph:
         """
         array = np.asarray(value)
         if array.dtype.kind in "USO":
-            array = np.asarray([str(v) for v in array.ravel()], dtype=object).reshape(
-                array.shape)
+            array = np.asarray([str(v) for v in array.ravel()], dtype=object).reshape(array.shape)
         else:
             array = array.astype(self.dtype if dtype is None else dtype)
         tensor = self._onnx.numpy_helper.from_array(array, self._fresh(name))
@@ -166,8 +186,11 @@ class OnnxGraph:
             The operator's attributes (``alpha=0.01``, ``axis=1``, ...).
         """
         output = name or self._fresh(op.lower())
-        self.nodes.append(self._onnx.helper.make_node(op, list(inputs), [output],
-                                                      name=self._fresh(op), **attributes))
+        self.nodes.append(
+            self._onnx.helper.make_node(
+                op, list(inputs), [output], name=self._fresh(op), **attributes
+            )
+        )
         return output
 
 
@@ -209,11 +232,12 @@ def register_input_transform(name, exporter, *, overwrite=False):
     if not isinstance(name, str) or not name:
         raise TypeError(f"an input transform's name must be a non-empty string, got {name!r}")
     if not callable(exporter):
-        raise TypeError(f"exporter must be callable as exporter(graph, x, spec), "
-                        f"got {exporter!r}")
+        raise TypeError(f"exporter must be callable as exporter(graph, x, spec), got {exporter!r}")
     if name in input_transforms and not overwrite:
-        raise ValueError(f"an input transform named {name!r} is already registered; "
-                         f"pass overwrite=True to replace it")
+        raise ValueError(
+            f"an input transform named {name!r} is already registered; "
+            f"pass overwrite=True to replace it"
+        )
     input_transforms[name] = exporter
     return exporter
 
@@ -224,12 +248,17 @@ def _per_feature(graph, spec, key, default):
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"the input transform {spec['name']!r} has a {key!r} that is not "
-                         f"numeric: {value!r}"[:300]) from None
+        raise ValueError(
+            f"the input transform {spec['name']!r} has a {key!r} that is not numeric: {value!r}"[
+                :300
+            ]
+        ) from None
     if array.ndim > 1 or (array.ndim == 1 and array.shape[0] not in (1, graph.n_features)):
-        raise ValueError(f"the input transform {spec['name']!r} has a {key!r} of shape "
-                         f"{array.shape}; expected one number or one per feature "
-                         f"({graph.n_features})")
+        raise ValueError(
+            f"the input transform {spec['name']!r} has a {key!r} of shape "
+            f"{array.shape}; expected one number or one per feature "
+            f"({graph.n_features})"
+        )
     return array
 
 
@@ -248,8 +277,9 @@ def _scale(graph, x, spec):
     """``x * factor``, e.g. pixels by 1 / 255."""
     if "factor" not in spec:
         raise ValueError(f"the input transform 'scale' needs a 'factor'; got {spec!r}"[:300])
-    x = graph.node("Mul", [x, graph.constant(_per_feature(graph, spec, "factor", 1.0),
-                                             "scale_factor")])
+    x = graph.node(
+        "Mul", [x, graph.constant(_per_feature(graph, spec, "factor", 1.0), "scale_factor")]
+    )
     offset = _per_feature(graph, spec, "offset", 0.0)
     if np.any(offset != 0):  # nnscratch.data.Scale: x * factor + offset
         x = graph.node("Add", [x, graph.constant(offset, "scale_offset")])
@@ -260,8 +290,9 @@ def _standardize(graph, x, spec):
     """``(x - mean) / std`` with stored statistics."""
     missing = [key for key in ("mean", "std") if key not in spec]
     if missing:
-        raise ValueError(f"the input transform 'standardize' needs {' and '.join(missing)}; "
-                         f"got {spec!r}"[:300])
+        raise ValueError(
+            f"the input transform 'standardize' needs {' and '.join(missing)}; got {spec!r}"[:300]
+        )
     x = graph.node("Sub", [x, graph.constant(_per_feature(graph, spec, "mean", 0.0), "mean")])
     return graph.node("Div", [x, graph.constant(_per_feature(graph, spec, "std", 1.0), "std")])
 
@@ -279,8 +310,10 @@ def _as_spec(item):
     else:
         spec = item
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-        raise TypeError(f"an input transform must be a dict with a 'name' (or an object whose "
-                        f"get_config() returns one); got {item!r}"[:300])
+        raise TypeError(
+            f"an input transform must be a dict with a 'name' (or an object whose "
+            f"get_config() returns one); got {item!r}"[:300]
+        )
     return spec
 
 
@@ -289,24 +322,33 @@ def _transform_specs(net):
     specs = []
     meta = getattr(net, "metadata", None) or {}
     if "input_offset" in meta or "input_scale" in meta:
-        specs.append({"name": "offset_scale", "offset": meta.get("input_offset", 0.0),
-                      "scale": meta.get("input_scale", 1.0)})
+        specs.append(
+            {
+                "name": "offset_scale",
+                "offset": meta.get("input_offset", 0.0),
+                "scale": meta.get("input_scale", 1.0),
+            }
+        )
     stored = getattr(net, "input_transform", None)
     if stored is not None:
-        specs.extend(_as_spec(s) for s in (stored if isinstance(stored, (list, tuple))
-                                           else [stored]))
+        specs.extend(
+            _as_spec(s) for s in (stored if isinstance(stored, (list, tuple)) else [stored])
+        )
     for spec in specs:
         if spec["name"] not in input_transforms:
-            raise ValueError(f"cannot export the input transform {spec['name']!r}: no ONNX "
-                             f"exporter is registered for it (known: "
-                             f"{', '.join(sorted(input_transforms))}); add one with "
-                             f"nnscratch.export.register_input_transform")
+            raise ValueError(
+                f"cannot export the input transform {spec['name']!r}: no ONNX "
+                f"exporter is registered for it (known: "
+                f"{', '.join(sorted(input_transforms))}); add one with "
+                f"nnscratch.export.register_input_transform"
+            )
     return specs
 
 
 # --------------------------------------------------------------------------- #
 # Activations
 # --------------------------------------------------------------------------- #
+
 
 def _builtin_name(activation, table, role):
     """The built-in name of ``activation``, or a ValueError naming the piece."""
@@ -317,9 +359,11 @@ def _builtin_name(activation, table, role):
     name = getattr(activation, "name", None)
     pair = "(" + ", ".join(getattr(p, "__name__", type(p).__name__) for p in activation) + ")"
     what = f"{name!r} {pair}" if name else pair
-    raise ValueError(f"cannot export to ONNX: the {role} activation {what} is a user's own "
-                     f"pair, which ONNX cannot express; only the built-in {role} activations "
-                     f"{', '.join(table)} can be exported")
+    raise ValueError(
+        f"cannot export to ONNX: the {role} activation {what} is a user's own "
+        f"pair, which ONNX cannot express; only the built-in {role} activations "
+        f"{', '.join(table)} can be exported"
+    )
 
 
 def _hidden_nodes(graph, x, name):
@@ -338,8 +382,13 @@ def _hidden_nodes(graph, x, name):
     if name == "leaky_relu":  # max(z, 0.01 z) equals z for z > 0 and 0.01 z otherwise
         return graph.node("Max", [x, graph.node("Mul", [x, graph.constant(0.01, "slope")])])
     if name == "elu":  # z if z > 0 else exp(min(z, 0)) - 1
-        negative = graph.node("Sub", [graph.node("Exp", [graph.node(
-            "Min", [x, graph.constant(0.0, "zero")])]), graph.constant(1.0, "one")])
+        negative = graph.node(
+            "Sub",
+            [
+                graph.node("Exp", [graph.node("Min", [x, graph.constant(0.0, "zero")])]),
+                graph.constant(1.0, "one"),
+            ],
+        )
         positive = graph.node("Greater", [x, graph.constant(0.0, "zero")])
         return graph.node("Where", [positive, x, negative])
     # softplus: max(z, 0) + log(1 + exp(-|z|)), never overflows
@@ -363,18 +412,31 @@ def _output_nodes(graph, x, name, output):
 # The export
 # --------------------------------------------------------------------------- #
 
+
 def _unwrap(model):
     """-> (network, estimator or None)."""
     if hasattr(model, "network_"):
         return model.network_, model
     if any(cls.__module__ == "nnscratch.sklearn" for cls in type(model).__mro__):
-        raise ValueError(f"this {type(model).__name__} is not fitted yet; call fit before "
-                         f"exporting it to ONNX")
-    if all(hasattr(model, attr) for attr in ("layers", "weights", "biases", "dtype",
-                                              "hidden_activation", "output_activation")):
+        raise ValueError(
+            f"this {type(model).__name__} is not fitted yet; call fit before exporting it to ONNX"
+        )
+    if all(
+        hasattr(model, attr)
+        for attr in (
+            "layers",
+            "weights",
+            "biases",
+            "dtype",
+            "hidden_activation",
+            "output_activation",
+        )
+    ):
         return model, None
-    raise TypeError(f"to_onnx exports a NeuralNetwork or a fitted NNClassifier / NNRegressor; "
-                    f"got {type(model).__name__}")
+    raise TypeError(
+        f"to_onnx exports a NeuralNetwork or a fitted NNClassifier / NNRegressor; "
+        f"got {type(model).__name__}"
+    )
 
 
 def _check_dtype(dtype, net):
@@ -385,8 +447,7 @@ def _check_dtype(dtype, net):
         raise ValueError(f"dtype must be float32 or float64; got {dtype!r}") from None
     if chosen not in (np.float32, np.float64):
         what = "the network's dtype" if dtype is None else "dtype"
-        raise ValueError(f"cannot export to ONNX: {what} must be float32 or float64; "
-                         f"got {chosen}")
+        raise ValueError(f"cannot export to ONNX: {what} must be float32 or float64; got {chosen}")
     return chosen
 
 
@@ -394,10 +455,15 @@ def _check_opset(opset, onnx):
     if opset is None:
         return DEFAULT_OPSET
     newest = onnx.defs.onnx_opset_version()
-    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) \
-            or not MIN_OPSET <= opset <= newest:
-        raise ValueError(f"opset must be an integer from {MIN_OPSET} to {newest} (the newest "
-                         f"this onnx package knows); got {opset!r}")
+    if (
+        isinstance(opset, bool)
+        or not isinstance(opset, (int, np.integer))
+        or not MIN_OPSET <= opset <= newest
+    ):
+        raise ValueError(
+            f"opset must be an integer from {MIN_OPSET} to {newest} (the newest "
+            f"this onnx package knows); got {opset!r}"
+        )
     return int(opset)
 
 
@@ -415,8 +481,10 @@ def _class_values(classes):
         return values.astype(np.float64 if kind == "f" else np.bool_)
     if kind in "US" or (kind == "O" and all(isinstance(v, str) for v in values)):
         return np.asarray([str(v) for v in values], dtype=object)
-    raise ValueError(f"class labels must be integers, numbers, booleans or strings to be "
-                     f"exported; got {values.dtype} values {values[:5].tolist()}")
+    raise ValueError(
+        f"class labels must be integers, numbers, booleans or strings to be "
+        f"exported; got {values.dtype} values {values[:5].tolist()}"
+    )
 
 
 def _label_plan(net, estimator, output_name, labels):
@@ -424,12 +492,15 @@ def _label_plan(net, estimator, output_name, labels):
     m = net.layers[-1]
     if estimator is not None:
         if labels is not None and not isinstance(labels, bool):
-            raise TypeError("for a scikit-learn estimator, labels must be True, False or None "
-                            "(the labels are its classes_)")
+            raise TypeError(
+                "for a scikit-learn estimator, labels must be True, False or None "
+                "(the labels are its classes_)"
+            )
         if not hasattr(estimator, "classes_"):
             if labels:
-                raise ValueError(f"labels=True, but a {type(estimator).__name__} predicts "
-                                 f"values, not labels")
+                raise ValueError(
+                    f"labels=True, but a {type(estimator).__name__} predicts values, not labels"
+                )
             return None
         if labels is False:
             return None
@@ -447,25 +518,34 @@ def _label_plan(net, estimator, output_name, labels):
     if labels is True:
         return (rule, None)
     if isinstance(labels, (str, bytes)):
-        raise TypeError(f"labels must be None, True, False or a sequence of class labels; "
-                        f"got the string {labels!r}")
+        raise TypeError(
+            f"labels must be None, True, False or a sequence of class labels; "
+            f"got the string {labels!r}"
+        )
     values = _class_values(labels)
     expected = m if rule == "argmax" else (2 if m == 1 else None)
     if expected is None:
-        raise ValueError(f"labels: a multi-label network ({m} sigmoid units) predicts a 0/1 "
-                         f"matrix, so it takes labels=True or False, not class names")
+        raise ValueError(
+            f"labels: a multi-label network ({m} sigmoid units) predicts a 0/1 "
+            f"matrix, so it takes labels=True or False, not class names"
+        )
     if values.shape[0] != expected:
         how = "one per output unit" if m > 1 else "below and above 0.5"
-        raise ValueError(f"labels lists {values.shape[0]} classes, but the network predicts "
-                         f"{expected} ({how})")
+        raise ValueError(
+            f"labels lists {values.shape[0]} classes, but the network predicts {expected} ({how})"
+        )
     return (rule, values)
 
 
 def _binary_estimator(estimator, net):
     """A two-class estimator whose network has one logistic unit (scikit-learn's layout)."""
-    return (estimator is not None and hasattr(estimator, "classes_")
-            and len(estimator.classes_) == 2 and net.layers[-1] == 1
-            and getattr(estimator, "_label_kind", None) != "multilabel")
+    return (
+        estimator is not None
+        and hasattr(estimator, "classes_")
+        and len(estimator.classes_) == 2
+        and net.layers[-1] == 1
+        and getattr(estimator, "_label_kind", None) != "multilabel"
+    )
 
 
 def _label_nodes(graph, probabilities, plan, m):
@@ -479,9 +559,14 @@ def _label_nodes(graph, probabilities, plan, m):
     else:
         above = graph.node("Greater", [probabilities, graph.constant(0.5, "threshold")])
         if m == 1:
-            index = graph.node("Reshape", [graph.node("Cast", [above], to=tp.INT64),
-                                           graph.constant([-1], "flat", dtype=np.int64)],
-                               name=index_name)
+            index = graph.node(
+                "Reshape",
+                [
+                    graph.node("Cast", [above], to=tp.INT64),
+                    graph.constant([-1], "flat", dtype=np.int64),
+                ],
+                name=index_name,
+            )
             shape = [_BATCH]
         else:
             index = graph.node("Cast", [above], name=index_name, to=tp.INT64)
@@ -490,8 +575,11 @@ def _label_nodes(graph, probabilities, plan, m):
         return tp.INT64, shape
     classes = graph.constant(values, "classes", dtype=values.dtype)
     graph.node("Gather", [classes, index], name=_LABEL, axis=0)
-    element = graph._onnx.helper.np_dtype_to_tensor_dtype(values.dtype) \
-        if values.dtype != object else tp.STRING
+    element = (
+        graph._onnx.helper.np_dtype_to_tensor_dtype(values.dtype)
+        if values.dtype != object
+        else tp.STRING
+    )
     return element, shape
 
 
@@ -556,8 +644,9 @@ def to_onnx(net, path=None, *, opset=None, dtype=None, labels=None):
     plan = _label_plan(network, estimator, output, labels)
     layers = [int(k) for k in network.layers]
     # an NNRegressor with one output predicts a 1-D array, as MLPRegressor does
-    flat_values = (estimator is not None and not hasattr(estimator, "classes_")
-                   and network.layers[-1] == 1)
+    flat_values = (
+        estimator is not None and not hasattr(estimator, "classes_") and network.layers[-1] == 1
+    )
 
     graph = OnnxGraph(onnx, dtype, layers[0])
     x = _INPUT
@@ -570,9 +659,11 @@ def to_onnx(net, path=None, *, opset=None, dtype=None, labels=None):
     last = len(layers) - 2
     for i, (w, b) in enumerate(zip(network.weights, network.biases)):
         named = i == last and output == "identity"  # a linear output layer ends with Gemm
-        z = graph.node("Gemm", [x, graph.constant(w, f"W{i}"),
-                                graph.constant(np.reshape(b, -1), f"b{i}")],
-                       name=final if named else None)
+        z = graph.node(
+            "Gemm",
+            [x, graph.constant(w, f"W{i}"), graph.constant(np.reshape(b, -1), f"b{i}")],
+            name=final if named else None,
+        )
         x = _hidden_nodes(graph, z, hidden) if i < last else z
     x = _output_nodes(graph, x, output, final)
     m = layers[-1]
@@ -595,25 +686,39 @@ def to_onnx(net, path=None, *, opset=None, dtype=None, labels=None):
         outputs.insert(0, helper.make_tensor_value_info(_LABEL, label_type, label_shape))
     source = type(estimator or network).__name__
     onnx_graph = helper.make_graph(
-        graph.nodes, "nnscratch_mlp",
-        [helper.make_tensor_value_info(_INPUT, element, [_BATCH, layers[0]])], outputs,
+        graph.nodes,
+        "nnscratch_mlp",
+        [helper.make_tensor_value_info(_INPUT, element, [_BATCH, layers[0]])],
+        outputs,
         initializer=graph.initializers,
-        doc_string=f"{source} {'-'.join(map(str, layers))}, hidden {hidden}, output {output}")
+        doc_string=f"{source} {'-'.join(map(str, layers))}, hidden {hidden}, output {output}",
+    )
     from . import __version__
+
     opsets = [helper.make_opsetid("", opset)]
-    model = helper.make_model(onnx_graph, opset_imports=opsets, producer_name="nnscratch",
-                              producer_version=__version__)
+    model = helper.make_model(
+        onnx_graph, opset_imports=opsets, producer_name="nnscratch", producer_version=__version__
+    )
     # the oldest IR version that can hold this opset, so older runtimes load the file
     model.ir_version = helper.find_min_ir_version_for(opsets)
-    helper.set_model_props(model, {"layers": ",".join(map(str, layers)),
-                                   "hidden_activation": hidden, "output_activation": output,
-                                   "source": source})
+    helper.set_model_props(
+        model,
+        {
+            "layers": ",".join(map(str, layers)),
+            "hidden_activation": hidden,
+            "output_activation": output,
+            "source": source,
+        },
+    )
     if model.ByteSize() > _MAX_BYTES:
-        raise ValueError(f"the network has {sum(w.size for w in network.weights):,} weights, "
-                         f"more than an ONNX file without external data can hold (2 GB)")
+        raise ValueError(
+            f"the network has {sum(w.size for w in network.weights):,} weights, "
+            f"more than an ONNX file without external data can hold (2 GB)"
+        )
     onnx.checker.check_model(model, full_check=True)
     if path is not None:
         from ._atomic import atomic_write
+
         with atomic_write(path) as handle:
             handle.write(model.SerializeToString())
     return model
@@ -643,6 +748,7 @@ def export_command(model_path, output_path, *, opset=None, labels=True):
     str
     """
     from .network import load_model
+
     net = load_model(model_path)
     output = getattr(net.output_activation, "name", None)
     choice = False
@@ -654,7 +760,9 @@ def export_command(model_path, output_path, *, opset=None, labels=True):
     model = to_onnx(net, output_path, opset=opset, labels=choice)
     size = os.path.getsize(output_path)
     outputs = ", ".join(o.name for o in model.graph.output)
-    return (f"wrote {os.fspath(output_path)} ({size:,} bytes): ONNX opset "
-            f"{model.opset_import[0].version}, {np.dtype(net.dtype).name}, layers "
-            f"{'-'.join(map(str, net.layers))}, input 'input' (batch, {net.layers[0]}), "
-            f"outputs {outputs}")
+    return (
+        f"wrote {os.fspath(output_path)} ({size:,} bytes): ONNX opset "
+        f"{model.opset_import[0].version}, {np.dtype(net.dtype).name}, layers "
+        f"{'-'.join(map(str, net.layers))}, input 'input' (batch, {net.layers[0]}), "
+        f"outputs {outputs}"
+    )

@@ -80,8 +80,10 @@ def check_activation(f, df=None, *, z=None, shape=(6, 5), seed=0, h=1e-6):
     z = _points(shape, np.random.default_rng(seed)) if z is None else np.array(z, np.float64)
     analytic = np.asarray(df(z), dtype=np.float64)
     if analytic.shape != z.shape:
-        raise ValueError(f"the derivative returned shape {analytic.shape}; an elementwise "
-                         f"derivative must return the input's shape {z.shape}")
+        raise ValueError(
+            f"the derivative returned shape {analytic.shape}; an elementwise "
+            f"derivative must return the input's shape {z.shape}"
+        )
     numeric = np.zeros_like(z)
     for idx in np.ndindex(*z.shape):
         zp, zm = z.copy(), z.copy()
@@ -91,8 +93,10 @@ def check_activation(f, df=None, *, z=None, shape=(6, 5), seed=0, h=1e-6):
         numeric[idx] = change[idx]
         change[idx] = 0.0
         if np.max(np.abs(change)) > 1e-6:
-            raise ValueError("the activation is not elementwise: changing one input changed "
-                             "other outputs; use check_output_activation for such functions")
+            raise ValueError(
+                "the activation is not elementwise: changing one input changed "
+                "other outputs; use check_output_activation for such functions"
+            )
     return relative_error(analytic, numeric)
 
 
@@ -103,8 +107,10 @@ def check_output_activation(f, df=None, *, z=None, shape=(4, 5), seed=0, h=1e-6)
     analytic = np.asarray(df(z), dtype=np.float64)
     n, m = z.shape
     if analytic.shape != (n, m, m):
-        raise ValueError(f"the derivative returned shape {analytic.shape}; an output "
-                         f"activation's derivative must return ({n}, {m}, {m})")
+        raise ValueError(
+            f"the derivative returned shape {analytic.shape}; an output "
+            f"activation's derivative must return ({n}, {m}, {m})"
+        )
     return relative_error(analytic, numeric_jacobian(f, z, h))
 
 
@@ -125,8 +131,9 @@ def check_loss(loss, d_loss=None, *, y_pred=None, y_true=None, shape=(5, 3), see
     n, m = y_pred.shape
     analytic = np.asarray(d_loss(y_pred, y_true), dtype=np.float64)
     if analytic.shape != (n, 1, m):
-        raise ValueError(f"the loss derivative returned shape {analytic.shape}; it must "
-                         f"return ({n}, 1, {m})")
+        raise ValueError(
+            f"the loss derivative returned shape {analytic.shape}; it must return ({n}, 1, {m})"
+        )
     per_sample = np.shape(loss(y_pred, y_true))
     if per_sample != (n, 1):
         raise ValueError(f"the loss returned shape {per_sample}; it must return ({n}, 1)")
@@ -147,6 +154,7 @@ def check_network(net, x, y, *, categorical=False, h=1e-6):
     y_eval = y
     if categorical or (np.ndim(y) == 1 and net.layers[-1] > 1):
         from .utils import to_categorical
+
         y_eval = to_categorical(y, net.layers[-1])
     worst = 0.0
     for arrays, grads in ((net.weights, d_weights), (net.biases, d_biases)):

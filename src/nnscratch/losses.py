@@ -22,8 +22,10 @@ EPS = np.finfo(np.float64).eps
 """Machine epsilon of float64, the guard the article uses for logs and divisions."""
 
 
-_GUARDS = {np.dtype(t): (np.finfo(t).eps, 1 - np.finfo(t).eps)
-           for t in (np.float16, np.float32, np.float64)}
+_GUARDS = {
+    np.dtype(t): (np.finfo(t).eps, 1 - np.finfo(t).eps)
+    for t in (np.float16, np.float32, np.float64)
+}
 
 
 def _clip(y_pred):
@@ -124,6 +126,7 @@ class Loss(Pair):
 # never built.  Each is exact, not an approximation; the test suite compares
 # them with the Jacobian route on every built-in combination.
 
+
 def _softmax_cce(a, y, out):
     # dL/dz_b = sum_j (-y_j / a_j) * a_j (delta_jb - a_b) = a_b * sum_j y_j - y_b,
     # which is a - y when each target row sums to 1 (one-hot or probabilities).
@@ -147,10 +150,13 @@ def _identity_mse(a, y, out):
 
 
 for _name, _f, _df, _fused in [
-    ("categorical_crossentropy", categorical_crossentropy, d_categorical_crossentropy,
-     {"softmax": _softmax_cce}),
-    ("binary_crossentropy", binary_crossentropy, d_binary_crossentropy,
-     {"sigmoid": _sigmoid_bce}),
+    (
+        "categorical_crossentropy",
+        categorical_crossentropy,
+        d_categorical_crossentropy,
+        {"softmax": _softmax_cce},
+    ),
+    ("binary_crossentropy", binary_crossentropy, d_binary_crossentropy, {"sigmoid": _sigmoid_bce}),
     ("mse", mse, d_mse, {"identity": _identity_mse}),
     ("mae", mae, d_mae, None),
     ("huber", huber, d_huber, None),
@@ -161,6 +167,7 @@ for _name, _f, _df, _fused in [
 # scikit-learn's MLP objectives, so that nnscratch.sklearn's estimators minimise
 # exactly what MLPClassifier / MLPRegressor minimise (and their model files load
 # without importing the scikit-learn module).
+
 
 def _xlogy(x, y):
     """``x * log(y)``, taken as 0 where ``x == 0`` (also where ``y`` is 0 there)."""
@@ -222,12 +229,24 @@ def _half_poisson_exp(a, y, out):
 
 
 for _name, _f, _df, _fused in [
-    ("half_squared_error", half_squared_error, d_half_squared_error,
-     {"identity": _half_squared_error_identity}),
-    ("summed_binary_crossentropy", summed_binary_crossentropy, d_summed_binary_crossentropy,
-     {"sigmoid": _summed_bce_sigmoid}),
-    ("half_poisson_deviance", half_poisson_deviance, d_half_poisson_deviance,
-     {"exp": _half_poisson_exp}),
+    (
+        "half_squared_error",
+        half_squared_error,
+        d_half_squared_error,
+        {"identity": _half_squared_error_identity},
+    ),
+    (
+        "summed_binary_crossentropy",
+        summed_binary_crossentropy,
+        d_summed_binary_crossentropy,
+        {"sigmoid": _summed_bce_sigmoid},
+    ),
+    (
+        "half_poisson_deviance",
+        half_poisson_deviance,
+        d_half_poisson_deviance,
+        {"exp": _half_poisson_exp},
+    ),
 ]:
     losses.register(_name, Loss(_name, _f, _df, fused=_fused))
 
@@ -250,4 +269,5 @@ def resolve_loss(spec, argname="loss"):
         return found[1] if found else Loss(None, *spec)
     raise TypeError(
         f"{argname} must be a (loss, derivative) pair of callables, a Loss or one of the "
-        f"names {losses.names()}; got {type(spec).__name__} {spec!r}"[:300])
+        f"names {losses.names()}; got {type(spec).__name__} {spec!r}"[:300]
+    )

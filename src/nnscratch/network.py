@@ -87,13 +87,16 @@ class _ParamList(list):
 
     def __setitem__(self, index, value):
         if not isinstance(index, int):
-            raise TypeError(f"{self._label} can only be assigned one array at a time, "
-                            f"by integer index")
+            raise TypeError(
+                f"{self._label} can only be assigned one array at a time, by integer index"
+            )
         target = self[index]
         value = np.asarray(value)
         if value.shape != target.shape:
-            raise ValueError(f"{self._label}[{index}] has shape {target.shape}, "
-                             f"got an array of shape {value.shape}")
+            raise ValueError(
+                f"{self._label}[{index}] has shape {target.shape}, "
+                f"got an array of shape {value.shape}"
+            )
         target[...] = value
 
 
@@ -165,17 +168,28 @@ class NeuralNetwork:
         batch or epoch.
     """
 
-    def __init__(self, layers: Sequence[int], hidden_activation: ActivationSpec,
-                 output_activation: ActivationSpec, loss: LossSpec, optimizer: OptimizerSpec,
-                 *, dtype: DTypeLike = np.float64,
-                 seed: int | np.random.Generator | None = None,
-                 initializer: str = "xavier_article", dropout: float | Sequence[float] = 0.0,
-                 l2: float = 0.0, kernels: str = "auto") -> None:
+    def __init__(
+        self,
+        layers: Sequence[int],
+        hidden_activation: ActivationSpec,
+        output_activation: ActivationSpec,
+        loss: LossSpec,
+        optimizer: OptimizerSpec,
+        *,
+        dtype: DTypeLike = np.float64,
+        seed: int | np.random.Generator | None = None,
+        initializer: str = "xavier_article",
+        dropout: float | Sequence[float] = 0.0,
+        l2: float = 0.0,
+        kernels: str = "auto",
+    ) -> None:
         self.layers = _checks.check_layers(layers)
-        self.hidden_activation = resolve_activation(hidden_activation, "hidden",
-                                                    "hidden_activation")
-        self.output_activation = resolve_activation(output_activation, "output",
-                                                    "output_activation")
+        self.hidden_activation = resolve_activation(
+            hidden_activation, "hidden", "hidden_activation"
+        )
+        self.output_activation = resolve_activation(
+            output_activation, "output", "output_activation"
+        )
         self.loss = resolve_loss(loss)
         self.optimizer = resolve_optimizer(optimizer)
         self.dtype = _checks.check_dtype(dtype)
@@ -211,10 +225,10 @@ class NeuralNetwork:
         pairs = list(zip(self.layers[:-1], self.layers[1:]))
         weights, biases, start = [], [], 0
         for fan_in, fan_out in pairs:
-            weights.append(flat[start:start + fan_in * fan_out].reshape(fan_in, fan_out))
+            weights.append(flat[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
             start += fan_in * fan_out
         for _, fan_out in pairs:
-            biases.append(flat[start:start + fan_out].reshape(1, fan_out))
+            biases.append(flat[start : start + fan_out].reshape(1, fan_out))
             start += fan_out
         return _ParamList(weights, w_label), _ParamList(biases, b_label)
 
@@ -292,10 +306,13 @@ class NeuralNetwork:
             if params.shape != self._params.shape:
                 raise ValueError(
                     f"the optimizer returned parameters of shape {params.shape}, but the "
-                    f"network has {self._params.size} parameters (shape {self._params.shape})")
+                    f"network has {self._params.size} parameters (shape {self._params.shape})"
+                )
             if not np.can_cast(params.dtype, self.dtype, casting="same_kind"):
-                raise TypeError(f"the optimizer returned parameters of dtype {params.dtype}; "
-                                f"the network needs real numbers ({self.dtype})")
+                raise TypeError(
+                    f"the optimizer returned parameters of dtype {params.dtype}; "
+                    f"the network needs real numbers ({self.dtype})"
+                )
             self._params[...] = params
         return self._weights, self._biases
 
@@ -325,8 +342,9 @@ class NeuralNetwork:
                 out = self._kernels.dense_forward(name, z, b, workspace.a[i])
             elif act.forward_into is not None:
                 z += b
-                out = act.forward_into(z, np.empty_like(z) if workspace is None
-                                       else workspace.a[i])
+                out = act.forward_into(
+                    z, np.empty_like(z) if workspace is None else workspace.a[i]
+                )
             else:
                 z += b
                 out = act.f(z)
@@ -383,8 +401,11 @@ class NeuralNetwork:
             if i == 0:
                 break
             below = records[i - 1]
-            prev = np.matmul(delta, self._weights[i].T,
-                             out=None if workspace is None else workspace.delta[i - 1])
+            prev = np.matmul(
+                delta,
+                self._weights[i].T,
+                out=None if workspace is None else workspace.delta[i - 1],
+            )
             if below.mask is not None:
                 prev *= below.mask
             act = self.hidden_activation
@@ -395,8 +416,9 @@ class NeuralNetwork:
                 act.backward_into(below.z, below.output, prev)
             else:
                 slope = act.df(below.z)
-                _checks.check_shape(_name(act.df), slope, below.z.shape,
-                                    "a hidden activation's derivative ")
+                _checks.check_shape(
+                    _name(act.df), slope, below.z.shape, "a hidden activation's derivative "
+                )
                 prev *= slope
             delta = prev
         return self._d_weights, self._d_biases
@@ -429,9 +451,14 @@ class NeuralNetwork:
         return opt.update(params.copy(), gradient.copy())
 
     # --------------------------------------------------------------- training
-    def train_on_batch(self, x: np.ndarray, y: np.ndarray,
-                       sample_weight: np.ndarray | None = None, *,
-                       classify: bool = False) -> BatchResult:
+    def train_on_batch(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        classify: bool = False,
+    ) -> BatchResult:
         """One step of the article's algorithm on a batch already checked and converted.
 
         forward -> loss -> backward -> flatten -> ``optimizer.update`` -> restore.
@@ -457,7 +484,8 @@ class NeuralNetwork:
         if pair is not None:  # one pass: scaled dL/dz, the loss sum and the correct count
             delta = workspace.delta[-1]
             loss, weight, correct = self._kernels.output_delta(
-                *pair, output, y, delta, _row_scale(x.shape[0], sample_weight), sample_weight)
+                *pair, output, y, delta, _row_scale(x.shape[0], sample_weight), sample_weight
+            )
             d_weights, d_biases = self._backward(records, y, workspace, sample_weight, delta)
             params = self._flatten_params(self.weights, self.biases)
             gradient = self._flatten_params(d_weights, d_biases)
@@ -467,8 +495,9 @@ class NeuralNetwork:
             return BatchResult(float(loss), float(weight), int(correct) if classify else 0)
         per_sample = self.loss.f(output, y)
         if np.shape(per_sample) != (x.shape[0], 1):
-            _checks.check_shape(_name(self.loss.f), per_sample, (x.shape[0], 1),
-                                "a loss function ")
+            _checks.check_shape(
+                _name(self.loss.f), per_sample, (x.shape[0], 1), "a loss function "
+            )
         d_weights, d_biases = self._backward(records, y, workspace, sample_weight)
         params = self._flatten_params(self.weights, self.biases)
         gradient = self._flatten_params(d_weights, d_biases)
@@ -490,13 +519,25 @@ class NeuralNetwork:
             workspace = self._workspaces[n] = _Workspace(n, self.layers, self.dtype)
         return workspace
 
-    def fit(self, x: ArrayLike, y: ArrayLike | None = None, batch_size: int | None = None,
-            epochs: int = 1, categorical: bool = False, *, verbose: int = 1,
-            shuffle: bool = True, validation_data: tuple | None = None,
-            validation_split: float = 0.0, callbacks: list | None = None,
-            sample_weight: ArrayLike | None = None, class_weight: dict | str | None = None,
-            shuffle_buffer: int | None = None, steps_per_epoch: int | None = None,
-            prefetch: str | int = "auto") -> list[float]:
+    def fit(
+        self,
+        x: ArrayLike,
+        y: ArrayLike | None = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        categorical: bool = False,
+        *,
+        verbose: int = 1,
+        shuffle: bool = True,
+        validation_data: tuple | None = None,
+        validation_split: float = 0.0,
+        callbacks: list | None = None,
+        sample_weight: ArrayLike | None = None,
+        class_weight: dict | str | None = None,
+        shuffle_buffer: int | None = None,
+        steps_per_epoch: int | None = None,
+        prefetch: str | int = "auto",
+    ) -> list[float]:
         """Train with mini-batch gradient descent.
 
         Parameters
@@ -572,15 +613,27 @@ class NeuralNetwork:
             raise ConcurrentTrainingError(
                 "this network is already training (fit or partial_fit running in another "
                 "thread); two fits on one network would mix their updates. Train a copy "
-                "(copy.deepcopy(net)) instead")
+                "(copy.deepcopy(net)) instead"
+            )
         try:
-            return training.fit(self, x, y, batch_size, epochs, categorical=categorical,
-                                verbose=verbose, shuffle=shuffle,
-                                validation_data=validation_data,
-                                validation_split=validation_split, callbacks=callbacks,
-                                sample_weight=sample_weight, class_weight=class_weight,
-                                shuffle_buffer=shuffle_buffer,
-                                steps_per_epoch=steps_per_epoch, prefetch=prefetch)
+            return training.fit(
+                self,
+                x,
+                y,
+                batch_size,
+                epochs,
+                categorical=categorical,
+                verbose=verbose,
+                shuffle=shuffle,
+                validation_data=validation_data,
+                validation_split=validation_split,
+                callbacks=callbacks,
+                sample_weight=sample_weight,
+                class_weight=class_weight,
+                shuffle_buffer=shuffle_buffer,
+                steps_per_epoch=steps_per_epoch,
+                prefetch=prefetch,
+            )
         finally:
             self._fit_lock.release()
 
@@ -606,8 +659,13 @@ class NeuralNetwork:
     def _check_xy(self, x, y, categorical):
         """``x`` and ``y`` validated and converted to the network's dtype."""
         x = _checks.check_x(x, dtype=self.dtype, n_features=self.layers[0])
-        y = _checks.check_targets(y, n_samples=x.shape[0], n_outputs=self.layers[-1],
-                                  dtype=self.dtype, categorical=categorical)
+        y = _checks.check_targets(
+            y,
+            n_samples=x.shape[0],
+            n_outputs=self.layers[-1],
+            dtype=self.dtype,
+            categorical=categorical,
+        )
         return x, y
 
     def objective(self, x, y, categorical=False):
@@ -669,8 +727,9 @@ class NeuralNetwork:
         self._restore_params(np.asarray(params, dtype=self.dtype))
 
     # -------------------------------------------------------------- inference
-    def predict(self, x: ArrayLike, labels: bool = False, *,
-                out: np.ndarray | None = None) -> np.ndarray:
+    def predict(
+        self, x: ArrayLike, labels: bool = False, *, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """The output layer's values for ``x``, or the predicted classes.
 
         Parameters
@@ -728,8 +787,7 @@ class NeuralNetwork:
         filename = os.fspath(filename)
         if not os.path.exists(filename) and os.path.exists(filename + ".npy"):
             filename += ".npy"
-        params = saving.read_params_file(filename, self.n_params, self.dtype,
-                                         layers=self.layers)
+        params = saving.read_params_file(filename, self.n_params, self.dtype, layers=self.layers)
         self._restore_params(params)
 
     def save(self, path: str | os.PathLike) -> str:
@@ -746,16 +804,20 @@ class NeuralNetwork:
     def to_onnx(self, path=None, **kwargs):
         """Export to ONNX: see :func:`nnscratch.export.to_onnx` (needs ``nnscratch[onnx]``)."""
         from .export import to_onnx
+
         return to_onnx(self, path, **kwargs)
 
     def __repr__(self):
         def label(piece):
             return repr(piece.name) if piece.name else _name(piece.f)
-        return (f"NeuralNetwork(layers={self.layers}, "
-                f"hidden_activation={label(self.hidden_activation)}, "
-                f"output_activation={label(self.output_activation)}, "
-                f"loss={label(self.loss)}, optimizer={self.optimizer!r}, "
-                f"dtype={self.dtype.name})")
+
+        return (
+            f"NeuralNetwork(layers={self.layers}, "
+            f"hidden_activation={label(self.hidden_activation)}, "
+            f"output_activation={label(self.output_activation)}, "
+            f"loss={label(self.loss)}, optimizer={self.optimizer!r}, "
+            f"dtype={self.dtype.name})"
+        )
 
 
 def load_model(path: str | os.PathLike, custom_objects: dict | None = None) -> NeuralNetwork:
@@ -813,8 +875,9 @@ def _dropout_rates(dropout, hidden):
     """One rate per hidden layer, each in [0, 1)."""
     rates = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout] * hidden
     if len(rates) != hidden:
-        raise ValueError(f"dropout lists {len(rates)} rates, but the network has {hidden} "
-                         f"hidden layers")
+        raise ValueError(
+            f"dropout lists {len(rates)} rates, but the network has {hidden} hidden layers"
+        )
     return [_checks.check_number("dropout", r, low=0, high=1, high_open=True) for r in rates]
 
 

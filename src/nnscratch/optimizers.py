@@ -27,7 +27,7 @@ from . import _checks
 from .registry import optimizers
 
 FLUSH_EVERY = 16
-FLUSH_BELOW = 2.0 ** 24
+FLUSH_BELOW = 2.0**24
 
 
 def _check_number(owner, name, value, **bounds):
@@ -60,12 +60,19 @@ class Optimizer:
         if callable(learning_rate):
             self.learning_rate = learning_rate
         else:
-            self.learning_rate = _check_number(owner, "learning_rate", learning_rate,
-                                               low=0, low_open=True)
-        self.clipnorm = None if clipnorm is None else _check_number(
-            owner, "clipnorm", clipnorm, low=0, low_open=True)
-        self.clipvalue = None if clipvalue is None else _check_number(
-            owner, "clipvalue", clipvalue, low=0, low_open=True)
+            self.learning_rate = _check_number(
+                owner, "learning_rate", learning_rate, low=0, low_open=True
+            )
+        self.clipnorm = (
+            None
+            if clipnorm is None
+            else _check_number(owner, "clipnorm", clipnorm, low=0, low_open=True)
+        )
+        self.clipvalue = (
+            None
+            if clipvalue is None
+            else _check_number(owner, "clipvalue", clipvalue, low=0, low_open=True)
+        )
         self.iterations = 0
         self._state = {}
         self._scratch = None
@@ -93,10 +100,10 @@ class Optimizer:
         if params.shape != gradient.shape or params.ndim != 1:
             raise ValueError(
                 f"{type(self).__name__}: params and gradient must be flat vectors of one "
-                f"length, got shapes {params.shape} and {gradient.shape}")
+                f"length, got shapes {params.shape} and {gradient.shape}"
+            )
         self._ensure_state(params)
-        fused = (kernels is not None and kernels.fuses_optimizers
-                 and type(self) in _BUILTIN_TYPES)
+        fused = kernels is not None and kernels.fuses_optimizers and type(self) in _BUILTIN_TYPES
         if fused:
             self._fused_step(kernels, params, gradient, self.current_learning_rate())
         else:
@@ -129,8 +136,11 @@ class Optimizer:
         return float(lr(self.iterations)) if callable(lr) else lr
 
     def _ensure_state(self, params):
-        if self._scratch is not None and self._scratch.shape == params.shape \
-                and self._scratch.dtype == params.dtype:
+        if (
+            self._scratch is not None
+            and self._scratch.shape == params.shape
+            and self._scratch.dtype == params.dtype
+        ):
             return
         for name in self._state_names:
             arr = self._state.get(name)
@@ -139,7 +149,8 @@ class Optimizer:
             elif arr.shape != params.shape:
                 raise ValueError(
                     f"{type(self).__name__} holds state for {arr.size} parameters but was "
-                    f"given {params.size}; use a new optimizer for a different network")
+                    f"given {params.size}; use a new optimizer for a different network"
+                )
             elif arr.dtype != params.dtype:
                 self._state[name] = arr.astype(params.dtype)
         self._scratch = np.empty_like(params)
@@ -178,8 +189,10 @@ class Optimizer:
         iterations = state.pop("iterations", 0)
         unknown = set(state) - set(self._state_names)
         if unknown:
-            raise ValueError(f"{type(self).__name__} has no state named {sorted(unknown)}; "
-                             f"it keeps {list(self._state_names)}")
+            raise ValueError(
+                f"{type(self).__name__} has no state named {sorted(unknown)}; "
+                f"it keeps {list(self._state_names)}"
+            )
         self._state = {name: np.array(arr, copy=True) for name, arr in state.items()}
         self.iterations = int(iterations)
         self._scratch = None
@@ -199,8 +212,11 @@ class Optimizer:
     _config_names = ("learning_rate",)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
-                         if not (k.startswith("clip") and v is None))
+        args = ", ".join(
+            f"{k}={v!r}"
+            for k, v in self.get_config().items()
+            if not (k.startswith("clip") and v is None)
+        )
         return f"{type(self).__name__}({args})"
 
 
@@ -227,47 +243,81 @@ class SGD(Optimizer):
             raise ValueError("SGD: nesterov=True needs a momentum > 0")
 
     def _step(self, params, gradient, lr):
-        sgd_update(params, gradient, self._state["velocity"], self._scratch, lr,
-                   self.momentum, self.nesterov)
+        sgd_update(
+            params,
+            gradient,
+            self._state["velocity"],
+            self._scratch,
+            lr,
+            self.momentum,
+            self.nesterov,
+        )
 
     def _fused_step(self, kernels, params, gradient, lr):
-        kernels.sgd_step(params, gradient, self._state["velocity"], lr, self.momentum,
-                         self.nesterov, clipvalue=self.clipvalue, clipnorm=self.clipnorm)
+        kernels.sgd_step(
+            params,
+            gradient,
+            self._state["velocity"],
+            lr,
+            self.momentum,
+            self.nesterov,
+            clipvalue=self.clipvalue,
+            clipnorm=self.clipnorm,
+        )
 
 
 class Adam(Optimizer):
     """Adam (Kingma and Ba, 2015) with bias-corrected moment estimates::
 
-        m <- b1 m + (1 - b1) g
-        v <- b2 v + (1 - b2) g^2
-        p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + epsilon)
+    m <- b1 m + (1 - b1) g
+    v <- b2 v + (1 - b2) g^2
+    p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + epsilon)
     """
 
     _state_names = ("m", "v")
     _config_names = ("learning_rate", "beta_1", "beta_2", "epsilon")
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 **clipping):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **clipping):
         super().__init__(learning_rate, **clipping)
         self.beta_1 = _check_number("Adam", "beta_1", beta_1, low=0, high=1, high_open=True)
         self.beta_2 = _check_number("Adam", "beta_2", beta_2, low=0, high=1, high_open=True)
         self.epsilon = _check_number("Adam", "epsilon", epsilon, low=0, low_open=True)
 
     def _step(self, params, gradient, lr):
-        adam_update(params, gradient, self._state["m"], self._state["v"], self._scratch, lr,
-                    self.beta_1, self.beta_2, self.epsilon, self.iterations + 1)
+        adam_update(
+            params,
+            gradient,
+            self._state["m"],
+            self._state["v"],
+            self._scratch,
+            lr,
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
+            self.iterations + 1,
+        )
 
     def _fused_step(self, kernels, params, gradient, lr):
-        kernels.adam_step(params, gradient, self._state["m"], self._state["v"], lr,
-                          self.beta_1, self.beta_2, self.epsilon, self.iterations + 1,
-                          clipvalue=self.clipvalue, clipnorm=self.clipnorm)
+        kernels.adam_step(
+            params,
+            gradient,
+            self._state["m"],
+            self._state["v"],
+            lr,
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
+            self.iterations + 1,
+            clipvalue=self.clipvalue,
+            clipnorm=self.clipnorm,
+        )
 
 
 class RMSprop(Optimizer):
     """RMSprop: divide the step by a running root-mean-square of the gradient::
 
-        s <- rho s + (1 - rho) g^2
-        p <- p - lr * g / (sqrt(s) + epsilon)
+    s <- rho s + (1 - rho) g^2
+    p <- p - lr * g / (sqrt(s) + epsilon)
     """
 
     _state_names = ("s",)
@@ -279,30 +329,41 @@ class RMSprop(Optimizer):
         self.epsilon = _check_number("RMSprop", "epsilon", epsilon, low=0, low_open=True)
 
     def _step(self, params, gradient, lr):
-        rmsprop_update(params, gradient, self._state["s"], self._scratch, lr, self.rho,
-                       self.epsilon)
+        rmsprop_update(
+            params, gradient, self._state["s"], self._scratch, lr, self.rho, self.epsilon
+        )
 
     def _fused_step(self, kernels, params, gradient, lr):
-        kernels.rmsprop_step(params, gradient, self._state["s"], lr, self.rho, self.epsilon,
-                             clipvalue=self.clipvalue, clipnorm=self.clipnorm)
+        kernels.rmsprop_step(
+            params,
+            gradient,
+            self._state["s"],
+            lr,
+            self.rho,
+            self.epsilon,
+            clipvalue=self.clipvalue,
+            clipnorm=self.clipnorm,
+        )
 
 
 class Adagrad(Optimizer):
     """Adagrad: per-parameter rates shrinking with the sum of squared gradients::
 
-        s <- s + g^2
-        p <- p - lr * g / (sqrt(s) + epsilon)
+    s <- s + g^2
+    p <- p - lr * g / (sqrt(s) + epsilon)
     """
 
     _state_names = ("s",)
     _config_names = ("learning_rate", "epsilon", "initial_accumulator_value")
 
-    def __init__(self, learning_rate=0.01, epsilon=1e-8, initial_accumulator_value=0.0,
-                 **clipping):
+    def __init__(
+        self, learning_rate=0.01, epsilon=1e-8, initial_accumulator_value=0.0, **clipping
+    ):
         super().__init__(learning_rate, **clipping)
         self.epsilon = _check_number("Adagrad", "epsilon", epsilon, low=0, low_open=True)
         self.initial_accumulator_value = _check_number(
-            "Adagrad", "initial_accumulator_value", initial_accumulator_value, low=0)
+            "Adagrad", "initial_accumulator_value", initial_accumulator_value, low=0
+        )
 
     def _ensure_state(self, params):
         fresh = "s" not in self._state
@@ -314,8 +375,15 @@ class Adagrad(Optimizer):
         adagrad_update(params, gradient, self._state["s"], self._scratch, lr, self.epsilon)
 
     def _fused_step(self, kernels, params, gradient, lr):
-        kernels.adagrad_step(params, gradient, self._state["s"], lr, self.epsilon,
-                             clipvalue=self.clipvalue, clipnorm=self.clipnorm)
+        kernels.adagrad_step(
+            params,
+            gradient,
+            self._state["s"],
+            lr,
+            self.epsilon,
+            clipvalue=self.clipvalue,
+            clipnorm=self.clipnorm,
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -323,6 +391,7 @@ class Adagrad(Optimizer):
 # All work in place on flat vectors of one dtype; ``tmp`` is scratch space of the
 # same shape.  Scalars are Python floats, so float32 vectors stay float32.
 # --------------------------------------------------------------------------- #
+
 
 def clip_gradient(gradient, clipvalue=None, clipnorm=None, out=None):
     """``gradient`` clipped entrywise into ``[-clipvalue, clipvalue]``, then scaled
@@ -342,16 +411,16 @@ def clip_gradient(gradient, clipvalue=None, clipnorm=None, out=None):
 
 def sgd_update(params, gradient, velocity, tmp, lr, momentum, nesterov):
     """SGD: ``v = mu v - lr g``; ``p += v`` (or ``p += mu v - lr g`` for Nesterov)."""
-    np.multiply(gradient, lr, out=tmp)            # tmp = lr * g
+    np.multiply(gradient, lr, out=tmp)  # tmp = lr * g
     if momentum == 0:
         params -= tmp
         return
     velocity *= momentum
-    velocity -= tmp                               # v = mu v - lr g
+    velocity -= tmp  # v = mu v - lr g
     if nesterov:
         params -= tmp
         np.multiply(velocity, momentum, out=tmp)
-        params += tmp                             # p += mu v - lr g
+        params += tmp  # p += mu v - lr g
     else:
         params += velocity
 
@@ -365,11 +434,11 @@ def adam_update(params, gradient, m, v, tmp, lr, beta_1, beta_2, epsilon, t):
     np.multiply(gradient, gradient, out=tmp)
     tmp *= 1 - beta_2
     v += tmp
-    np.multiply(v, 1.0 / (1 - beta_2 ** t), out=tmp)
+    np.multiply(v, 1.0 / (1 - beta_2**t), out=tmp)
     np.sqrt(tmp, out=tmp)
     tmp += epsilon
     np.divide(m, tmp, out=tmp)
-    tmp *= lr / (1 - beta_1 ** t)
+    tmp *= lr / (1 - beta_1**t)
     params -= tmp
 
 
@@ -416,12 +485,16 @@ def resolve_optimizer(spec, argname="optimizer"):
     if isinstance(spec, str):
         return optimizers.get(spec)()
     if isinstance(spec, type):
-        raise TypeError(f"{argname} must be an optimizer object, got the class {spec.__name__}; "
-                        f"write {spec.__name__}() instead")
+        raise TypeError(
+            f"{argname} must be an optimizer object, got the class {spec.__name__}; "
+            f"write {spec.__name__}() instead"
+        )
     if callable(getattr(spec, "update", None)):
         return spec
-    raise TypeError(f"{argname} must have an update(old_params, gradient) method or be one of "
-                    f"the names {optimizers.names()}; got {type(spec).__name__} {spec!r}"[:300])
+    raise TypeError(
+        f"{argname} must have an update(old_params, gradient) method or be one of "
+        f"the names {optimizers.names()}; got {type(spec).__name__} {spec!r}"[:300]
+    )
 
 
 def current_learning_rate(optimizer):

@@ -71,16 +71,24 @@ class Progress:
     def check_verbose(verbose):
         """Refuse anything but 0, 1 or 2 (True and False included)."""
         if isinstance(verbose, (bool, np.bool_)) or verbose not in (0, 1, 2):
-            raise ValueError(f"verbose must be 0 (silent), 1 (bar or lines) or 2 (lines), "
-                             f"got {verbose!r}")
+            raise ValueError(
+                f"verbose must be 0 (silent), 1 (bar or lines) or 2 (lines), got {verbose!r}"
+            )
         return int(verbose)
 
     def epoch_begin(self, epoch):
         self._start = time.perf_counter()
         if self.mode == "bar":
-            self._bar = tqdm(total=self.n_samples, desc=f"Epoch {epoch + 1}/{self.epochs}",
-                             unit="sample", unit_scale=True, file=self.stream, leave=False,
-                             mininterval=self.interval, dynamic_ncols=True)
+            self._bar = tqdm(
+                total=self.n_samples,
+                desc=f"Epoch {epoch + 1}/{self.epochs}",
+                unit="sample",
+                unit_scale=True,
+                file=self.stream,
+                leave=False,
+                mininterval=self.interval,
+                dynamic_ncols=True,
+            )
             self._next = self._start + self.interval
 
     def batch_end(self, done, running_loss):
@@ -98,13 +106,15 @@ class Progress:
         seconds = time.perf_counter() - self._start
         if self._bar is not None:
             self._bar.n = self._bar.total
-            self._bar.set_postfix_str(f"loss={logs.get('loss', float('nan')):.4f}",
-                                      refresh=False)
+            self._bar.set_postfix_str(f"loss={logs.get('loss', float('nan')):.4f}", refresh=False)
             self._bar.close()
             self._bar = None
         if self.mode != "none":
-            print(f"Epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {_format_logs(logs)}",
-                  file=self.stream, flush=True)
+            print(
+                f"Epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {_format_logs(logs)}",
+                file=self.stream,
+                flush=True,
+            )
         return seconds
 
     def close(self):

@@ -57,10 +57,10 @@ class ArticleNetwork:
         """Cut a flat vector back into weight and bias arrays shaped like the network's."""
         weights, biases, start = [], [], 0
         for w in self.weights:
-            weights.append(params[start:start + w.size].reshape(w.shape))
+            weights.append(params[start : start + w.size].reshape(w.shape))
             start += w.size
         for b in self.biases:
-            biases.append(params[start:start + b.size].reshape(b.shape))
+            biases.append(params[start : start + b.size].reshape(b.shape))
             start += b.size
         return weights, biases
 
@@ -84,9 +84,9 @@ class ArticleNetwork:
         n = y.shape[0]
         last = len(self.weights) - 1
         z_out = self._z(records, last)
-        d_loss = self.loss[1](records[last][1], y)                 # (n, 1, m)
-        jacobian = self.output_activation[1](z_out)                # (n, m, m)
-        error = np.squeeze(np.matmul(d_loss, jacobian), 1)         # (n, m)
+        d_loss = self.loss[1](records[last][1], y)  # (n, 1, m)
+        jacobian = self.output_activation[1](z_out)  # (n, m, m)
+        error = np.squeeze(np.matmul(d_loss, jacobian), 1)  # (n, m)
         d_weights, d_biases = [None] * (last + 1), [None] * (last + 1)
         for i in range(last, -1, -1):
             d_weights[i] = np.matmul(records[i][0].T, error) / n
@@ -115,8 +115,9 @@ class ArticleNetwork:
             xs, ys = data[:, :width], data[:, width:]
             total = 0.0
             for start in range(0, x.shape[0], batch_size):
-                total += self.train_step(xs[start:start + batch_size],
-                                         ys[start:start + batch_size])
+                total += self.train_step(
+                    xs[start : start + batch_size], ys[start : start + batch_size]
+                )
             losses.append(total / x.shape[0])
         return losses
 

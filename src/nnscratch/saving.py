@@ -50,7 +50,7 @@ FORMAT_VERSION = 2
 
 1: the first layout.  2: adds ``digests``, the SHA-256 of each array member."""
 
-MAX_DESCRIPTION_BYTES = 8 * 2 ** 20
+MAX_DESCRIPTION_BYTES = 8 * 2**20
 """Largest description read: 8 MiB as stored (2 million characters)."""
 
 MAX_DEPTH = 64
@@ -70,8 +70,10 @@ _CHUNK = 1 << 20
 _NUMERIC = (int, float)
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 _MEMBER = re.compile(r"optimizer\.([A-Za-z_][A-Za-z0-9_]*)\.npy")
-_HEADER = re.compile(r"\{'descr': '([^']{1,64})', 'fortran_order': (True|False), "
-                     r"'shape': \(([0-9, ]{0,400})\),? ?\} *\n")
+_HEADER = re.compile(
+    r"\{'descr': '([^']{1,64})', 'fortran_order': (True|False), "
+    r"'shape': \(([0-9, ]{0,400})\),? ?\} *\n"
+)
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
@@ -87,6 +89,7 @@ def _short(value, limit=60):
 # --------------------------------------------------------------------------- #
 # .npy members and files
 # --------------------------------------------------------------------------- #
+
 
 class _Header:
     """What a ``.npy`` header declares: ``descr``, ``fortran_order``, ``shape``, ``size``."""
@@ -111,8 +114,7 @@ class _Header:
 def _read_exactly(stream, n, what):
     data = stream.read(n)
     if len(data) != n:
-        raise _Damaged(f"{what} ends early (truncated): {n} bytes expected, {len(data)} "
-                       f"found")
+        raise _Damaged(f"{what} ends early (truncated): {n} bytes expected, {len(data)} found")
     return data
 
 
@@ -120,8 +122,7 @@ def _read_header(stream, what):
     """Parse a ``.npy`` header from ``stream`` (nothing after it is read)."""
     magic = stream.read(8)
     if len(magic) < 8 or magic[:6] != b"\x93NUMPY":
-        raise _Damaged(f"{what} is not a .npy array (it does not start with the .npy "
-                       f"magic bytes)")
+        raise _Damaged(f"{what} is not a .npy array (it does not start with the .npy magic bytes)")
     version = (magic[6], magic[7])
     if version == (1, 0):
         length, size = int.from_bytes(_read_exactly(stream, 2, what), "little"), 10
@@ -130,8 +131,10 @@ def _read_header(stream, what):
     else:
         raise _Damaged(f"{what} has an unknown .npy version {version[0]}.{version[1]}")
     if length > MAX_HEADER_BYTES:
-        raise _Damaged(f"{what} declares a {length}-byte .npy header, more than the "
-                       f"{MAX_HEADER_BYTES} bytes allowed")
+        raise _Damaged(
+            f"{what} declares a {length}-byte .npy header, more than the "
+            f"{MAX_HEADER_BYTES} bytes allowed"
+        )
     raw = _read_exactly(stream, length, what)
     text = raw.decode("utf-8" if version == (3, 0) else "latin-1", errors="replace")
     match = _HEADER.fullmatch(text)
@@ -142,13 +145,16 @@ def _read_header(stream, what):
         parts.pop()
     if not all(p.isdigit() for p in parts):
         raise _Damaged(f"{what} has a damaged .npy header (shape {match.group(3)!r})")
-    return _Header(match.group(1), match.group(2) == "True", tuple(int(p) for p in parts),
-                   size + length)
+    return _Header(
+        match.group(1), match.group(2) == "True", tuple(int(p) for p in parts), size + length
+    )
 
 
 def _pickle_refusal(what):
-    return _Damaged(f"{what} holds Python objects (pickled data), which nnscratch never loads "
-                    f"because unpickling can run code")
+    return _Damaged(
+        f"{what} holds Python objects (pickled data), which nnscratch never loads "
+        f"because unpickling can run code"
+    )
 
 
 def _read_floats(stream, dtype, count, what):
@@ -159,9 +165,10 @@ def _read_floats(stream, dtype, count, what):
     while done < total:
         chunk = stream.read(min(_CHUNK, total - done))
         if not chunk:
-            raise _Damaged(f"{what} ends early (truncated): {total} data bytes expected, "
-                           f"{done} found")
-        view[done:done + len(chunk)] = chunk
+            raise _Damaged(
+                f"{what} ends early (truncated): {total} data bytes expected, {done} found"
+            )
+        view[done : done + len(chunk)] = chunk
         done += len(chunk)
     if stream.read(1):
         raise _Damaged(f"{what} holds more data than its .npy header declares")
@@ -175,7 +182,7 @@ def _read_floats(stream, dtype, count, what):
 
 def _all_finite(array):
     for start in range(0, array.size, _CHUNK):
-        if not np.isfinite(array[start:start + _CHUNK]).all():
+        if not np.isfinite(array[start : start + _CHUNK]).all():
             return False
     return True
 
@@ -219,32 +226,44 @@ def read_params_file(path, n_params, dtype, layers=None):
             magic = stream.read(6)
             stream.seek(0)
             if magic.startswith(b"PK\x03\x04"):
-                raise _Damaged("it is an .npz archive, not a .npy parameter file from save_params "
-                               "(a model file from net.save loads with nnscratch.load_model)")
+                raise _Damaged(
+                    "it is an .npz archive, not a .npy parameter file from save_params "
+                    "(a model file from net.save loads with nnscratch.load_model)"
+                )
             if magic != b"\x93NUMPY":
-                raise _Damaged("it is not a .npy parameter file written by save_params (it does "
-                               "not start with the .npy magic bytes)")
+                raise _Damaged(
+                    "it is not a .npy parameter file written by save_params (it does "
+                    "not start with the .npy magic bytes)"
+                )
             header = _read_header(stream, "the file")
             if header.holds_objects():
                 raise _pickle_refusal("the file")
             found = header.float_dtype()
             if found is None:
-                raise _Damaged(f"it holds values of type {header.descr!r}, not float32 or float64 "
-                               f"parameters")
+                raise _Damaged(
+                    f"it holds values of type {header.descr!r}, not float32 or float64 parameters"
+                )
             if len(header.shape) != 1 or header.count != n_params:
                 where = f" for layers {layers}" if layers is not None else ""
-                raise _Damaged(f"it holds an array of shape {header.shape}, but this "
-                               f"network{where} has {n_params} parameters (a flat vector)")
+                raise _Damaged(
+                    f"it holds an array of shape {header.shape}, but this "
+                    f"network{where} has {n_params} parameters (a flat vector)"
+                )
             if header.fortran_order:
-                raise _Damaged("the file has a damaged .npy header (Fortran order for a "
-                               "flat vector)")
+                raise _Damaged(
+                    "the file has a damaged .npy header (Fortran order for a flat vector)"
+                )
             if found.newbyteorder("=") != dtype:
-                raise _Damaged(f"it holds {found.newbyteorder('=')} parameters, but this network "
-                               f"uses {dtype}; build it with dtype=np.{found.newbyteorder('=')}")
+                raise _Damaged(
+                    f"it holds {found.newbyteorder('=')} parameters, but this network "
+                    f"uses {dtype}; build it with dtype=np.{found.newbyteorder('=')}"
+                )
             size = os.fstat(stream.fileno()).st_size
             if size != header.size + n_params * found.itemsize:
-                raise _Damaged(f"it is {size} bytes long, but its header describes "
-                               f"{header.size + n_params * found.itemsize}: truncated or damaged")
+                raise _Damaged(
+                    f"it is {size} bytes long, but its header describes "
+                    f"{header.size + n_params * found.itemsize}: truncated or damaged"
+                )
             return _read_floats(stream, found, n_params, "the file")
         except _Damaged as err:
             raise ValueError(f"{path}: {err}") from None
@@ -253,6 +272,7 @@ def read_params_file(path, n_params, dtype, layers=None):
 # --------------------------------------------------------------------------- #
 # JSON descriptions: size and depth checked before parsing
 # --------------------------------------------------------------------------- #
+
 
 def _check_nesting(text):
     """Raise _Damaged when ``text`` nests deeper than MAX_DEPTH or holds too many containers.
@@ -266,8 +286,9 @@ def _check_nesting(text):
     table[[ord("["), ord("{")]] = 1
     table[[ord("]"), ord("}")]] = -1
     for start in range(0, len(skeleton), _CHUNK):
-        steps = table[np.frombuffer(skeleton, np.uint8, min(_CHUNK, len(skeleton) - start),
-                                    start)].astype(np.int64)
+        steps = table[
+            np.frombuffer(skeleton, np.uint8, min(_CHUNK, len(skeleton) - start), start)
+        ].astype(np.int64)
         if steps.size == 0:
             continue
         running = depth + np.cumsum(steps)
@@ -276,8 +297,10 @@ def _check_nesting(text):
         containers += int((steps > 0).sum())
         depth = int(running[-1])
     if containers > MAX_CONTAINERS:
-        raise _Damaged(f"the model description holds {containers} lists and objects, more "
-                       f"than the {MAX_CONTAINERS} allowed")
+        raise _Damaged(
+            f"the model description holds {containers} lists and objects, more "
+            f"than the {MAX_CONTAINERS} allowed"
+        )
 
 
 def _parse_description(text):
@@ -294,6 +317,7 @@ def _parse_description(text):
 # --------------------------------------------------------------------------- #
 # Checking a description
 # --------------------------------------------------------------------------- #
+
 
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
@@ -312,8 +336,9 @@ def _is_scalar(value):
 
 
 def _bad(key, expected, value):
-    return _Damaged(f"the model description is damaged: {key} must be {expected}, found "
-                    f"{_short(value)}")
+    return _Damaged(
+        f"the model description is damaged: {key} must be {expected}, found {_short(value)}"
+    )
 
 
 def _required(meta, key):
@@ -323,8 +348,11 @@ def _required(meta, key):
 
 
 def _check_layers(layers):
-    if not isinstance(layers, list) or len(layers) < 2 \
-            or not all(_is_int(n) and 1 <= n < 2 ** 31 for n in layers):
+    if (
+        not isinstance(layers, list)
+        or len(layers) < 2
+        or not all(_is_int(n) and 1 <= n < 2**31 for n in layers)
+    ):
         raise _bad("'layers'", "a list of at least 2 positive integers", layers)
     return layers
 
@@ -343,20 +371,25 @@ def _check_optimizer_spec(spec):
     for key, value in config.items():
         if key == "learning_rate" and isinstance(value, dict):
             schedule = value.get("schedule")
-            if set(value) != {"schedule"} or not isinstance(schedule, dict) \
-                    or not isinstance(schedule.get("name"), str) \
-                    or not isinstance(schedule.get("config", {}), dict) \
-                    or not all(_is_scalar(v) for v in schedule.get("config", {}).values()):
-                raise _bad("'optimizer.config.learning_rate'",
-                           "a number or a schedule {'schedule': {'name', 'config'}}", value)
+            if (
+                set(value) != {"schedule"}
+                or not isinstance(schedule, dict)
+                or not isinstance(schedule.get("name"), str)
+                or not isinstance(schedule.get("config", {}), dict)
+                or not all(_is_scalar(v) for v in schedule.get("config", {}).values())
+            ):
+                raise _bad(
+                    "'optimizer.config.learning_rate'",
+                    "a number or a schedule {'schedule': {'name', 'config'}}",
+                    value,
+                )
         elif not _is_scalar(value) or (isinstance(value, float) and not math.isfinite(value)):
-            raise _bad(f"'optimizer.config.{key}'", "a finite number, string, bool or null",
-                       value)
+            raise _bad(f"'optimizer.config.{key}'", "a finite number, string, bool or null", value)
     state = spec.get("state", {})
     if not isinstance(state, dict):
         raise _bad("'optimizer.state'", "an object", state)
     iterations = state.get("iterations", 0)
-    if not _is_int(iterations) or not 0 <= iterations < 2 ** 63:
+    if not _is_int(iterations) or not 0 <= iterations < 2**63:
         raise _bad("'optimizer.state.iterations'", "a non-negative integer", iterations)
     for key, value in state.items():
         if not _is_scalar(value):
@@ -371,8 +404,10 @@ def _check_names(meta, key, count, what):
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise _bad(f"'metadata.{key}'", "a list of strings", names)
     if len(names) not in count:
-        raise _Damaged(f"the model description is damaged: metadata.{key} lists {len(names)} "
-                       f"names, but the network has {count[0]} {what}")
+        raise _Damaged(
+            f"the model description is damaged: metadata.{key} lists {len(names)} "
+            f"names, but the network has {count[0]} {what}"
+        )
 
 
 def check_metadata(metadata, layers):
@@ -386,15 +421,17 @@ def check_metadata(metadata, layers):
     if not isinstance(metadata, dict):
         raise _bad("'metadata'", "an object", metadata)
     outputs = layers[-1]
-    _check_names(metadata, "class_names", (outputs, 2) if outputs == 1 else (outputs,),
-                 "outputs")
+    _check_names(metadata, "class_names", (outputs, 2) if outputs == 1 else (outputs,), "outputs")
     _check_names(metadata, "feature_names", (layers[0],), "inputs")
     for key in ("input_offset", "input_scale"):
         value = metadata.get(key)
         if value is None or _is_finite(value):
             continue
-        if not isinstance(value, list) or len(value) != layers[0] \
-                or not all(_is_finite(v) for v in value):
+        if (
+            not isinstance(value, list)
+            or len(value) != layers[0]
+            or not all(_is_finite(v) for v in value)
+        ):
             raise _bad(f"'metadata.{key}'", f"a finite number or {layers[0]} of them", value)
     task = metadata.get("task")
     if task is not None and task not in ("classification", "regression"):
@@ -423,8 +460,9 @@ def _check_description(meta):
         raise _bad("'l2'", "a finite number", l2)
     rng_state = _required(meta, "rng_state")
     if not isinstance(rng_state, dict) or rng_state.get("bit_generator") not in _BIT_GENERATORS:
-        raise _bad("'rng_state'", f"a random generator state of one of {_BIT_GENERATORS}",
-                   rng_state)
+        raise _bad(
+            "'rng_state'", f"a random generator state of one of {_BIT_GENERATORS}", rng_state
+        )
     history = meta.get("history", {})
     if not isinstance(history, dict):
         raise _bad("'history'", "an object of lists of numbers", history)
@@ -438,6 +476,7 @@ def _check_description(meta):
 # --------------------------------------------------------------------------- #
 # Writing
 # --------------------------------------------------------------------------- #
+
 
 def _piece_name(piece, registry, what, register_hint):
     """The registry name under which ``piece`` (an Activation or Loss) can be found again."""
@@ -455,21 +494,25 @@ def _piece_name(piece, registry, what, register_hint):
         label, d_label = "my_" + what.split()[-1], "d_my_" + what.split()[-1]
     raise ValueError(
         f"the {what} {shown} has no registered name, and model files store names, never "
-        f"code. Register it first, e.g. {register_hint}('{label}', {label}, {d_label})")
+        f"code. Register it first, e.g. {register_hint}('{label}', {label}, {d_label})"
+    )
 
 
 def _optimizer_spec(optimizer):
     from .registry import optimizers
     from .schedules import schedule_to_config
+
     found = optimizers.find(lambda cls: cls is type(optimizer))
     if found is None:
         name = type(optimizer).__name__
         raise ValueError(
             f"the optimizer {name} has no registered name, and model files store names, "
             f"never code. Register its class first: "
-            f"nnscratch.register_optimizer('{name.lower()}', {name})")
-    config = dict(optimizer.get_config()) if callable(getattr(optimizer, "get_config", None)) \
-        else {}
+            f"nnscratch.register_optimizer('{name.lower()}', {name})"
+        )
+    config = (
+        dict(optimizer.get_config()) if callable(getattr(optimizer, "get_config", None)) else {}
+    )
     rate = config.get("learning_rate")
     if callable(rate):
         config["learning_rate"] = {"schedule": schedule_to_config(rate)}
@@ -493,7 +536,7 @@ class _HashingWriter:
 def _write_member(archive, name, array):
     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # same model, same bytes
     info.compress_type = zipfile.ZIP_STORED
-    with archive.open(info, "w", force_zip64=array.nbytes > 2 ** 31 - 2 ** 20) as member:
+    with archive.open(info, "w", force_zip64=array.nbytes > 2**31 - 2**20) as member:
         writer = _HashingWriter(member)
         np.lib.format.write_array(writer, array, allow_pickle=False)
     return writer.digest.hexdigest()
@@ -508,13 +551,22 @@ def save_model(network, path):
     """
     from . import __version__
     from .registry import hidden_activations, losses, output_activations
+
     path = os.fspath(path)
     if not path.endswith(".npz"):
         path += ".npz"
-    hidden = _piece_name(network.hidden_activation, hidden_activations, "hidden activation",
-                         "nnscratch.register_activation")
-    output = _piece_name(network.output_activation, output_activations, "output activation",
-                         "nnscratch.register_activation(kind='output') as")
+    hidden = _piece_name(
+        network.hidden_activation,
+        hidden_activations,
+        "hidden activation",
+        "nnscratch.register_activation",
+    )
+    output = _piece_name(
+        network.output_activation,
+        output_activations,
+        "output activation",
+        "nnscratch.register_activation(kind='output') as",
+    )
     loss = _piece_name(network.loss, losses, "loss", "nnscratch.register_loss")
     opt_spec, opt_arrays = _optimizer_spec(network.optimizer)
     meta = {
@@ -541,23 +593,29 @@ def save_model(network, path):
     try:
         text = json.dumps(meta, default=_jsonable)
     except RecursionError:
-        raise ValueError(f"cannot save to {path}: the metadata nests deeper than "
-                         f"{MAX_DEPTH} levels") from None
+        raise ValueError(
+            f"cannot save to {path}: the metadata nests deeper than {MAX_DEPTH} levels"
+        ) from None
     except TypeError as err:
         raise TypeError(f"cannot save to {path}: {err}") from None
     try:
         _check_description(_parse_description(text))
     except _Damaged as err:
-        raise ValueError(f"cannot save to {path}: {err}".replace(
-            "the model description is damaged: ", "")) from None
+        raise ValueError(
+            f"cannot save to {path}: {err}".replace("the model description is damaged: ", "")
+        ) from None
     if len(text) * 4 > MAX_DESCRIPTION_BYTES:
-        raise ValueError(f"cannot save to {path}: the description (history and metadata) "
-                         f"would take {len(text) * 4 / 2 ** 20:.1f} MiB, more than the "
-                         f"{MAX_DESCRIPTION_BYTES / 2 ** 20:.0f} MiB a model file may hold")
+        raise ValueError(
+            f"cannot save to {path}: the description (history and metadata) "
+            f"would take {len(text) * 4 / 2**20:.1f} MiB, more than the "
+            f"{MAX_DESCRIPTION_BYTES / 2**20:.0f} MiB a model file may hold"
+        )
     with atomic_write(path) as handle:
         with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-            digests = {name: _write_member(archive, name, np.ascontiguousarray(array))
-                       for name, array in arrays.items()}
+            digests = {
+                name: _write_member(archive, name, np.ascontiguousarray(array))
+                for name, array in arrays.items()
+            }
             meta["digests"] = digests
             _write_member(archive, "meta.npy", np.array(json.dumps(meta, default=_jsonable)))
     return path
@@ -575,6 +633,7 @@ def _jsonable(value):
 # Reading
 # --------------------------------------------------------------------------- #
 
+
 def _check_directory_size(handle, size):
     """Refuse a zip whose central directory is larger than a model file's can be."""
     tail_length = min(size, 22 + 65_535)
@@ -583,17 +642,19 @@ def _check_directory_size(handle, size):
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
         raise _Damaged("not a readable nnscratch model file (no zip directory: truncated?)")
-    directory_size = struct.unpack("<L", tail[at + 12:at + 16])[0]
-    if directory_size == 0xFFFFFFFF and at >= 20 and tail[at - 20:at - 16] == b"PK\x06\x07":
-        record_at = struct.unpack("<Q", tail[at - 12:at - 4])[0]
+    directory_size = struct.unpack("<L", tail[at + 12 : at + 16])[0]
+    if directory_size == 0xFFFFFFFF and at >= 20 and tail[at - 20 : at - 16] == b"PK\x06\x07":
+        record_at = struct.unpack("<Q", tail[at - 12 : at - 4])[0]
         if record_at + 56 <= size:
             handle.seek(record_at)
             record = handle.read(56)
             if record[:4] == b"PK\x06\x06":
                 directory_size = struct.unpack("<Q", record[40:48])[0]
     if directory_size > MAX_DIRECTORY_BYTES:
-        raise _Damaged(f"not a readable nnscratch model file (its zip directory declares "
-                       f"{directory_size} bytes, more than a model file's can have)")
+        raise _Damaged(
+            f"not a readable nnscratch model file (its zip directory declares "
+            f"{directory_size} bytes, more than a model file's can have)"
+        )
     handle.seek(0)
 
 
@@ -603,22 +664,30 @@ def _check_member_sizes(info, size, expected=None):
     if info.flag_bits & 0x1:
         raise _Damaged(f"member {name} is encrypted")
     if info.compress_size > size:
-        raise _Damaged(f"member {name} declares {info.compress_size} stored bytes, more than "
-                       f"the whole file")
+        raise _Damaged(
+            f"member {name} declares {info.compress_size} stored bytes, more than the whole file"
+        )
     if info.compress_type == zipfile.ZIP_STORED:
         if info.compress_size != info.file_size:
-            raise _Damaged(f"member {name} declares {info.file_size} bytes but stores "
-                           f"{info.compress_size}")
+            raise _Damaged(
+                f"member {name} declares {info.file_size} bytes but stores {info.compress_size}"
+            )
     elif info.compress_type == zipfile.ZIP_DEFLATED:
         if info.file_size > info.compress_size * _DEFLATE_RATIO + 65_536:
-            raise _Damaged(f"member {name} declares {info.file_size} bytes, more than its "
-                           f"{info.compress_size} compressed bytes can hold")
+            raise _Damaged(
+                f"member {name} declares {info.file_size} bytes, more than its "
+                f"{info.compress_size} compressed bytes can hold"
+            )
     else:
-        raise _Damaged(f"member {name} uses compression method {info.compress_type}, which "
-                       f"model files never use")
+        raise _Damaged(
+            f"member {name} uses compression method {info.compress_type}, which "
+            f"model files never use"
+        )
     if expected is not None and info.file_size != expected:
-        raise _Damaged(f"member {name} declares {info.file_size} bytes in the zip directory, "
-                       f"but the model needs {expected}")
+        raise _Damaged(
+            f"member {name} declares {info.file_size} bytes in the zip directory, "
+            f"but the model needs {expected}"
+        )
 
 
 class _HashingReader:
@@ -657,13 +726,21 @@ class _Archive:
         if header.holds_objects():
             raise _pickle_refusal(f"member {name}")
         found = header.float_dtype()
-        if found is None or found.newbyteorder("=") != dtype or header.shape != shape \
-                or header.fortran_order:
+        if (
+            found is None
+            or found.newbyteorder("=") != dtype
+            or header.shape != shape
+            or header.fortran_order
+        ):
             if name == "params.npy" and found is not None and len(header.shape) == 1:
-                raise _Damaged(f"holds {header.count} {found.newbyteorder('=')} parameters, "
-                               f"but the description's layers need {shape[0]} {dtype}")
-            raise _Damaged(f"member {name} holds an array of shape {header.shape} and type "
-                           f"{header.descr!r}, but the model needs shape {shape} of {dtype}")
+                raise _Damaged(
+                    f"holds {header.count} {found.newbyteorder('=')} parameters, "
+                    f"but the description's layers need {shape[0]} {dtype}"
+                )
+            raise _Damaged(
+                f"member {name} holds an array of shape {header.shape} and type "
+                f"{header.descr!r}, but the model needs shape {shape} of {dtype}"
+            )
         _check_member_sizes(info, self.size, header.size + math.prod(shape) * dtype.itemsize)
         return header
 
@@ -673,35 +750,46 @@ class _Archive:
         with self.zip.open(self.members[name]) as member:
             stream = _HashingReader(member)
             header = _read_header(stream, f"member {name}")
-            array = _read_floats(stream, np.dtype(header.descr), math.prod(shape),
-                                 f"member {name}")
+            array = _read_floats(
+                stream, np.dtype(header.descr), math.prod(shape), f"member {name}"
+            )
         if digest is not None and stream.digest.hexdigest() != digest:
-            raise _Damaged(f"member {name} does not match the SHA-256 digest the description "
-                           f"records for it (damaged, or members swapped)")
+            raise _Damaged(
+                f"member {name} does not match the SHA-256 digest the description "
+                f"records for it (damaged, or members swapped)"
+            )
         return array.reshape(shape)
 
     def description(self):
         info = self.members.get("meta.npy")
         if info is None:
-            raise _Damaged("not an nnscratch model file (no model description inside; a file "
-                           "from save_params loads with net.load_params)")
+            raise _Damaged(
+                "not an nnscratch model file (no model description inside; a file "
+                "from save_params loads with net.load_params)"
+            )
         _check_member_sizes(info, self.size)
         if info.file_size > MAX_DESCRIPTION_BYTES + MAX_HEADER_BYTES:
-            raise _Damaged(f"member meta.npy (the model description) declares "
-                           f"{info.file_size} bytes, more than the {MAX_DESCRIPTION_BYTES} "
-                           f"allowed")
+            raise _Damaged(
+                f"member meta.npy (the model description) declares "
+                f"{info.file_size} bytes, more than the {MAX_DESCRIPTION_BYTES} "
+                f"allowed"
+            )
         with self.zip.open(info) as stream:
             header = _read_header(stream, "member meta.npy")
             if header.holds_objects():
                 raise _pickle_refusal("member meta.npy")
             match = re.fullmatch(r"([<>])U(\d+)", header.descr)
             if match is None or header.shape != ():
-                raise _Damaged(f"member meta.npy is not a text (found type {header.descr!r} "
-                               f"and shape {header.shape})")
+                raise _Damaged(
+                    f"member meta.npy is not a text (found type {header.descr!r} "
+                    f"and shape {header.shape})"
+                )
             length = int(match.group(2)) * 4
             if length > MAX_DESCRIPTION_BYTES:
-                raise _Damaged(f"member meta.npy (the model description) declares {length} "
-                               f"bytes, more than the {MAX_DESCRIPTION_BYTES} allowed")
+                raise _Damaged(
+                    f"member meta.npy (the model description) declares {length} "
+                    f"bytes, more than the {MAX_DESCRIPTION_BYTES} allowed"
+                )
             _check_member_sizes(info, self.size, header.size + length)
             raw = _read_exactly(stream, length, "member meta.npy")
             if stream.read(1):
@@ -753,8 +841,9 @@ def load_model(path, network_class, custom_objects=None):
         except ValueError as err:  # ours, or a constructor's one-sentence complaint
             raise ValueError(f"{path}: {err}") from None
         except Exception as err:  # zlib, zipfile, struct, numpy: all mean a damaged file
-            raise ValueError(f"{path}: not a readable nnscratch model file "
-                             f"({type(err).__name__}: {err})") from None
+            raise ValueError(
+                f"{path}: not a readable nnscratch model file ({type(err).__name__}: {err})"
+            ) from None
 
 
 def _piece(custom, kind, registry, name, hint):
@@ -765,11 +854,13 @@ def _piece(custom, kind, registry, name, hint):
     raise _Damaged(
         f"the model uses the {kind} {name!r}, which is not registered in this session. "
         f"Register it before loading ({hint}('{name}', f, df)) or pass it in: "
-        f"load_model(path, custom_objects={{'{name}': (f, df)}})")
+        f"load_model(path, custom_objects={{'{name}': (f, df)}})"
+    )
 
 
 def _optimizer_class(custom, name):
     from .registry import optimizers
+
     if name in custom:
         return custom[name]
     if name in optimizers:
@@ -777,16 +868,21 @@ def _optimizer_class(custom, name):
     raise _Damaged(
         f"the model uses the optimizer {name!r}, which is not registered in this session. "
         f"Register its class (nnscratch.register_optimizer('{name}', YourClass)) or pass "
-        f"it in: load_model(path, custom_objects={{'{name}': YourClass}})")
+        f"it in: load_model(path, custom_objects={{'{name}': YourClass}})"
+    )
 
 
 def _state_members(meta, archive, opt_class, version):
     """Names of the optimizer state arrays in the file, checked against the optimizer."""
     if version >= 2:
         digests = _required(meta, "digests")
-        if not isinstance(digests, dict) or "params.npy" not in digests or not all(
-                isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
-                for v in digests.values()):
+        if (
+            not isinstance(digests, dict)
+            or "params.npy" not in digests
+            or not all(
+                isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) for v in digests.values()
+            )
+        ):
             raise _bad("'digests'", "an object of SHA-256 digests naming params.npy", digests)
         listed = [n for n in digests if n != "params.npy"]
     else:
@@ -802,16 +898,21 @@ def _state_members(meta, archive, opt_class, version):
     if known is not None:
         unknown = sorted(set(names) - set(known))
         if unknown:
-            raise _Damaged(f"member {names[unknown[0]]} is not part of the state of "
-                           f"{opt_class.__name__}, which keeps {list(known)}")
+            raise _Damaged(
+                f"member {names[unknown[0]]} is not part of the state of "
+                f"{opt_class.__name__}, which keeps {list(known)}"
+            )
         iterations = meta["optimizer"].get("state", {}).get("iterations", 0)
         if names and set(names) != set(known):
             missing = sorted(set(known) - set(names))
-            raise _Damaged(f"member optimizer.{missing[0]}.npy is missing (the optimizer "
-                           f"state is incomplete)")
+            raise _Damaged(
+                f"member optimizer.{missing[0]}.npy is missing (the optimizer state is incomplete)"
+            )
         if known and iterations > 0 and not names:
-            raise _Damaged(f"the optimizer has taken {iterations} steps, but its state "
-                           f"arrays {list(known)} are missing")
+            raise _Damaged(
+                f"the optimizer has taken {iterations} steps, but its state "
+                f"arrays {list(known)} are missing"
+            )
     return names, digests
 
 
@@ -819,12 +920,15 @@ def _load(handle, network_class, custom):
     from .optimizers import Adagrad, Adam, RMSprop
     from .registry import hidden_activations, losses, output_activations
     from .schedules import schedule_from_config
+
     size = os.fstat(handle.fileno()).st_size
     magic = handle.read(6)
     if magic == b"\x93NUMPY":
-        raise _Damaged("not a readable nnscratch model file (it is a single .npy array, not "
-                       "a model (.npz) archive; a file from save_params loads with "
-                       "net.load_params)")
+        raise _Damaged(
+            "not a readable nnscratch model file (it is a single .npy array, not "
+            "a model (.npz) archive; a file from save_params loads with "
+            "net.load_params)"
+        )
     if not magic.startswith(b"PK\x03\x04"):
         raise _Damaged("not a readable nnscratch model file (it is not an .npz archive)")
     archive = _Archive(handle, size)
@@ -837,10 +941,12 @@ def _load(handle, network_class, custom):
         raise _bad("'format_version'", "a positive integer", version)
     if version > FORMAT_VERSION:
         library = meta.get("library_version", "?")
-        raise _Damaged(f"written in model-file format {version} by nnscratch "
-                       f"{_short(library, 20) if not isinstance(library, str) else library[:20]}"
-                       f"; this nnscratch reads formats up to {FORMAT_VERSION}. Upgrade "
-                       f"nnscratch to load it.")
+        raise _Damaged(
+            f"written in model-file format {version} by nnscratch "
+            f"{_short(library, 20) if not isinstance(library, str) else library[:20]}"
+            f"; this nnscratch reads formats up to {FORMAT_VERSION}. Upgrade "
+            f"nnscratch to load it."
+        )
     layers = _check_description(meta)
     dtype = np.dtype(meta["dtype"])
     n_params = count_params(layers)
@@ -855,10 +961,20 @@ def _load(handle, network_class, custom):
     for member in state_names.values():
         archive.header(member, (n_params,), dtype)
 
-    hidden = _piece(custom, "hidden activation", hidden_activations,
-                    meta["hidden_activation"], "nnscratch.register_activation")
-    output = _piece(custom, "output activation", output_activations,
-                    meta["output_activation"], "nnscratch.register_activation(kind='output') as")
+    hidden = _piece(
+        custom,
+        "hidden activation",
+        hidden_activations,
+        meta["hidden_activation"],
+        "nnscratch.register_activation",
+    )
+    output = _piece(
+        custom,
+        "output activation",
+        output_activations,
+        meta["output_activation"],
+        "nnscratch.register_activation(kind='output') as",
+    )
     loss = _piece(custom, "loss", losses, meta["loss"], "nnscratch.register_loss")
     config = dict(spec.get("config", {}))
     try:
@@ -866,38 +982,54 @@ def _load(handle, network_class, custom):
         if isinstance(rate, dict):
             schedule = rate["schedule"]
             config["learning_rate"] = schedule_from_config(
-                {"name": schedule["name"], "config": schedule.get("config", {})})
+                {"name": schedule["name"], "config": schedule.get("config", {})}
+            )
         optimizer = opt_class(**config)
     except (TypeError, ValueError) as err:
-        raise _Damaged(f"the model description is damaged: the optimizer settings "
-                       f"{_short(spec.get('config'), 120)} do not fit {opt_class.__name__} "
-                       f"({err})") from None
+        raise _Damaged(
+            f"the model description is damaged: the optimizer settings "
+            f"{_short(spec.get('config'), 120)} do not fit {opt_class.__name__} "
+            f"({err})"
+        ) from None
     rng_state = meta["rng_state"]
     generator = np.random.Generator(getattr(np.random, rng_state["bit_generator"])(0))
     try:
         generator.bit_generator.state = rng_state
     except (TypeError, ValueError, KeyError, OverflowError, IndexError) as err:
-        raise _Damaged(f"the model description is damaged: 'rng_state' is not a valid "
-                       f"{rng_state['bit_generator']} state ({type(err).__name__}: "
-                       f"{_short(str(err), 80)})") from None
+        raise _Damaged(
+            f"the model description is damaged: 'rng_state' is not a valid "
+            f"{rng_state['bit_generator']} state ({type(err).__name__}: "
+            f"{_short(str(err), 80)})"
+        ) from None
     try:
-        network = network_class(layers, hidden, output, loss, optimizer, dtype=dtype,
-                                initializer=meta["initializer"],
-                                dropout=meta.get("dropout", 0.0), l2=meta.get("l2", 0.0),
-                                seed=generator)
+        network = network_class(
+            layers,
+            hidden,
+            output,
+            loss,
+            optimizer,
+            dtype=dtype,
+            initializer=meta["initializer"],
+            dropout=meta.get("dropout", 0.0),
+            l2=meta.get("l2", 0.0),
+            seed=generator,
+        )
     except (TypeError, ValueError) as err:
         raise _Damaged(f"the model description is damaged: {err}") from None
     generator.bit_generator.state = rng_state  # construction drew from it
 
-    network.set_flat_params(archive.read("params.npy", (n_params,), dtype,
-                                         digests.get("params.npy")))
+    network.set_flat_params(
+        archive.read("params.npy", (n_params,), dtype, digests.get("params.npy"))
+    )
     arrays = {}
     for state_name, member in state_names.items():
         array = archive.read(member, (n_params,), dtype, digests.get(member))
         if state_name in non_negative.get(opt_class, ()) and (array < 0).any():
-            raise _Damaged(f"member {member} holds negative values, which the "
-                           f"{opt_class.__name__} state '{state_name}' (a sum of squares) "
-                           f"never has")
+            raise _Damaged(
+                f"member {member} holds negative values, which the "
+                f"{opt_class.__name__} state '{state_name}' (a sum of squares) "
+                f"never has"
+            )
         arrays[state_name] = array
     state = dict(spec.get("state", {}))
     state.update(arrays)
@@ -911,18 +1043,25 @@ def _load(handle, network_class, custom):
 
 def _transform_config(network):
     from .data import transform_to_config
+
     return transform_to_config(getattr(network, "input_transform", None))
 
 
 def _transform_from(spec):
     """The stored input transform, or a _Damaged naming what is wrong with its description."""
     from .data import transform_from_config
+
     if spec is None:
         return None
-    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) \
-            or not isinstance(spec.get("config", {}), dict):
-        raise _Damaged(f"input_transform must be null or {{'name': ..., 'config': {{...}}}}, "
-                       f"got {_short(spec)}")
+    if (
+        not isinstance(spec, dict)
+        or not isinstance(spec.get("name"), str)
+        or not isinstance(spec.get("config", {}), dict)
+    ):
+        raise _Damaged(
+            f"input_transform must be null or {{'name': ..., 'config': {{...}}}}, "
+            f"got {_short(spec)}"
+        )
     try:
         return transform_from_config(spec)
     except (TypeError, ValueError, KeyError, OverflowError) as err:

@@ -98,13 +98,15 @@ class CosineDecay(Schedule):
     def __init__(self, initial, decay_steps, alpha=0.0, warmup_steps=0, warmup_from=0.0):
         self.initial = _positive("CosineDecay", "initial", initial)
         if not isinstance(decay_steps, int) or decay_steps < 1:
-            raise ValueError(f"CosineDecay: decay_steps must be a positive integer, "
-                             f"got {decay_steps!r}")
+            raise ValueError(
+                f"CosineDecay: decay_steps must be a positive integer, got {decay_steps!r}"
+            )
         self.decay_steps = decay_steps
         self.alpha = _positive("CosineDecay", "alpha", alpha, allow_zero=True)
         if not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(f"CosineDecay: warmup_steps must be a non-negative integer, "
-                             f"got {warmup_steps!r}")
+            raise ValueError(
+                f"CosineDecay: warmup_steps must be a non-negative integer, got {warmup_steps!r}"
+            )
         self.warmup_steps = warmup_steps
         self.warmup_from = _positive("CosineDecay", "warmup_from", warmup_from, allow_zero=True)
 
@@ -128,7 +130,8 @@ def schedule_to_config(schedule):
     raise TypeError(
         f"the learning-rate schedule {schedule!r} has no registered name; model files store "
         f"names, not code: use one of {schedules.names()} or register your class with "
-        f"nnscratch.schedules.schedules.register('name', YourClass)")
+        f"nnscratch.schedules.schedules.register('name', YourClass)"
+    )
 
 
 def schedule_from_config(spec):

@@ -64,9 +64,10 @@ try:
         validate_data,
     )
 except ImportError as err:  # pragma: no cover - exercised only without the extra
-    raise ImportError("nnscratch.sklearn needs scikit-learn and SciPy, an optional extra: "
-                      "pip install 'nnscratch[sklearn]' (or pip install scikit-learn scipy)"
-                      ) from err
+    raise ImportError(
+        "nnscratch.sklearn needs scikit-learn and SciPy, an optional extra: "
+        "pip install 'nnscratch[sklearn]' (or pip install scikit-learn scipy)"
+    ) from err
 
 from . import _checks
 from .callbacks import Callback
@@ -91,10 +92,19 @@ _SCHEDULES = ("constant", "invscaling", "adaptive")
 _ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name -> ours
 
 
-def _check_real(owner, name, value, low=None, high=None, low_open=False, high_open=False,
-                allow_inf=False):
-    return _checks.check_number(name, value, low=low, high=high, low_open=low_open,
-                                high_open=high_open, owner=owner, allow_inf=allow_inf)
+def _check_real(
+    owner, name, value, low=None, high=None, low_open=False, high_open=False, allow_inf=False
+):
+    return _checks.check_number(
+        name,
+        value,
+        low=low,
+        high=high,
+        low_open=low_open,
+        high_open=high_open,
+        owner=owner,
+        allow_inf=allow_inf,
+    )
 
 
 def _check_int(owner, name, value, low=1):
@@ -157,9 +167,11 @@ class _SolverCallback(Callback):
         # carries alpha / (2 S) ||W||^2 once per batch, averaged over the samples
         data_loss = logs["loss"] - 0.5 * net.l2 * squares
         loss = data_loss + 0.5 * self.alpha * squares * self.n_batches / (
-            self.n_samples * self.mean_weight)
-        stop = self.estimator._end_iteration(loss, self.n_samples, self.validation,
-                                             self.incremental)
+            self.n_samples * self.mean_weight
+        )
+        stop = self.estimator._end_iteration(
+            loss, self.n_samples, self.validation, self.incremental
+        )
         if stop:
             self.stopped = True
             net.stop_training = True
@@ -174,8 +186,10 @@ class _LayerViews(list):
         target = self[index]
         value = np.asarray(value)
         if value.size != target.size:
-            raise ValueError(f"intercepts_[{index}] has {target.size} entries, got an array "
-                             f"of shape {value.shape}")
+            raise ValueError(
+                f"intercepts_[{index}] has {target.size} entries, got an array "
+                f"of shape {value.shape}"
+            )
         target[...] = value.reshape(target.shape)
 
 
@@ -189,30 +203,39 @@ class _NNBase(BaseEstimator):
         if isinstance(hidden, numbers.Integral) and not isinstance(hidden, (bool, np.bool_)):
             hidden = [hidden]
         if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
-            raise TypeError(f"{owner}: hidden_layer_sizes must be an int or a sequence of "
-                            f"ints such as (100,), got {self.hidden_layer_sizes!r}")
+            raise TypeError(
+                f"{owner}: hidden_layer_sizes must be an int or a sequence of "
+                f"ints such as (100,), got {self.hidden_layer_sizes!r}"
+            )
         hidden = [_check_int(owner, "each of hidden_layer_sizes", h) for h in hidden]
         act = self.activation
         if isinstance(act, str):
             name = _ALIASES.get(act, act)
             if name not in hidden_activations:
-                raise ValueError(f"{owner}: activation must be one of 'identity', 'logistic', "
-                                 f"'tanh', 'relu' or a registered name "
-                                 f"{hidden_activations.names()}, got {act!r}")
+                raise ValueError(
+                    f"{owner}: activation must be one of 'identity', 'logistic', "
+                    f"'tanh', 'relu' or a registered name "
+                    f"{hidden_activations.names()}, got {act!r}"
+                )
         solver = self.solver
         if isinstance(solver, str):
             _check_choice(owner, "solver", solver, _SOLVERS)
         elif not callable(getattr(solver, "update", None)):
-            raise TypeError(f"{owner}: solver must be one of {list(_SOLVERS)} or an optimizer "
-                            f"object with update(old_params, gradient), got {solver!r}")
+            raise TypeError(
+                f"{owner}: solver must be one of {list(_SOLVERS)} or an optimizer "
+                f"object with update(old_params, gradient), got {solver!r}"
+            )
         _check_real(owner, "alpha", self.alpha, low=0)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             _check_int(owner, "batch_size", self.batch_size)
-        if isinstance(self.learning_rate, numbers.Real) and not isinstance(self.learning_rate,
-                                                                            bool):
-            raise TypeError(f"{owner}: learning_rate names the schedule ('constant', "
-                            f"'invscaling', 'adaptive') as in scikit-learn; the step size is "
-                            f"learning_rate_init (got learning_rate={self.learning_rate!r})")
+        if isinstance(self.learning_rate, numbers.Real) and not isinstance(
+            self.learning_rate, bool
+        ):
+            raise TypeError(
+                f"{owner}: learning_rate names the schedule ('constant', "
+                f"'invscaling', 'adaptive') as in scikit-learn; the step size is "
+                f"learning_rate_init (got learning_rate={self.learning_rate!r})"
+            )
         _check_choice(owner, "learning_rate", self.learning_rate, _SCHEDULES)
         _check_real(owner, "learning_rate_init", self.learning_rate_init, low=0, low_open=True)
         _check_real(owner, "power_t", self.power_t, low=0)
@@ -223,27 +246,40 @@ class _NNBase(BaseEstimator):
         _check_real(owner, "momentum", self.momentum, low=0, high=1, high_open=True)
         _check_bool(owner, "nesterovs_momentum", self.nesterovs_momentum)
         _check_bool(owner, "early_stopping", self.early_stopping)
-        _check_real(owner, "validation_fraction", self.validation_fraction, low=0, high=1,
-                    low_open=self.early_stopping, high_open=True)
+        _check_real(
+            owner,
+            "validation_fraction",
+            self.validation_fraction,
+            low=0,
+            high=1,
+            low_open=self.early_stopping,
+            high_open=True,
+        )
         _check_real(owner, "beta_1", self.beta_1, low=0, high=1, high_open=True)
         _check_real(owner, "beta_2", self.beta_2, low=0, high=1, high_open=True)
         _check_real(owner, "epsilon", self.epsilon, low=0, low_open=True)
-        if not (isinstance(self.n_iter_no_change, numbers.Real)
-                and math.isinf(self.n_iter_no_change) and self.n_iter_no_change > 0):
+        if not (
+            isinstance(self.n_iter_no_change, numbers.Real)
+            and math.isinf(self.n_iter_no_change)
+            and self.n_iter_no_change > 0
+        ):
             _check_int(owner, "n_iter_no_change", self.n_iter_no_change)
         _check_int(owner, "max_fun", self.max_fun)
         _check_real(owner, "dropout", self.dropout, low=0, high=1, high_open=True)
         if self.dropout and self.solver == "lbfgs":
-            raise ValueError(f"{owner}: dropout needs a stochastic solver ('sgd', 'adam', ...); "
-                             f"solver='lbfgs' computes full-batch gradients without it")
+            raise ValueError(
+                f"{owner}: dropout needs a stochastic solver ('sgd', 'adam', ...); "
+                f"solver='lbfgs' computes full-batch gradients without it"
+            )
         if self.dtype is not None:
             try:
                 dt = np.dtype(self.dtype)
             except TypeError:
                 dt = None
             if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-                raise ValueError(f"{owner}: dtype must be None, np.float32 or np.float64, got "
-                                 f"{self.dtype!r}")
+                raise ValueError(
+                    f"{owner}: dtype must be None, np.float32 or np.float64, got {self.dtype!r}"
+                )
         return hidden
 
     # ---------------------------------------------------------------- fitted views
@@ -303,11 +339,13 @@ class _NNBase(BaseEstimator):
         if isinstance(state, numbers.Integral) and not isinstance(state, bool):
             return int(state)
         if isinstance(state, np.random.Generator):
-            return np.random.default_rng(state.integers(2 ** 63))
+            return np.random.default_rng(state.integers(2**63))
         if isinstance(state, np.random.RandomState):
             return int(state.randint(np.iinfo(np.int32).max))
-        raise TypeError(f"{type(self).__name__}: random_state must be None, an int, a "
-                        f"numpy RandomState or Generator, got {state!r}")
+        raise TypeError(
+            f"{type(self).__name__}: random_state must be None, an int, a "
+            f"numpy RandomState or Generator, got {state!r}"
+        )
 
     def _make_optimizer(self):
         solver = self.solver
@@ -315,15 +353,19 @@ class _NNBase(BaseEstimator):
         if not isinstance(solver, str):
             return copy.deepcopy(solver)  # never train the caller's object
         if solver == "sgd":
-            return SGD(lr, momentum=float(self.momentum),
-                       nesterov=bool(self.nesterovs_momentum) and self.momentum > 0)
+            return SGD(
+                lr,
+                momentum=float(self.momentum),
+                nesterov=bool(self.nesterovs_momentum) and self.momentum > 0,
+            )
         if solver == "rmsprop":
             return RMSprop(lr, epsilon=float(self.epsilon))
         if solver == "adagrad":
             return Adagrad(lr, epsilon=float(self.epsilon))
         # 'adam', and a placeholder for 'lbfgs' (which never calls the optimizer)
-        return Adam(lr, beta_1=float(self.beta_1), beta_2=float(self.beta_2),
-                    epsilon=float(self.epsilon))
+        return Adam(
+            lr, beta_1=float(self.beta_1), beta_2=float(self.beta_2), epsilon=float(self.epsilon)
+        )
 
     def _hidden_name(self):
         act = self.activation
@@ -331,8 +373,16 @@ class _NNBase(BaseEstimator):
 
     def _new_network(self, layers, dtype):
         output, loss = self._output_and_loss(layers[-1])
-        return NeuralNetwork(layers, self._hidden_name(), output, loss, self._make_optimizer(),
-                             dtype=dtype, seed=self._seed(), dropout=float(self.dropout))
+        return NeuralNetwork(
+            layers,
+            self._hidden_name(),
+            output,
+            loss,
+            self._make_optimizer(),
+            dtype=dtype,
+            seed=self._seed(),
+            dropout=float(self.dropout),
+        )
 
     def _initialize(self, hidden, n_features, n_outputs, dtype):
         """Build the network and reset every fitted attribute (a first fit)."""
@@ -367,17 +417,26 @@ class _NNBase(BaseEstimator):
         intercepts = [np.reshape(b, (1, -1)) for b in self.__dict__.pop("_intercepts", [])]
         layers = [coefs[0].shape[0]] + [w.shape[1] for w in coefs]
         if layers[-1] != n_outputs:
-            raise ValueError(f"the coefs_ set by hand end in {layers[-1]} outputs, but the "
-                             f"targets need {n_outputs}")
+            raise ValueError(
+                f"the coefs_ set by hand end in {layers[-1]} outputs, but the "
+                f"targets need {n_outputs}"
+            )
         net = self._new_network(layers, dtype)
         net.weights = coefs
         if intercepts:
             net.biases = intercepts
         self.network_ = net
         self._set_shape_attributes()
-        defaults = {"n_iter_": 0, "t_": 0, "loss_curve_": [], "_no_improvement_count": 0,
-                    "best_loss_": np.inf, "validation_scores_": None,
-                    "best_validation_score_": None, "_stochastic_ready": False}
+        defaults = {
+            "n_iter_": 0,
+            "t_": 0,
+            "loss_curve_": [],
+            "_no_improvement_count": 0,
+            "best_loss_": np.inf,
+            "validation_scores_": None,
+            "best_validation_score_": None,
+            "_stochastic_ready": False,
+        }
         for key, value in defaults.items():
             self.__dict__.setdefault(key, value)
         self._best_params = net.get_flat_params()
@@ -386,16 +445,24 @@ class _NNBase(BaseEstimator):
         net = self.network_
         self.n_layers_ = len(net.layers)
         self.n_outputs_ = net.layers[-1]
-        self.out_activation_ = {"sigmoid": "logistic"}.get(net.output_activation.name,
-                                                           net.output_activation.name)
+        self.out_activation_ = {"sigmoid": "logistic"}.get(
+            net.output_activation.name, net.output_activation.name
+        )
 
     # ---------------------------------------------------------------- data
     def _validate_x(self, X, y, reset):
         if is_lazy_array(X):  # a memory map or a chunked store: read batch by batch later
             return self._check_lazy(X, reset), np.asarray(y)
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=[np.float64, np.float32], y_numeric=self._y_numeric,
-                             reset=reset)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=[np.float64, np.float32],
+            y_numeric=self._y_numeric,
+            reset=reset,
+        )
         if hasattr(X, "toarray"):
             X = X.toarray()
         return X, y
@@ -408,8 +475,10 @@ class _NNBase(BaseEstimator):
             self.n_features_in_ = int(X.shape[1])
             self.__dict__.pop("feature_names_in_", None)
         elif X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input")
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input"
+            )
         return X
 
     def _dtype_for(self, X):
@@ -430,11 +499,15 @@ class _NNBase(BaseEstimator):
         class_weight = getattr(self, "class_weight", None)
         if class_weight is not None:
             if incremental and isinstance(class_weight, str):
-                raise ValueError("class_weight='balanced' needs all the data at once; use fit, "
-                                 "or pass a dict of weights for partial_fit")
+                raise ValueError(
+                    "class_weight='balanced' needs all the data at once; use fit, "
+                    "or pass a dict of weights for partial_fit"
+                )
             if getattr(y, "ndim", 1) == 2:
-                raise ValueError("class_weight is for single-label targets; for multi-label "
-                                 "targets pass sample_weight")
+                raise ValueError(
+                    "class_weight is for single-label targets; for multi-label "
+                    "targets pass sample_weight"
+                )
             per_sample = compute_sample_weight(class_weight, y)
             weights = per_sample if weights is None else weights * per_sample
         if weights is not None:
@@ -475,8 +548,10 @@ class _NNBase(BaseEstimator):
         elif "network_" not in self.__dict__:
             self._build_from_assigned(targets.shape[1], dtype)
         elif targets.shape[1] != self.network_.layers[-1]:
-            raise ValueError(f"y needs {targets.shape[1]} outputs, but the network fitted "
-                             f"before has {self.network_.layers[-1]}")
+            raise ValueError(
+                f"y needs {targets.shape[1]} outputs, but the network fitted "
+                f"before has {self.network_.layers[-1]}"
+            )
         if not is_lazy_array(X):
             X = X.astype(self.network_.dtype, copy=False)
         if self.solver == "lbfgs":
@@ -499,23 +574,36 @@ class _NNBase(BaseEstimator):
                 print(f"Iteration {state['iterations']}, loss = {intermediate_result.fun:.8f}")
 
         result = scipy.optimize.minimize(
-            self._loss_grad_lbfgs, net.get_flat_params().astype(np.float64),
-            args=(X, targets, weights), method="L-BFGS-B", jac=True, callback=progress,
-            options={"maxiter": self.max_iter, "maxfun": self.max_fun, "gtol": self.tol})
+            self._loss_grad_lbfgs,
+            net.get_flat_params().astype(np.float64),
+            args=(X, targets, weights),
+            method="L-BFGS-B",
+            jac=True,
+            callback=progress,
+            options={"maxiter": self.max_iter, "maxfun": self.max_fun, "gtol": self.tol},
+        )
         if not np.all(np.isfinite(result.x)):
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may contain "
-                "large values and need to be preprocessed (e.g. with StandardScaler).")
+                "large values and need to be preprocessed (e.g. with StandardScaler)."
+            )
         net.set_flat_params(result.x)
         self.n_iter_ = int(min(result.nit, self.max_iter))
         self.loss_ = float(result.fun)
         self.best_loss_ = min(self.loss_curve_, default=self.loss_)
         if result.status != 0:
-            message = result.message.decode() if isinstance(result.message, bytes) \
+            message = (
+                result.message.decode()
+                if isinstance(result.message, bytes)
                 else str(result.message)
-            warnings.warn(f"lbfgs stopped before converging, after {self.n_iter_} iterations "
-                          f"({message}). Increase max_iter or max_fun, or scale the inputs "
-                          f"(StandardScaler).", ConvergenceWarning, stacklevel=4)
+            )
+            warnings.warn(
+                f"lbfgs stopped before converging, after {self.n_iter_} iterations "
+                f"({message}). Increase max_iter or max_fun, or scale the inputs "
+                f"(StandardScaler).",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     def _loss_grad_lbfgs(self, packed, X, y, sample_weight=None, *unused):
         """The objective handed to L-BFGS and its gradient, at the parameters ``packed``.
@@ -540,8 +628,12 @@ class _NNBase(BaseEstimator):
         if self.batch_size == "auto":
             return min(200, n)
         if self.batch_size > n:
-            warnings.warn(f"batch_size={self.batch_size} is larger than the {n} training "
-                          f"samples; using batches of {n}", UserWarning, stacklevel=4)
+            warnings.warn(
+                f"batch_size={self.batch_size} is larger than the {n} training "
+                f"samples; using batches of {n}",
+                UserWarning,
+                stacklevel=4,
+            )
             return n
         return int(self.batch_size)
 
@@ -550,13 +642,16 @@ class _NNBase(BaseEstimator):
         n = X.shape[0]
         stratify = y if self._stratify(y) else None
         seed = int(self.network_.rng.integers(np.iinfo(np.int32).max))
-        train, val = train_test_split(np.arange(n), test_size=self.validation_fraction,
-                                      random_state=seed, stratify=stratify)
+        train, val = train_test_split(
+            np.arange(n), test_size=self.validation_fraction, random_state=seed, stratify=stratify
+        )
         if val.shape[0] < 2:
-            raise ValueError(f"The validation set is too small: validation_fraction="
-                             f"{self.validation_fraction} of {n} samples holds out "
-                             f"{val.shape[0]}, and a score needs at least 2. Increase "
-                             f"validation_fraction or the size of your dataset.")
+            raise ValueError(
+                f"The validation set is too small: validation_fraction="
+                f"{self.validation_fraction} of {n} samples holds out "
+                f"{val.shape[0]}, and a score needs at least 2. Increase "
+                f"validation_fraction or the size of your dataset."
+            )
         train, val = np.sort(train), np.sort(val)
         w_train = None if weights is None else weights[train]
         w_val = None if weights is None else weights[val]
@@ -564,8 +659,10 @@ class _NNBase(BaseEstimator):
 
     def _fit_stochastic(self, X, targets, y, weights, incremental):
         if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True: it has no "
-                             "held-out data to score; use fit, or set early_stopping=False")
+            raise ValueError(
+                "partial_fit does not support early_stopping=True: it has no "
+                "held-out data to score; use fit, or set early_stopping=False"
+            )
         net = self.network_
         if not incremental or not self.__dict__.get("_stochastic_ready", False):
             net.optimizer = self._make_optimizer()
@@ -583,8 +680,16 @@ class _NNBase(BaseEstimator):
         tracker = _SolverCallback(self, n, batch_size, mean_weight, validation, incremental)
         epochs = 1 if incremental else int(self.max_iter)
         self.n_iter_ = 0  # per call, partial_fit included, as in scikit-learn
-        net.fit(X, targets, batch_size, epochs, verbose=0, shuffle=bool(self.shuffle),
-                callbacks=[tracker], sample_weight=weights)
+        net.fit(
+            X,
+            targets,
+            batch_size,
+            epochs,
+            verbose=0,
+            shuffle=bool(self.shuffle),
+            callbacks=[tracker],
+            sample_weight=weights,
+        )
         finished = tracker.stopped or tracker.epochs_done == epochs
         diverged = not finished and bool(getattr(net, "stop_training", False))
         if diverged:
@@ -593,17 +698,21 @@ class _NNBase(BaseEstimator):
                     f"Solver produced non-finite parameter weights. The input data may "
                     f"contain large values and need to be preprocessed (training diverged "
                     f"in iteration {self.n_iter_ + 1}; scale the inputs, e.g. with "
-                    f"StandardScaler, or lower learning_rate_init).")
+                    f"StandardScaler, or lower learning_rate_init)."
+                )
             # as scikit-learn: a diverged iteration scores NaN, and the best weights stay
             self.n_iter_ += 1
             self.loss_ = math.nan
             self.loss_curve_.append(math.nan)
             self.validation_scores_.append(math.nan)
         elif finished and not tracker.stopped and not incremental:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                          f"reached and the optimization hasn't converged yet. Increase "
-                          f"max_iter, or loosen tol / n_iter_no_change.", ConvergenceWarning,
-                          stacklevel=3)
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                f"reached and the optimization hasn't converged yet. Increase "
+                f"max_iter, or loosen tol / n_iter_no_change.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         if self.early_stopping:
             net.set_flat_params(self._best_params)
 
@@ -640,8 +749,10 @@ class _NNBase(BaseEstimator):
             net.optimizer.learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
         if self._no_improvement_count > self.n_iter_no_change:
             what = "Validation score" if validation is not None else "Training loss"
-            message = (f"{what} did not improve more than tol={self.tol:f} for "
-                       f"{self.n_iter_no_change} consecutive epochs.")
+            message = (
+                f"{what} did not improve more than tol={self.tol:f} for "
+                f"{self.n_iter_no_change} consecutive epochs."
+            )
             rate = net.optimizer.learning_rate
             if sgd and self.learning_rate == "adaptive" and rate > 1e-6:
                 net.optimizer.learning_rate = rate / 5.0
@@ -650,8 +761,14 @@ class _NNBase(BaseEstimator):
                     print(f"{message} Setting learning rate to {rate / 5.0:f}")
                 return False
             if self.verbose:
-                print(message + (" Learning rate too small. Stopping." if sgd and
-                                 self.learning_rate == "adaptive" else ""))
+                print(
+                    message
+                    + (
+                        " Learning rate too small. Stopping."
+                        if sgd and self.learning_rate == "adaptive"
+                        else ""
+                    )
+                )
             return True
         return False
 
@@ -666,20 +783,25 @@ class _NNBase(BaseEstimator):
         check_is_fitted(self, "network_")
         if is_lazy_array(X):  # streamed through the network in chunks
             return self.network_.predict(self._check_lazy(X, reset=False))
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
-                          dtype=[np.float64, np.float32])
+        X = validate_data(
+            self, X, accept_sparse=["csr", "csc"], reset=False, dtype=[np.float64, np.float32]
+        )
         net = self.network_
         if not hasattr(X, "toarray"):
             return net.predict(X.astype(net.dtype, copy=False))
         chunk = 4096  # bounds the dense copy of a sparse input
-        parts = [net.predict(X[i:i + chunk].toarray().astype(net.dtype, copy=False))
-                 for i in range(0, X.shape[0], chunk)]
+        parts = [
+            net.predict(X[i : i + chunk].toarray().astype(net.dtype, copy=False))
+            for i in range(0, X.shape[0], chunk)
+        ]
         return np.concatenate(parts)
 
     def _can_partial_fit(self):
         if self.solver == "lbfgs":
-            raise AttributeError(f"partial_fit is only available for stochastic solvers "
-                                 f"({', '.join(_STOCHASTIC)}); solver='lbfgs' is not one")
+            raise AttributeError(
+                f"partial_fit is only available for stochastic solvers "
+                f"({', '.join(_STOCHASTIC)}); solver='lbfgs' is not one"
+            )
         return True
 
     def __sklearn_tags__(self):
@@ -806,13 +928,36 @@ class NNClassifier(ClassifierMixin, _NNBase):
 
     _y_numeric = False
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, class_weight=None, dtype=None):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dropout=0.0,
+        class_weight=None,
+        dtype=None,
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -853,8 +998,10 @@ class NNClassifier(ClassifierMixin, _NNBase):
         multilabel = getattr(y, "ndim", 1) == 2 and y.shape[1] > 1
         if multilabel:
             if type_of_target(y) != "multilabel-indicator":
-                raise ValueError(f"a 2-D y must be a multi-label indicator matrix of 0 and 1, "
-                                 f"got {type_of_target(y)} targets")
+                raise ValueError(
+                    f"a 2-D y must be a multi-label indicator matrix of 0 and 1, "
+                    f"got {type_of_target(y)} targets"
+                )
         else:
             y = column_or_1d(y, warn=True)
             check_classification_targets(y)
@@ -866,26 +1013,39 @@ class NNClassifier(ClassifierMixin, _NNBase):
                 self.classes_ = np.unique(np.asarray(classes))
             else:
                 self.classes_ = np.unique(y)
-            self._label_kind = ("multilabel" if multilabel else
-                                "multiclass" if len(self.classes_) > 2 else "binary")
+            self._label_kind = (
+                "multilabel"
+                if multilabel
+                else "multiclass"
+                if len(self.classes_) > 2
+                else "binary"
+            )
         elif multilabel != (self._label_kind == "multilabel"):
-            raise ValueError("y switches between multi-label and single-label targets; "
-                             "fit from scratch (warm_start=False) to change the task")
+            raise ValueError(
+                "y switches between multi-label and single-label targets; "
+                "fit from scratch (warm_start=False) to change the task"
+            )
         if multilabel:
             if y.shape[1] != len(self.classes_):
-                raise ValueError(f"y has {y.shape[1]} labels, but the model was fitted with "
-                                 f"{len(self.classes_)}")
+                raise ValueError(
+                    f"y has {y.shape[1]} labels, but the model was fitted with "
+                    f"{len(self.classes_)}"
+                )
             return np.asarray(y, dtype=np.float64), y
         present = np.unique(y)
         if not define and self.warm_start and not incremental:
             if set(present.tolist()) != set(self.classes_.tolist()):
-                raise ValueError(f"warm_start can only be used where `y` has the same classes "
-                                 f"as in the previous call to fit. Previously got "
-                                 f"{self.classes_}, `y` has {present}")
+                raise ValueError(
+                    f"warm_start can only be used where `y` has the same classes "
+                    f"as in the previous call to fit. Previously got "
+                    f"{self.classes_}, `y` has {present}"
+                )
         unseen = np.setdiff1d(present, self.classes_)
         if unseen.size:
-            raise ValueError(f"y holds labels {unseen.tolist()} that are not among the "
-                             f"classes {self.classes_.tolist()}")
+            raise ValueError(
+                f"y holds labels {unseen.tolist()} that are not among the "
+                f"classes {self.classes_.tolist()}"
+            )
         index = np.searchsorted(self.classes_, y)
         if len(self.classes_) <= 2:  # one logistic unit: 1 for the second class
             return (index == 1).astype(np.float64).reshape(-1, 1), y
@@ -926,13 +1086,17 @@ class NNClassifier(ClassifierMixin, _NNBase):
         first_classes = not hasattr(self, "classes_")
         multilabel = getattr(y, "ndim", 1) == 2 and np.shape(y)[1] > 1
         if first_classes and classes is None and not multilabel:
-            raise ValueError("classes must be passed on the first call to partial_fit "
-                             "(all the labels of the data set, e.g. np.unique(y_all))")
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit "
+                "(all the labels of the data set, e.g. np.unique(y_all))"
+            )
         if not first_classes and classes is not None and not multilabel:
             unique = np.unique(np.asarray(classes))
             if not np.array_equal(unique, self.classes_):
-                raise ValueError(f"classes={list(unique)} differ from the classes of the "
-                                 f"first call to partial_fit, {self.classes_.tolist()}")
+                raise ValueError(
+                    f"classes={list(unique)} differ from the classes of the "
+                    f"first call to partial_fit, {self.classes_.tolist()}"
+                )
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict_proba(self, X):
@@ -974,13 +1138,36 @@ class NNRegressor(RegressorMixin, _NNBase):
 
     _y_numeric = True
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, dtype=None):
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dropout=0.0,
+        dtype=None,
+    ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -1022,8 +1209,10 @@ class NNRegressor(RegressorMixin, _NNBase):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
-            raise ValueError("loss='poisson' needs targets >= 0 (counts or rates), but y "
-                             f"holds negative values (the smallest is {y.min()!r})")
+            raise ValueError(
+                "loss='poisson' needs targets >= 0 (counts or rates), but y "
+                f"holds negative values (the smallest is {y.min()!r})"
+            )
         targets = y.reshape(-1, 1) if y.ndim == 1 else y
         return targets.astype(np.float64, copy=False), y
 
@@ -1058,7 +1247,5 @@ class NNRegressor(RegressorMixin, _NNBase):
         return tags
 
 
-NNClassifier.__doc__ = NNClassifier.__doc__.format(parameters=_PARAMETERS,
-                                                   attributes=_ATTRIBUTES)
-NNRegressor.__doc__ = NNRegressor.__doc__.format(parameters=_PARAMETERS,
-                                                 attributes=_ATTRIBUTES)
+NNClassifier.__doc__ = NNClassifier.__doc__.format(parameters=_PARAMETERS, attributes=_ATTRIBUTES)
+NNRegressor.__doc__ = NNRegressor.__doc__.format(parameters=_PARAMETERS, attributes=_ATTRIBUTES)

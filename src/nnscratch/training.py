@@ -64,15 +64,30 @@ class InterruptGuard:
         if self._installed:
             # None means the previous handler was set outside Python; Python's own is
             # the closest thing to put back
-            previous = self._previous if self._previous is not None \
-                else signal.default_int_handler
+            previous = self._previous if self._previous is not None else signal.default_int_handler
             signal.signal(signal.SIGINT, previous)
         return False
 
 
-def fit(network, x, y, batch_size, epochs, *, categorical=False, verbose=1, shuffle=True,
-        validation_data=None, validation_split=0.0, callbacks=None, sample_weight=None,
-        class_weight=None, shuffle_buffer=None, steps_per_epoch=None, prefetch="auto"):
+def fit(
+    network,
+    x,
+    y,
+    batch_size,
+    epochs,
+    *,
+    categorical=False,
+    verbose=1,
+    shuffle=True,
+    validation_data=None,
+    validation_split=0.0,
+    callbacks=None,
+    sample_weight=None,
+    class_weight=None,
+    shuffle_buffer=None,
+    steps_per_epoch=None,
+    prefetch="auto",
+):
     """Train ``network`` on ``(x, y)``; see :meth:`NeuralNetwork.fit` for the arguments.
 
     ``x`` may be an array, a memory map, a chunked store or a batch generator
@@ -82,25 +97,43 @@ def fit(network, x, y, batch_size, epochs, *, categorical=False, verbose=1, shuf
     """
     streamed_batches = data_module._is_batch_stream(x)
     if batch_size is None and not streamed_batches:
-        raise TypeError("batch_size is required for array input (only a batch generator "
-                        "makes its own batches); pass e.g. batch_size=32")
+        raise TypeError(
+            "batch_size is required for array input (only a batch generator "
+            "makes its own batches); pass e.g. batch_size=32"
+        )
     if batch_size is not None:
         batch_size = _checks.check_positive_int("batch_size", batch_size)
     epochs = _checks.check_positive_int("epochs", epochs)
     Progress.check_verbose(verbose)
     if validation_data is not None and validation_split:
         raise ValueError("pass validation_data or validation_split, not both")
-    source = data_source(network, x, y, categorical, sample_weight, class_weight,
-                         shuffle_buffer=shuffle_buffer, steps_per_epoch=steps_per_epoch)
+    source = data_source(
+        network,
+        x,
+        y,
+        categorical,
+        sample_weight,
+        class_weight,
+        shuffle_buffer=shuffle_buffer,
+        steps_per_epoch=steps_per_epoch,
+    )
     validation = None
     if validation_split:
         source, validation = split_validation(network, source, validation_split)
     elif validation_data is not None:
         validation = validation_arrays(network, validation_data)
-    run = TrainingRun(network, source, batch_size, epochs, verbose=verbose, shuffle=shuffle,
-                      validation=validation, callbacks=callbacks,
-                      classify=categorical or network.is_classifier(),
-                      prefetch=prefetch_depth(prefetch, source))
+    run = TrainingRun(
+        network,
+        source,
+        batch_size,
+        epochs,
+        verbose=verbose,
+        shuffle=shuffle,
+        validation=validation,
+        callbacks=callbacks,
+        classify=categorical or network.is_classifier(),
+        prefetch=prefetch_depth(prefetch, source),
+    )
     return run.run()
 
 
@@ -160,8 +193,20 @@ class TrainingRun:
         :func:`nnscratch.data.prefetch`.
     """
 
-    def __init__(self, network, source, batch_size, epochs, *, verbose=1, shuffle=True,
-                 validation=None, callbacks=None, classify=False, prefetch=0):
+    def __init__(
+        self,
+        network,
+        source,
+        batch_size,
+        epochs,
+        *,
+        verbose=1,
+        shuffle=True,
+        validation=None,
+        callbacks=None,
+        classify=False,
+        prefetch=0,
+    ):
         self.network = network
         self.source = source
         self.batch_size = batch_size
@@ -194,9 +239,12 @@ class TrainingRun:
                 self.progress.close()
             self.callbacks.call("on_train_end", {})
         if self.guard.interrupted:
-            warnings.warn("training interrupted by Ctrl-C; the model keeps the parameters "
-                          "of the last finished batch and its history", TrainingInterrupted,
-                          stacklevel=4)
+            warnings.warn(
+                "training interrupted by Ctrl-C; the model keeps the parameters "
+                "of the last finished batch and its history",
+                TrainingInterrupted,
+                stacklevel=4,
+            )
         return losses
 
     def run_epoch(self, epoch):
@@ -213,8 +261,9 @@ class TrainingRun:
             batches = data_module.prefetch(batches, self.prefetch)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for index, batch in enumerate(_guarded(batches, network, snapshot)):
-                result = network.train_on_batch(batch.x, batch.y, batch.sample_weight,
-                                                classify=self.classify)
+                result = network.train_on_batch(
+                    batch.x, batch.y, batch.sample_weight, classify=self.classify
+                )
                 if not math.isfinite(result.loss):
                     self._diverged(snapshot, f"the loss became {result.loss}")
                     return None
@@ -224,11 +273,16 @@ class TrainingRun:
                 seen += batch.x.shape[0]
                 self.progress.batch_end(seen, total / max(weight_total, 1e-300))
                 if self.callbacks.has_batch_hooks:
-                    self.callbacks.batch_end(index, {
-                        "loss": result.loss / max(result.weight, 1e-300),
-                        "size": batch.x.shape[0]})
-                if (self.guard.interrupted or network.stop_training) \
-                        and (self.source.n_samples is None or seen < self.source.n_samples):
+                    self.callbacks.batch_end(
+                        index,
+                        {
+                            "loss": result.loss / max(result.weight, 1e-300),
+                            "size": batch.x.shape[0],
+                        },
+                    )
+                if (self.guard.interrupted or network.stop_training) and (
+                    self.source.n_samples is None or seen < self.source.n_samples
+                ):
                     return None
             if not _checks.all_finite(network.get_flat_params()):
                 self._diverged(snapshot, "the parameters stopped being finite")
@@ -242,11 +296,9 @@ class TrainingRun:
             units = network.layers[-1] if network.multilabel() else 1
             logs["accuracy"] = correct / (seen * units)
         if isinstance(self.validation, tuple):
-            logs.update(evaluate(network, *self.validation, classify=self.classify,
-                                 prefix="val_"))
+            logs.update(evaluate(network, *self.validation, classify=self.classify, prefix="val_"))
         elif self.validation is not None:
-            logs.update(evaluate(network, self.validation, classify=self.classify,
-                                 prefix="val_"))
+            logs.update(evaluate(network, self.validation, classify=self.classify, prefix="val_"))
         logs["learning_rate"] = current_learning_rate(network.optimizer)
         logs["seconds"] = time.perf_counter() - start_time
         for key, value in logs.items():
@@ -265,7 +317,9 @@ class TrainingRun:
             f"The parameters from the start of that epoch were restored and training "
             f"stopped. Try a smaller learning rate{hint}, gradient clipping (clipnorm=1.0 "
             f"on the optimizer) or inputs scaled to about unit size.",
-            DivergenceWarning, stacklevel=6)
+            DivergenceWarning,
+            stacklevel=6,
+        )
 
 
 def _guarded(batches, network, snapshot):
@@ -301,8 +355,9 @@ def evaluate(network, validation, y=None, sample_weight=None, *, classify=False,
     correct = seen = 0
     units = network.layers[-1] if network.multilabel() else 1
     single = None
-    for index, batch in enumerate(validation.batches(data_module.PREDICT_ROWS, None,
-                                                     shuffle=False)):
+    for index, batch in enumerate(
+        validation.batches(data_module.PREDICT_ROWS, None, shuffle=False)
+    ):
         output = network._forward_fast(batch.x)
         per_sample = network.loss.f(output, batch.y)[:, 0]
         if batch.sample_weight is None:
@@ -317,8 +372,9 @@ def evaluate(network, validation, y=None, sample_weight=None, *, classify=False,
         # a source of one chunk is scored with exactly the arithmetic of the array path
         single = (output, batch) if index == 0 else None
     if single is not None:
-        return _evaluate_arrays(network, None, single[1].y, single[1].sample_weight, classify,
-                                prefix, output=single[0])
+        return _evaluate_arrays(
+            network, None, single[1].y, single[1].sample_weight, classify, prefix, output=single[0]
+        )
     logs = {prefix + "loss": total / weight_total if weight_total else 0.0}
     if classify:
         logs[prefix + "accuracy"] = correct / (seen * units)
@@ -342,7 +398,7 @@ def _evaluate_arrays(network, x, y, sample_weight, classify, prefix, output=None
 
 def forward_in_chunks(network, x, chunk=8192):
     """The network's output for converted (and transformed) ``x``, 8192 rows at a time."""
-    parts = [network._forward_fast(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)]
+    parts = [network._forward_fast(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)]
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
@@ -363,8 +419,7 @@ def predict(network, x, *, labels=False, out=None):
     transform = input_transform(network)
     if out is None and not data_module.is_streamed(x):
         single = np.ndim(x) == 1
-        x = _checks.check_x(x, dtype=network.dtype, n_features=network.layers[0],
-                            allow_1d=True)
+        x = _checks.check_x(x, dtype=network.dtype, n_features=network.layers[0], allow_1d=True)
         if transform is None:
             result = forward_in_chunks(network, x)
             if result is x:  # identity network on its own input: never hand back the caller's
@@ -376,8 +431,13 @@ def predict(network, x, *, labels=False, out=None):
         return result[0] if single else result
     if out is not None and np.ndim(x) == 1 and not data_module._is_batch_stream(x):
         raise ValueError("out= needs 2-D x (samples, features); predict one sample without it")
-    chunks = data_module.iter_x_chunks(x, data_module.PREDICT_ROWS, network.dtype,
-                                       n_features=network.layers[0], transform=transform)
+    chunks = data_module.iter_x_chunks(
+        x,
+        data_module.PREDICT_ROWS,
+        network.dtype,
+        n_features=network.layers[0],
+        transform=transform,
+    )
     if out is not None:
         return _predict_into(network, chunks, labels, out, _n_rows(x))
     parts = []
@@ -404,8 +464,11 @@ def _predict_into(network, chunks, labels, out, n):
     shape = getattr(out, "shape", None)
     if shape is None or not hasattr(out, "__setitem__"):
         raise TypeError(f"out must be an array (a memory map, say), got {type(out).__name__}")
-    if len(shape) != len(expected) or shape[1:] != expected[1:] or \
-            (n is not None and shape[0] != n):
+    if (
+        len(shape) != len(expected)
+        or shape[1:] != expected[1:]
+        or (n is not None and shape[0] != n)
+    ):
         want = tuple("n" if d is None else d for d in expected)
         raise ValueError(f"out has shape {tuple(shape)}, but the predictions have shape {want}")
     if not labels and np.dtype(out.dtype).kind != "f":
@@ -440,26 +503,44 @@ def score(network, x, y, *, accuracy=False):
             x = data_module._apply(transform, x, "x")
         if accuracy:
             predicted = labels_from_output(forward_in_chunks(network, x), network.multilabel())
-            truth = _checks.check_accuracy_targets(y, n_samples=x.shape[0], n_outputs=m,
-                                                   multilabel=network.multilabel())
+            truth = _checks.check_accuracy_targets(
+                y, n_samples=x.shape[0], n_outputs=m, multilabel=network.multilabel()
+            )
             return float(np.mean(predicted == truth))
         as_labels = np.ndim(y) == 1 and m > 1
-        y_arr = _checks.check_targets(y, n_samples=x.shape[0], n_outputs=m,
-                                      dtype=network.dtype, categorical=as_labels)
+        y_arr = _checks.check_targets(
+            y, n_samples=x.shape[0], n_outputs=m, dtype=network.dtype, categorical=as_labels
+        )
         return float(np.mean(network.loss.f(forward_in_chunks(network, x), y_arr)))
     if y is None:  # a generator: labels or one-hot rows, decided per batch
         categorical = None
     else:
         categorical = len(y.shape if hasattr(y, "shape") else np.shape(y)) == 1 and m > 1
-    source = data_module.as_source(x, y, n_features=network.layers[0], n_outputs=m,
-                                   dtype=network.dtype, categorical=categorical,
-                                   transform=transform)
+    source = data_module.as_source(
+        x,
+        y,
+        n_features=network.layers[0],
+        n_outputs=m,
+        dtype=network.dtype,
+        categorical=categorical,
+        transform=transform,
+    )
     logs = evaluate(network, source, classify=accuracy)
     return logs["accuracy"] if accuracy else logs["loss"]
 
+
 # ------------------------------------------------------------- preparing the data
-def data_source(network, x, y, categorical, sample_weight=None, class_weight=None, *,
-                shuffle_buffer=None, steps_per_epoch=None):
+def data_source(
+    network,
+    x,
+    y,
+    categorical,
+    sample_weight=None,
+    class_weight=None,
+    *,
+    shuffle_buffer=None,
+    steps_per_epoch=None,
+):
     """The data source for ``x`` (see :func:`nnscratch.data.as_source`), checked for form.
 
     The values of ``x`` are checked batch by batch as training reaches them;
@@ -469,31 +550,52 @@ def data_source(network, x, y, categorical, sample_weight=None, class_weight=Non
     transform = input_transform(network)
     if data_module._is_batch_stream(x):
         if class_weight is not None:
-            raise TypeError("class_weight cannot be given with a batch generator; yield "
-                            "(x, y, sample_weight) batches instead")
-        return data_module.as_source(x, y, n_features=network.layers[0],
-                                     n_outputs=network.layers[-1], dtype=network.dtype,
-                                     categorical=categorical, sample_weight=sample_weight,
-                                     shuffle_buffer=shuffle_buffer,
-                                     steps_per_epoch=steps_per_epoch, transform=transform)
+            raise TypeError(
+                "class_weight cannot be given with a batch generator; yield "
+                "(x, y, sample_weight) batches instead"
+            )
+        return data_module.as_source(
+            x,
+            y,
+            n_features=network.layers[0],
+            n_outputs=network.layers[-1],
+            dtype=network.dtype,
+            categorical=categorical,
+            sample_weight=sample_weight,
+            shuffle_buffer=shuffle_buffer,
+            steps_per_epoch=steps_per_epoch,
+            transform=transform,
+        )
     if not data_module._is_chunked(x):
         x = _checks.check_2d_source(x, n_features=network.layers[0])
         if type(x) is np.ndarray and x.dtype.kind == "f" and not _checks.all_finite(x):
             raise ValueError(_checks.describe_non_finite("x", x, None, x))
-    source = data_module.as_source(x, y, n_features=network.layers[0],
-                                   n_outputs=network.layers[-1], dtype=network.dtype,
-                                   categorical=categorical, shuffle_buffer=shuffle_buffer,
-                                   steps_per_epoch=steps_per_epoch, transform=transform)
+    source = data_module.as_source(
+        x,
+        y,
+        n_features=network.layers[0],
+        n_outputs=network.layers[-1],
+        dtype=network.dtype,
+        categorical=categorical,
+        shuffle_buffer=shuffle_buffer,
+        steps_per_epoch=steps_per_epoch,
+        transform=transform,
+    )
     targets = source.y
     source.sample_weight = sample_weights(
-        network, targets if not categorical else None, sample_weight, class_weight,
-        labels=targets if categorical else None)
+        network,
+        targets if not categorical else None,
+        sample_weight,
+        class_weight,
+        labels=targets if categorical else None,
+    )
     return source
 
 
 def array_source(network, x, y, categorical, sample_weight=None, class_weight=None):
     """An :class:`~nnscratch.data.ArraySource` over arrays ``(x, y)`` (kept for callers)."""
     return data_source(network, x, y, categorical, sample_weight, class_weight)
+
 
 def sample_weights(network, y, sample_weight, class_weight, labels=None):
     """One weight per row (``sample_weight`` times the class weight), or None when all are 1.
@@ -505,13 +607,17 @@ def sample_weights(network, y, sample_weight, class_weight, labels=None):
     weights = None
     if sample_weight is not None:
         if np.ndim(sample_weight) != 1:
-            raise ValueError(f"sample_weight must be 1-D (one weight per sample), got "
-                             f"shape {np.shape(sample_weight)}")
-        weights = _checks.check_x(np.reshape(sample_weight, (-1, 1)), dtype=network.dtype,
-                                  name="sample_weight")[:, 0]
+            raise ValueError(
+                f"sample_weight must be 1-D (one weight per sample), got "
+                f"shape {np.shape(sample_weight)}"
+            )
+        weights = _checks.check_x(
+            np.reshape(sample_weight, (-1, 1)), dtype=network.dtype, name="sample_weight"
+        )[:, 0]
         if weights.shape[0] != n:
-            raise ValueError(f"sample_weight has {weights.shape[0]} entries, but x has "
-                             f"{n} samples")
+            raise ValueError(
+                f"sample_weight has {weights.shape[0]} entries, but x has {n} samples"
+            )
         if (weights < 0).any():
             raise ValueError("sample_weight must not hold negative weights")
     if class_weight is not None:
@@ -535,13 +641,15 @@ def class_weights(class_weight, labels, n_outputs):
         weights[present] = labels.shape[0] / (present.sum() * counts[present])
         return weights
     if not isinstance(class_weight, dict):
-        raise TypeError(f"class_weight must be a dict or 'balanced', got "
-                        f"{type(class_weight).__name__}")
+        raise TypeError(
+            f"class_weight must be a dict or 'balanced', got {type(class_weight).__name__}"
+        )
     weights = np.ones(n_classes)
     for label, weight in class_weight.items():
         if not isinstance(label, (int, np.integer)) or not 0 <= label < n_classes:
-            raise ValueError(f"class_weight has the key {label!r}, but classes are 0.."
-                             f"{n_classes - 1}")
+            raise ValueError(
+                f"class_weight has the key {label!r}, but classes are 0..{n_classes - 1}"
+            )
         weights[label] = _checks.check_number(f"class_weight[{label}]", weight, low=0)
     return weights
 
@@ -562,11 +670,12 @@ def split_validation(network, source, fraction):
       stratified.
     * Generators cannot be split: pass ``validation_data`` instead.
     """
-    fraction = _checks.check_number("validation_split", fraction, low=0, high=1,
-                                    high_open=True)
+    fraction = _checks.check_number("validation_split", fraction, low=0, high=1, high_open=True)
     if source.kind == "generator":
-        raise ValueError("validation_split needs data it can index (arrays or chunked "
-                         "stores); for a batch generator pass validation_data instead")
+        raise ValueError(
+            "validation_split needs data it can index (arrays or chunked "
+            "stores); for a batch generator pass validation_data instead"
+        )
     if source.kind == "chunked":
         return _split_blocks(network, source, fraction)
     n = source.n_samples
@@ -581,13 +690,27 @@ def split_validation(network, source, fraction):
     keep = np.ones(n, dtype=bool)
     keep[held] = False
     train_rows = np.flatnonzero(keep)
-    train = ArraySource(source.x, source.y, source.encoder, source.sample_weight,
-                        source.dtype, rows=train_rows, name=source.name,
-                        transform=source.transform)
+    train = ArraySource(
+        source.x,
+        source.y,
+        source.encoder,
+        source.sample_weight,
+        source.dtype,
+        rows=train_rows,
+        name=source.name,
+        transform=source.transform,
+    )
     if isinstance(source.x, np.memmap):
-        validation = ArraySource(source.x, source.y, source.encoder, None, source.dtype,
-                                 rows=np.sort(held), name=source.name,
-                                 transform=source.transform)
+        validation = ArraySource(
+            source.x,
+            source.y,
+            source.encoder,
+            None,
+            source.dtype,
+            rows=np.sort(held),
+            name=source.name,
+            transform=source.transform,
+        )
         return train, validation
     validation = source.batch(held)
     return train, (validation.x, validation.y, None)
@@ -596,9 +719,11 @@ def split_validation(network, source, fraction):
 def _split_blocks(network, source, fraction):
     blocks = source.blocks
     if len(blocks) < 2:
-        raise ValueError(f"validation_split holds out whole chunks of a chunked store, but "
-                         f"{source.name} has only {len(blocks)} chunk along its rows; rechunk "
-                         f"it or pass validation_data")
+        raise ValueError(
+            f"validation_split holds out whole chunks of a chunked store, but "
+            f"{source.name} has only {len(blocks)} chunk along its rows; rechunk "
+            f"it or pass validation_data"
+        )
     want = fraction * source.n_samples
     order = network.rng.permutation(len(blocks))
     held, count = [], 0
@@ -612,9 +737,18 @@ def _split_blocks(network, source, fraction):
     val_blocks = [blocks[i] for i in sorted(held)]
 
     def part(kept, weights):
-        return ChunkedSource(source.x, source.y, source.encoder, weights, source.dtype,
-                             blocks=kept, shuffle_buffer=source.shuffle_buffer,
-                             name=source.name, transform=source.transform)
+        return ChunkedSource(
+            source.x,
+            source.y,
+            source.encoder,
+            weights,
+            source.dtype,
+            blocks=kept,
+            shuffle_buffer=source.shuffle_buffer,
+            name=source.name,
+            transform=source.transform,
+        )
+
     return part(train_blocks, source.sample_weight), part(val_blocks, None)
 
 
@@ -630,34 +764,58 @@ def validation_arrays(network, validation_data):
     m = network.layers[-1]
     transform = input_transform(network)
     if data_module._is_batch_stream(validation_data):
-        return data_module.as_source(validation_data, None, n_features=network.layers[0],
-                                     n_outputs=m, dtype=network.dtype,
-                                     categorical=None, transform=transform,
-                                     name="validation x", y_name="validation y")
+        return data_module.as_source(
+            validation_data,
+            None,
+            n_features=network.layers[0],
+            n_outputs=m,
+            dtype=network.dtype,
+            categorical=None,
+            transform=transform,
+            name="validation x",
+            y_name="validation y",
+        )
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-        raise TypeError("validation_data must be a tuple (x_val, y_val) or "
-                        "(x_val, y_val, sample_weight_val), or a batch generator, got "
-                        f"{type(validation_data).__name__}"
-                        + (f" of length {len(validation_data)}"
-                           if isinstance(validation_data, (tuple, list)) else ""))
+        raise TypeError(
+            "validation_data must be a tuple (x_val, y_val) or "
+            "(x_val, y_val, sample_weight_val), or a batch generator, got "
+            f"{type(validation_data).__name__}"
+            + (
+                f" of length {len(validation_data)}"
+                if isinstance(validation_data, (tuple, list))
+                else ""
+            )
+        )
     x_raw, y_raw = validation_data[0], validation_data[1]
     w_raw = validation_data[2] if len(validation_data) == 3 else None
     if data_module._is_lazy_array(x_raw):
         y_shape = getattr(y_raw, "shape", None) or np.shape(y_raw)
-        source = data_module.as_source(x_raw, y_raw, n_features=network.layers[0],
-                                       n_outputs=m, dtype=network.dtype,
-                                       categorical=m > 1 and len(y_shape) == 1,
-                                       transform=transform, name="validation x",
-                                       y_name="validation y")
+        source = data_module.as_source(
+            x_raw,
+            y_raw,
+            n_features=network.layers[0],
+            n_outputs=m,
+            dtype=network.dtype,
+            categorical=m > 1 and len(y_shape) == 1,
+            transform=transform,
+            name="validation x",
+            y_name="validation y",
+        )
         if w_raw is not None:
             source.sample_weight = _validation_weights(network, w_raw, source.n_samples)
         return source
-    x_val = _checks.check_x(x_raw, dtype=network.dtype, n_features=network.layers[0],
-                            name="validation x")
+    x_val = _checks.check_x(
+        x_raw, dtype=network.dtype, n_features=network.layers[0], name="validation x"
+    )
     as_labels = m > 1 and np.ndim(y_raw) == 1
-    y_val = _checks.check_targets(y_raw, n_samples=x_val.shape[0], n_outputs=m,
-                                  dtype=network.dtype, categorical=as_labels,
-                                  name="validation y")
+    y_val = _checks.check_targets(
+        y_raw,
+        n_samples=x_val.shape[0],
+        n_outputs=m,
+        dtype=network.dtype,
+        categorical=as_labels,
+        name="validation y",
+    )
     w_val = None
     if w_raw is not None:
         w_val = _validation_weights(network, w_raw, x_val.shape[0])
@@ -667,9 +825,12 @@ def validation_arrays(network, validation_data):
 
 
 def _validation_weights(network, w_raw, n):
-    w_val = _checks.check_x(np.reshape(w_raw, (-1, 1)), dtype=network.dtype,
-                            name="validation sample_weight")[:, 0]
+    w_val = _checks.check_x(
+        np.reshape(w_raw, (-1, 1)), dtype=network.dtype, name="validation sample_weight"
+    )[:, 0]
     if w_val.shape[0] != n:
-        raise ValueError(f"validation sample_weight has {w_val.shape[0]} entries, but "
-                         f"validation x has {n} samples")
+        raise ValueError(
+            f"validation sample_weight has {w_val.shape[0]} entries, but "
+            f"validation x has {n} samples"
+        )
     return w_val

@@ -31,8 +31,10 @@ def to_categorical(labels, num_classes=None):
             raise ValueError("labels is empty; pass num_classes to encode an empty array")
         num_classes = int(labels.max()) + 1
         if num_classes > MAX_INFERRED_CLASSES:
-            raise ValueError(f"labels go up to {num_classes - 1}; pass num_classes explicitly "
-                             f"if there really are {num_classes} classes")
+            raise ValueError(
+                f"labels go up to {num_classes - 1}; pass num_classes explicitly "
+                f"if there really are {num_classes} classes"
+            )
     else:
         num_classes = check_positive_int("num_classes", num_classes)
         labels = check_labels(labels, n_classes=num_classes, name="labels")

@@ -37,8 +37,9 @@ def load_digits(*, normalize=False):
         labels = data["labels"]
     digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()
     if digest != _DIGITS_SHA256:
-        raise RuntimeError("the embedded digits file is damaged (checksum mismatch); "
-                           "reinstall nnscratch")
+        raise RuntimeError(
+            "the embedded digits file is damaged (checksum mismatch); reinstall nnscratch"
+        )
     x = images.astype(np.float64)
     if normalize:
         x /= 16.0

@@ -27,8 +27,9 @@ _DEFLATE_RATIO = 1100  # deflate cannot expand data more than ~1032 times
 def _read_exactly(stream, n, path, what):
     data = stream.read(n)
     if len(data) != n:
-        raise ValueError(f"{path}: truncated IDX file ({what}: {n} bytes expected, "
-                         f"{len(data)} found)")
+        raise ValueError(
+            f"{path}: truncated IDX file ({what}: {n} bytes expected, {len(data)} found)"
+        )
     return data
 
 
@@ -39,30 +40,37 @@ def _read_idx(stream, path, compressed_size):
     dtype = np.dtype(_TYPES[magic[2]])
     ndim = magic[3]
     raw_shape = _read_exactly(stream, 4 * ndim, path, "header")
-    shape = tuple(int.from_bytes(raw_shape[i:i + 4], "big") for i in range(0, 4 * ndim, 4))
+    shape = tuple(int.from_bytes(raw_shape[i : i + 4], "big") for i in range(0, 4 * ndim, 4))
     nbytes = math.prod(shape) * dtype.itemsize  # Python integers: never overflows
     header = 4 + 4 * ndim
     if compressed_size is None:
         found = os.fstat(stream.fileno()).st_size
         if found != header + nbytes:
-            raise ValueError(f"{path}: expected {header + nbytes} bytes for shape {shape}, "
-                             f"found {found}")
+            raise ValueError(
+                f"{path}: expected {header + nbytes} bytes for shape {shape}, found {found}"
+            )
     elif nbytes > compressed_size * _DEFLATE_RATIO + _CHUNK:
-        raise ValueError(f"{path}: the header declares shape {shape} ({nbytes} bytes), more "
-                         f"than a {compressed_size}-byte gzip file can hold")
+        raise ValueError(
+            f"{path}: the header declares shape {shape} ({nbytes} bytes), more "
+            f"than a {compressed_size}-byte gzip file can hold"
+        )
     data = np.empty(math.prod(shape), dtype)
     view = memoryview(data).cast("B")
     done = 0
     while done < nbytes:
         chunk = stream.read(min(_CHUNK, nbytes - done))
         if not chunk:
-            raise ValueError(f"{path}: expected {header + nbytes} bytes for shape {shape}, "
-                             f"found {header + done}")
-        view[done:done + len(chunk)] = chunk
+            raise ValueError(
+                f"{path}: expected {header + nbytes} bytes for shape {shape}, "
+                f"found {header + done}"
+            )
+        view[done : done + len(chunk)] = chunk
         done += len(chunk)
     if stream.read(1):  # one byte past the declared end: never inflate the rest
-        raise ValueError(f"{path}: holds more data than its header declares for shape "
-                         f"{shape} ({header + nbytes} bytes)")
+        raise ValueError(
+            f"{path}: holds more data than its header declares for shape "
+            f"{shape} ({header + nbytes} bytes)"
+        )
     if dtype.itemsize > 1 and not dtype.isnative:
         data.byteswap(inplace=True)
     return data.view(dtype.newbyteorder("=")).reshape(shape)
@@ -96,5 +104,7 @@ def read_idx(path):
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
                 return _read_idx(stream, path, size)
         except (OSError, EOFError, zlib.error) as err:  # gzip's own complaints
-            raise ValueError(f"{path}: cannot be read as a gzip-compressed IDX file "
-                             f"({type(err).__name__}: {err})") from None
+            raise ValueError(
+                f"{path}: cannot be read as a gzip-compressed IDX file "
+                f"({type(err).__name__}: {err})"
+            ) from None

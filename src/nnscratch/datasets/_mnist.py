@@ -25,37 +25,41 @@ from ._idx import read_idx
 
 DATASETS = {
     "mnist": {
-        "mirrors": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
-                    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-                    "http://yann.lecun.com/exdb/mnist/"],
+        "mirrors": [
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        ],
         "files": {
-            "train-images-idx3-ubyte.gz":
-                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-            "train-labels-idx1-ubyte.gz":
-                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-            "t10k-images-idx3-ubyte.gz":
-                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-            "t10k-labels-idx1-ubyte.gz":
-                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
         },
     },
     "fashion-mnist": {
         "mirrors": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
         "files": {
-            "train-images-idx3-ubyte.gz":
-                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-            "train-labels-idx1-ubyte.gz":
-                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-            "t10k-images-idx3-ubyte.gz":
-                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-            "t10k-labels-idx1-ubyte.gz":
-                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
         },
     },
 }
 
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                   "Sneaker", "Bag", "Ankle boot"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 # The function that fetches one URL into a local file; pooch's default
 # (HTTPDownloader, with a tqdm progress bar) unless replaced, e.g. by tests.
@@ -71,6 +75,7 @@ def data_home(data_home=None):
         return Path(env).expanduser()
     try:
         import platformdirs
+
         return Path(platformdirs.user_cache_dir("nnscratch"))
     except ImportError:
         return Path.home() / ".cache" / "nnscratch"
@@ -81,8 +86,10 @@ def _fetch(name, filename, folder, download):
     path = folder / filename
     if path.exists():
         return path
-    where = (f"put the files {', '.join(DATASETS[name]['files'])} in {folder} (or point "
-             f"data_home= or NNSCRATCH_DATA at a folder holding {name}/)")
+    where = (
+        f"put the files {', '.join(DATASETS[name]['files'])} in {folder} (or point "
+        f"data_home= or NNSCRATCH_DATA at a folder holding {name}/)"
+    )
     if not download:
         raise FileNotFoundError(f"{path} is missing and download=False: {where}")
     try:
@@ -90,7 +97,8 @@ def _fetch(name, filename, folder, download):
     except ImportError:
         raise FileNotFoundError(
             f"{path} is missing, and downloading it needs the optional extra: pip install "
-            f"'nnscratch[datasets]'. Or {where}") from None
+            f"'nnscratch[datasets]'. Or {where}"
+        ) from None
     sha256 = DATASETS[name]["files"][filename]
     downloader = DOWNLOADER or pooch.HTTPDownloader(progressbar=True)
     errors = []
@@ -100,8 +108,13 @@ def _fetch(name, filename, folder, download):
     try:
         for mirror in DATASETS[name]["mirrors"]:
             try:
-                fetched = pooch.retrieve(mirror + filename, known_hash=f"sha256:{sha256}",
-                                         fname=filename, path=folder, downloader=downloader)
+                fetched = pooch.retrieve(
+                    mirror + filename,
+                    known_hash=f"sha256:{sha256}",
+                    fname=filename,
+                    path=folder,
+                    downloader=downloader,
+                )
                 return Path(fetched)
             except ValueError as err:  # pooch: the hash did not match; it kept nothing
                 if "hash" in str(err).lower():
@@ -126,7 +139,8 @@ def _verify(name, path):
         raise ValueError(
             f"{path} does not match the published SHA-256 of {name}'s {path.name} (expected "
             f"{expected[:16]}..., found {digest.hexdigest()[:16]}...): it is damaged or not "
-            f"the original. Delete it to download it again.")
+            f"the original. Delete it to download it again."
+        )
     return path
 
 
@@ -135,13 +149,17 @@ def _load(name, split, data_home_, download):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     folder = data_home(data_home_) / name
     prefix = "train" if split == "train" else "t10k"
-    images = read_idx(_verify(name, _fetch(name, f"{prefix}-images-idx3-ubyte.gz", folder,
-                                           download)))
-    labels = read_idx(_verify(name, _fetch(name, f"{prefix}-labels-idx1-ubyte.gz", folder,
-                                           download)))
+    images = read_idx(
+        _verify(name, _fetch(name, f"{prefix}-images-idx3-ubyte.gz", folder, download))
+    )
+    labels = read_idx(
+        _verify(name, _fetch(name, f"{prefix}-labels-idx1-ubyte.gz", folder, download))
+    )
     if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{folder}: images of shape {images.shape} and labels of shape "
-                         f"{labels.shape} do not belong together")
+        raise ValueError(
+            f"{folder}: images of shape {images.shape} and labels of shape "
+            f"{labels.shape} do not belong together"
+        )
     x = images.reshape(images.shape[0], -1).astype(np.float32)
     x /= 255.0
     return x, labels.astype(np.int64)

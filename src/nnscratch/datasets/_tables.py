@@ -84,7 +84,8 @@ def _not_utf8(path):
                 return ValueError(
                     f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset {start}, "
                     f"line {line}: {err.reason}); re-save the file as UTF-8 (in a "
-                    f"spreadsheet: 'CSV UTF-8')")
+                    f"spreadsheet: 'CSV UTF-8')"
+                )
             if not chunk:
                 return ValueError(f"{path}: not UTF-8 text")  # pragma: no cover
             consumed += len(chunk)
@@ -94,7 +95,7 @@ def _not_utf8(path):
 def _sniff_separator(sample):
     """The separator among :data:`SEPARATORS` that ``sample`` uses (default ',')."""
     if len(sample) >= _SNIFF_CHARS and "\n" in sample:
-        sample = sample[:sample.rindex("\n")]  # whole lines only
+        sample = sample[: sample.rindex("\n")]  # whole lines only
     try:
         found = csv.Sniffer().sniff(sample, delimiters=SEPARATORS).delimiter
     except csv.Error:
@@ -135,8 +136,10 @@ class Table:
 
     def __repr__(self):
         header = "header" if self.named else "no header"
-        return (f"Table({self.path!r}, {len(self.rows)} rows, {len(self.names)} columns, "
-                f"{header}, sep={self.sep!r})")
+        return (
+            f"Table({self.path!r}, {len(self.rows)} rows, {len(self.names)} columns, "
+            f"{header}, sep={self.sep!r})"
+        )
 
     def __len__(self):
         return len(self.rows)
@@ -146,8 +149,10 @@ class Table:
         """Position of the column ``name``; ValueError with the closest name otherwise."""
         if name in self.names:
             return self.names.index(name)
-        raise ValueError(f"{self.path}: no {what} named {str(name)!r}"
-                         f"{suggest(name, self.names)}; columns: {_names(self.names, 20)}")
+        raise ValueError(
+            f"{self.path}: no {what} named {str(name)!r}"
+            f"{suggest(name, self.names)}; columns: {_names(self.names, 20)}"
+        )
 
     def _column(self, j):
         return [row[j] for row in self.rows]
@@ -162,8 +167,14 @@ class Table:
     def without_rows(self, mask):
         """A new Table without the rows where ``mask`` is true."""
         keep = np.flatnonzero(~np.asarray(mask, dtype=bool))
-        return Table(self.path, self.names, [self.rows[i] for i in keep],
-                     [self.lines[i] for i in keep], self.named, self.sep)
+        return Table(
+            self.path,
+            self.names,
+            [self.rows[i] for i in keep],
+            [self.lines[i] for i in keep],
+            self.named,
+            self.sep,
+        )
 
     # ---------------------------------------------------------------- numbers
     def numbers(self, columns, what="feature"):
@@ -222,14 +233,17 @@ class Table:
             raise ValueError(
                 f"{self.path}: missing values ({count} row{'s' if count != 1 else ''}; the "
                 f"first at {where}, which {shown}); fill them in, or drop those rows "
-                f"(--drop-missing on the command line, drop_missing=True in load_csv)")
+                f"(--drop-missing on the command line, drop_missing=True in load_csv)"
+            )
         if kind == "infinite":
-            raise ValueError(f"{self.path}: {where} holds {cell.strip()!r}, which is not a "
-                             f"finite number")
+            raise ValueError(
+                f"{self.path}: {where} holds {cell.strip()!r}, which is not a finite number"
+            )
         raise ValueError(
             f"{self.path}: the {what} column {name!r} is not numeric ({where} holds "
             f"{cell.strip()!r}); leave it out (--drop {name} on the command line, "
-            f"drop=[{name!r}] in load_csv)")
+            f"drop=[{name!r}] in load_csv)"
+        )
 
     def target(self, j):
         """Column ``j`` as targets: float64 (n,) when every cell is a number, else str (n,).
@@ -300,8 +314,10 @@ def read_csv(path, *, sep=None, header=None):
         names = [cell.strip() or f"col{i}" for i, cell in enumerate(rows[0])]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise ValueError(f"{path}: the header names {_names(repeated)} more than once; "
-                             f"column names must differ")
+            raise ValueError(
+                f"{path}: the header names {_names(repeated)} more than once; "
+                f"column names must differ"
+            )
         rows, lines = rows[1:], lines[1:]
         if not rows:
             raise ValueError(f"{path}: has a header row but no data rows")
@@ -310,8 +326,10 @@ def read_csv(path, *, sep=None, header=None):
     for row, line in zip(rows, lines):
         if len(row) != width:
             first = "the header" if header else "the first row"
-            raise ValueError(f"{path}: line {line} has {len(row)} fields, {first} {width}"
-                             f" (separator {sep!r}; give another with --sep or sep=)")
+            raise ValueError(
+                f"{path}: line {line} has {len(row)} fields, {first} {width}"
+                f" (separator {sep!r}; give another with --sep or sep=)"
+            )
     return Table(path, names, rows, lines, bool(header), sep)
 
 
@@ -345,8 +363,10 @@ def choose_columns(table, target=None, *, features=None, drop=(), require_target
     if features:
         columns = [table.names.index(name) for name in features]
         if target_column in columns:
-            raise ValueError(f"{table.path}: the target column "
-                             f"{table.names[target_column]!r} cannot also be a feature")
+            raise ValueError(
+                f"{table.path}: the target column "
+                f"{table.names[target_column]!r} cannot also be a feature"
+            )
         if len(set(columns)) != len(columns):
             raise ValueError(f"features name a column twice: {_names(features)}")
     else:
@@ -357,8 +377,17 @@ def choose_columns(table, target=None, *, features=None, drop=(), require_target
     return columns, target_column
 
 
-def load_csv(path, target=None, *, require_target=True, sep=None, header=None, features=None,
-             drop=(), drop_missing=False):
+def load_csv(
+    path,
+    target=None,
+    *,
+    require_target=True,
+    sep=None,
+    header=None,
+    features=None,
+    drop=(),
+    drop_missing=False,
+):
     """Read a CSV file into features and a target column.
 
     Parameters
@@ -386,8 +415,9 @@ def load_csv(path, target=None, *, require_target=True, sep=None, header=None, f
     target_name : str or None
     """
     table = read_csv(path, sep=sep, header=header)
-    columns, target_column = choose_columns(table, target, features=features, drop=drop,
-                                            require_target=require_target)
+    columns, target_column = choose_columns(
+        table, target, features=features, drop=drop, require_target=require_target
+    )
     used = columns + ([] if target_column is None else [target_column])
     if drop_missing:
         table = table.without_rows(table.missing_rows(used))
@@ -395,8 +425,12 @@ def load_csv(path, target=None, *, require_target=True, sep=None, header=None, f
             raise ValueError(f"{table.path}: every row has a missing value")
     x = table.numbers(columns)
     y = None if target_column is None else table.target(target_column)
-    return (x, y, [table.names[j] for j in columns],
-            None if target_column is None else table.names[target_column])
+    return (
+        x,
+        y,
+        [table.names[j] for j in columns],
+        None if target_column is None else table.names[target_column],
+    )
 
 
 def load_npz(path, target=None, *, require_target=True):
@@ -414,15 +448,20 @@ def load_npz(path, target=None, *, require_target=True):
         with open(path, "rb") as handle:
             magic = handle.read(6)
         if not magic.startswith(b"PK\x03\x04"):
-            what = ("it holds a single .npy array" if magic == b"\x93NUMPY"
-                    else "it does not start like a zip file")
+            what = (
+                "it holds a single .npy array"
+                if magic == b"\x93NUMPY"
+                else "it does not start like a zip file"
+            )
             raise ValueError(f"{path}: not a readable NPZ archive ({what})")
         with np.load(path, allow_pickle=False) as data:
             files = list(data.files)
             lower = {k.lower(): k for k in files}
             if "x" not in lower:
-                raise ValueError(f"{path}: needs an array named 'x' (features); it holds "
-                                 f"{_names(files) or 'nothing'}")
+                raise ValueError(
+                    f"{path}: needs an array named 'x' (features); it holds "
+                    f"{_names(files) or 'nothing'}"
+                )
             x = data[lower["x"]]  # only the two arrays needed are read
             name = key if key in files else lower.get(key.lower())
             y = data[name] if name is not None else None
@@ -433,26 +472,31 @@ def load_npz(path, target=None, *, require_target=True):
         if message.startswith(path):
             raise ValueError(message) from None
         if "allow_pickle" in message or "Object arrays" in message:
-            raise ValueError(f"{path}: holds Python objects (pickled data), which nnscratch "
-                             f"never loads because unpickling can run code") from None
-        raise ValueError(f"{path}: not a readable NPZ archive "
-                         f"({type(err).__name__}: {message})") from None
+            raise ValueError(
+                f"{path}: holds Python objects (pickled data), which nnscratch "
+                f"never loads because unpickling can run code"
+            ) from None
+        raise ValueError(
+            f"{path}: not a readable NPZ archive ({type(err).__name__}: {message})"
+        ) from None
     if y is None and require_target:
-        raise ValueError(f"{path}: needs a target array named {key!r}; it holds "
-                         f"{_names(files)}")
+        raise ValueError(f"{path}: needs a target array named {key!r}; it holds {_names(files)}")
     if x.ndim != 2:
         raise ValueError(f"{path}: 'x' must be 2-D (samples, features), got shape {x.shape}")
     x = _numeric_array(path, x)
     if y is not None:
         if y.ndim not in (1, 2) or len(y) != len(x):
-            raise ValueError(f"{path}: {key!r} must hold one target (row) per sample of 'x' "
-                             f"({len(x)}), got shape {y.shape}")
+            raise ValueError(
+                f"{path}: {key!r} must hold one target (row) per sample of 'x' "
+                f"({len(x)}), got shape {y.shape}"
+            )
         if y.dtype.kind not in "biufU":
             raise ValueError(f"{path}: {key!r} must hold numbers or text, got dtype {y.dtype}")
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             row = int(np.flatnonzero(~np.isfinite(y).reshape(len(y), -1).all(axis=1))[0])
-            raise ValueError(f"{path}: {key!r} holds missing or infinite values (the first "
-                             f"at row {row})")
+            raise ValueError(
+                f"{path}: {key!r} holds missing or infinite values (the first at row {row})"
+            )
     names = [f"x{i}" for i in range(x.shape[1])]
     return x, y, names, (key if y is not None else None)
 
@@ -473,16 +517,19 @@ def _numeric_array(path, x):
             try:
                 values[i, j] = float(text)
             except ValueError:
-                raise ValueError(f"{path}: 'x' is not numeric (row {i}, column {j} holds "
-                                 f"{text!r})") from None
+                raise ValueError(
+                    f"{path}: 'x' is not numeric (row {i}, column {j} holds {text!r})"
+                ) from None
     for start in range(0, len(values), 4096):  # find the first bad value without a big mask
-        block = values[start:start + 4096]
+        block = values[start : start + 4096]
         bad = ~np.isfinite(block)
         if bad.any():
             i, j = np.argwhere(bad)[0]
             what = "a missing value (NaN)" if np.isnan(block[i, j]) else "an infinite value"
-            raise ValueError(f"{path}: 'x' holds {what} at row {start + i}, column {j}; fill "
-                             f"in or drop those rows")
+            raise ValueError(
+                f"{path}: 'x' holds {what} at row {start + i}, column {j}; fill "
+                f"in or drop those rows"
+            )
     return values
 
 
