@@ -840,8 +840,10 @@ def load_model(path: str | os.PathLike, custom_objects: dict | None = None) -> N
     Raises
     ------
     ValueError
-        The file is damaged, is not a model file, was written by a newer
-        format, or names a piece that is not registered.
+        Naming the file: it is damaged, is not a model file, was written by a
+        newer format, or names a piece that is not registered.
+    FileNotFoundError, PermissionError
+        As ``open()`` raises them.
     """
     return saving.load_model(path, NeuralNetwork, custom_objects)
 

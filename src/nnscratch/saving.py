@@ -803,34 +803,13 @@ class _Archive:
 
 
 def load_model(path, network_class, custom_objects=None):
-    """Rebuild a network saved by :meth:`NeuralNetwork.save`.
+    """Rebuild a network saved by :meth:`NeuralNetwork.save` (the engine of
+    :func:`nnscratch.load_model`, which documents the arguments and passes the
+    network class in: this module never imports the network).
 
-    Users call :func:`nnscratch.load_model`, which passes the network class in
-    (this module never imports the network: the network imports it).
-
-    Parameters
-    ----------
-    path : str or path-like
-    network_class : type
-        The class to build, :class:`~nnscratch.NeuralNetwork`.
-    custom_objects : dict, optional
-        Your own pieces by the names they were saved under, for names not in
-        the registries: ``{"swish": (swish, d_swish), "signsgd": SignSGD}``.
-
-    Returns
-    -------
-    NeuralNetwork
-        Predicts exactly like the saved one, and continues training exactly as
-        the saved one would have (same parameters, optimizer state, random
-        generator state and history).
-
-    Raises
-    ------
-    ValueError
-        Naming the file: it is damaged, is not a model file, was written by a
-        newer format, or names a piece that is not registered.
-    FileNotFoundError, PermissionError
-        As ``open()`` raises them.
+    Raises ``ValueError`` naming the file for anything damaged, foreign, newer
+    or unregistered, and ``FileNotFoundError`` / ``PermissionError`` as
+    ``open()`` does.
     """
     path = os.fspath(path)
     with open(path, "rb") as handle:
