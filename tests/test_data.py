@@ -485,7 +485,7 @@ def test_missing_optional_package_names_the_extra(tmp_path, monkeypatch, module,
         data.open_data_file(tmp_path / f"d{suffix}")
 
 
-def test_prefetch_auto_is_on_only_where_it_was_measured_to_pay():
+def test_prefetch_auto_is_off_where_it_was_measured_not_to_pay():
     from nnscratch import training
 
     x, y = toy(n=50)
@@ -494,9 +494,10 @@ def test_prefetch_auto_is_on_only_where_it_was_measured_to_pay():
     def depth(xs, ys=y):
         return training.prefetch_depth("auto", training.data_source(net, xs, ys, True))
 
+    # on an idle 2-core machine the thread paid for no source (benchmarks/out_of_core.md)
     assert depth(x) == 0  # already the network's dtype: a batch is a plain copy
-    assert depth(x.astype(np.uint8)) == 1  # converted per batch
-    assert depth(CountingStore(x, 10)) == 1  # Zarr / HDF5 style store
+    assert depth(x.astype(np.uint8)) == 0  # converted per batch
+    assert depth(CountingStore(x, 10)) == 0  # Zarr / HDF5 style store
     dask_like = CountingStore(x, 10)
     dask_like.dask = {}  # Dask arrays carry their task graph here
     assert depth(dask_like) == 0

@@ -140,14 +140,15 @@ def fit(
 def prefetch_depth(prefetch, source):
     """Batches prepared ahead in a background thread: 0 (none), or 1 or 2.
 
-    ``'auto'`` prefetches where it was measured to pay on a 2-core machine
-    (``benchmarks/out_of_core.md``): for arrays and memory maps that are
-    converted per batch (uint8 images: 0.55x of the in-memory time with the
-    thread, 1.13x without), and for Zarr and HDF5 stores (Zarr 1.43x against
-    2.19x).  Not for float arrays already of the network's dtype (a batch is a
-    plain copy), not for Dask arrays (whose own worker threads then compete:
-    4.6x against 2.0x), and not for generators, whose code may not expect to
-    run in another thread.  ``True`` means 1; an int asks for that many.
+    ``'auto'`` is off: on this project's 2-core machine, idle, the thread paid
+    for no source (``benchmarks/out_of_core.md``: uint8 memory map 0.99x of the
+    in-memory time with it, 0.97x without; Zarr 1.64x against 1.45x; HDF5
+    1.70x against 1.26x; Dask 1.51x against 1.60x, a tie by the minimum),
+    because the matrix products and kernels already keep both cores busy.
+    Under heavy load from other jobs it did pay for uint8 arrays and Zarr;
+    ask for it with ``prefetch=1`` (or ``True``) where a spare core exists.
+    Generators never get it unless asked: their code may not expect to run in
+    another thread.  An int asks for that many batches ahead (at most 2).
     """
     if isinstance(prefetch, str):
         if prefetch != "auto":
@@ -161,11 +162,8 @@ def prefetch_depth(prefetch, source):
 
 
 def auto_prefetch(source):
-    """Whether ``prefetch='auto'`` turns the background thread on for ``source``."""
-    if source.kind == "array":
-        return source.x.dtype != source.dtype
-    if source.kind == "chunked":
-        return not hasattr(source.x, "dask")
+    """Whether ``prefetch='auto'`` turns the background thread on for ``source``: never,
+    as measured on a 2-core machine (see :func:`prefetch_depth`)."""
     return False
 
 
