@@ -34,3 +34,23 @@ def mnist_dir():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# Shared by the tests of the fit loop, callbacks, schedules, progress and plotting.
+def blobs(n=120, classes=3, seed=0, p=None):
+    """Gaussian blobs in 4-D: ``n`` samples of ``classes`` classes, seeded."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(classes, n, p=p)
+    centers = rng.normal(scale=3, size=(classes, 4))
+    return centers[y] + rng.normal(size=(n, 4)), y
+
+
+def net_for(**kwargs):
+    """A seeded 4-8-3 classifier for :func:`blobs` (SGD with momentum unless told)."""
+    import nnscratch as nn
+
+    kwargs.setdefault("seed", 0)
+    opt = kwargs.pop("optimizer", nn.SGD(0.05, 0.9))
+    return nn.NeuralNetwork(
+        [4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt, **kwargs
+    )

@@ -7,21 +7,6 @@ import nnscratch as nn
 from nnscratch.schedules import Constant, CosineDecay, ExponentialDecay, StepDecay
 
 
-def blobs(n=120, classes=3, seed=0, p=None):
-    rng = np.random.default_rng(seed)
-    y = rng.choice(classes, n, p=p)
-    centers = rng.normal(scale=3, size=(classes, 4))
-    return centers[y] + rng.normal(size=(n, 4)), y
-
-
-def net_for(**kwargs):
-    kwargs.setdefault("seed", 0)
-    opt = kwargs.pop("optimizer", nn.SGD(0.05, 0.9))
-    return nn.NeuralNetwork(
-        [4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt, **kwargs
-    )
-
-
 # ---------------------------------------------------------------------------- schedules
 def test_schedules_give_the_expected_rates():
     assert Constant(0.1)(0) == Constant(0.1)(10**6) == 0.1

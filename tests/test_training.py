@@ -2,27 +2,13 @@
 
 import numpy as np
 import pytest
+from conftest import blobs, net_for
 
 import nnscratch as nn
 from nnscratch import gradcheck
 from nnscratch.schedules import CosineDecay
 from nnscratch.training import sample_weights
 from nnscratch.utils import split_indices
-
-
-def blobs(n=120, classes=3, seed=0, p=None):
-    rng = np.random.default_rng(seed)
-    y = rng.choice(classes, n, p=p)
-    centers = rng.normal(scale=3, size=(classes, 4))
-    return centers[y] + rng.normal(size=(n, 4)), y
-
-
-def net_for(**kwargs):
-    kwargs.setdefault("seed", 0)
-    opt = kwargs.pop("optimizer", nn.SGD(0.05, 0.9))
-    return nn.NeuralNetwork(
-        [4, 8, 3], "relu", "softmax", "categorical_crossentropy", opt, **kwargs
-    )
 
 
 # ----------------------------------------------------------------- validation, history
