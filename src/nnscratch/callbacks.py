@@ -51,9 +51,11 @@ class Callback:
         """After each training step.
 
         ``batch`` counts from 0 within the epoch; ``logs`` holds ``"loss"``
-        (the batch's mean loss, weighted when weights are given) and ``"size"``
-        (its number of rows).  Only callbacks that define this hook cost
-        anything per batch.
+        (the batch's mean loss, weighted when weights are given), ``"size"``
+        (its number of rows), ``"epoch_seen"`` (rows trained on so far this
+        epoch) and ``"epoch_loss"`` (the epoch's running mean loss).  In
+        data-parallel training a "batch" is one sync round.  Only callbacks
+        that define this hook cost anything per batch.
         """
 
     def on_epoch_end(self, epoch, logs):
@@ -74,6 +76,26 @@ class Callback:
     def __repr__(self):
         shown = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "network"}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+class History(Callback):
+    """Appends each epoch's figures to ``network.history`` (registered by ``fit`` itself).
+
+    Parameters
+    ----------
+    extra : callable, optional
+        Returns more figures of the epoch for the history only (the seconds a
+        data-parallel run spent where), not shown to other callbacks.
+    """
+
+    def __init__(self, extra=None):
+        self.extra = extra
+
+    def on_epoch_end(self, epoch, logs):
+        history = self.network.history
+        more = self.extra() if self.extra is not None else {}
+        for key, value in {**logs, **more}.items():
+            history.setdefault(key, []).append(value)
 
 
 class CallbackList:
@@ -101,6 +123,7 @@ class CallbackList:
             for cb in self.callbacks
             if callable(getattr(cb, "on_batch_end", None))
             and type(cb).on_batch_end is not Callback.on_batch_end
+            and getattr(cb, "wants_batch_end", True)
         ]
 
     def call(self, hook, *args):

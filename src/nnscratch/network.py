@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _checks, _probe, saving, training
+from . import _checks, _probe, data, inference, saving, training
 from ._atomic import atomic_write
 from ._kernels import kernel_activation, kernel_output_pair, resolve_kernels
 from .activations import resolve_activation
@@ -706,7 +706,7 @@ class NeuralNetwork:
             A new flat vector laid out like :meth:`get_flat_params`.
         """
         x, y = self._check_xy(x, y, categorical)
-        weights = training.sample_weights(self, y, sample_weight, None)
+        weights = data.sample_weights(self, y, sample_weight, None)
         records = self._forward(x)
         per_sample = self.loss.f(records[-1].output, y)
         _checks.check_shape(_name(self.loss.f), per_sample, (x.shape[0], 1), "a loss function ")
@@ -751,7 +751,7 @@ class NeuralNetwork:
         one row (or one label) out.  The network's ``input_transform`` (if
         any) is applied to ``x`` first.
         """
-        return training.predict(self, x, labels=labels, out=out)
+        return inference.predict(self, x, labels=labels, out=out)
 
     def score(self, x: ArrayLike, y: ArrayLike, accuracy: bool = False) -> float:
         """Mean loss over ``(x, y)``, or the accuracy.
@@ -763,7 +763,7 @@ class NeuralNetwork:
         predicted right is returned.  Memory maps, chunked stores and
         generators of ``(x, y)`` batches (then ``y`` is None) are streamed.
         """
-        return training.score(self, x, y, accuracy=accuracy)
+        return inference.score(self, x, y, accuracy=accuracy)
 
     # ------------------------------------------------------------- parameters
     def save_params(self, filename: str | os.PathLike) -> str:

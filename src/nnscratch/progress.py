@@ -19,6 +19,8 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
+from .callbacks import Callback
+
 
 def _format_logs(logs, assign=": ", sep=" - "):
     parts = []
@@ -121,3 +123,35 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class ProgressLogger(Callback):
+    """The progress display as a callback (registered by ``fit`` itself, after the history).
+
+    Parameters
+    ----------
+    progress : Progress
+    """
+
+    def __init__(self, progress):
+        self.progress = progress
+        # a batch costs something only when a bar is drawn
+        self.wants_batch_end = progress.mode == "bar"
+
+    def on_epoch_begin(self, epoch, logs):
+        self.progress.epoch_begin(epoch)
+
+    def on_batch_end(self, batch, logs):
+        self.progress.batch_end(logs["epoch_seen"], logs["epoch_loss"])
+
+    def on_epoch_end(self, epoch, logs):
+        self.progress.epoch_end(epoch, logs)
+
+    def set_total(self, n_samples):
+        """The samples of an epoch, once a generator's first epoch has told them."""
+        self.progress.n_samples = n_samples
+        if self.progress._bar is not None:
+            self.progress._bar.total = n_samples
+
+    def close(self):
+        self.progress.close()

@@ -1,16 +1,22 @@
-"""The fit loop: epochs of batches from a data source, around the network's training step.
+"""The fit loop: one epoch frame that a local or a data-parallel run fills with rounds.
 
-:meth:`NeuralNetwork.fit` hands its arguments to :func:`fit` here, which
-prepares a data source (:mod:`nnscratch.data`), then runs one
-:class:`TrainingRun`.  The run owns what lasts one ``fit`` call: callbacks,
-the progress display, the Ctrl-C guard, the validation data, the epoch's
-snapshot for divergence.  For each batch the source yields, it calls
-``network.train_on_batch`` (the article's forward -> backward -> update step)
-and never looks at the whole data set itself, so sources that stream from disk
-or from a cluster plug in unchanged.
+:meth:`NeuralNetwork.fit` hands its arguments to :func:`fit` here, which asks
+the data package (:mod:`nnscratch.data`) for a source and its validation data,
+then runs one :class:`EpochFrame` over :class:`LocalRounds`.
+:mod:`nnscratch.distributed` runs the very same frame over its own rounds.
 
-This module drives the network and receives it as an argument; it never
-imports the network module.
+The frame is written once and owns what lasts one ``fit`` call: the callbacks
+(the history and the progress display are callbacks it registers first), the
+Ctrl-C guard, the snapshot of each epoch's start (restored when the loss or the
+parameters stop being finite, or when reading the data fails mid-epoch), the
+validation figures and the epoch's logs.  What differs between a local and a
+data-parallel run is only how one *round* is computed: a round is one batch
+through ``network.train_on_batch`` locally, one sync round of every replica on
+a cluster; each reports a :class:`RoundResult`.
+
+``predict``, ``score`` and ``evaluate`` live in :mod:`nnscratch.inference`; the
+names here are kept for callers.  This module drives the network and receives
+it as an argument; it never imports the network module.
 """
 
 from __future__ import annotations
@@ -20,12 +26,15 @@ import signal
 import threading
 import time
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from . import _checks
 from . import data as data_module
-from .callbacks import CallbackList
+from .callbacks import CallbackList, History
 from .data import (  # noqa: F401 - the data preparation once lived here
     array_source,
     class_weights,
@@ -36,9 +45,9 @@ from .data import (  # noqa: F401 - the data preparation once lived here
     validation_arrays,
 )
 from .exceptions import DivergenceWarning, TrainingInterrupted
+from .inference import evaluate, forward_in_chunks, predict, score  # noqa: F401 - old home
 from .optimizers import current_learning_rate
-from .progress import Progress
-from .utils import labels_from_output
+from .progress import Progress, ProgressLogger
 
 
 class InterruptGuard:
@@ -130,19 +139,21 @@ def fit(
         source, validation = split_validation(network, source, validation_split)
     elif validation_data is not None:
         validation = validation_arrays(network, validation_data)
-    run = TrainingRun(
+    classify = categorical or network.is_classifier()
+    rounds = LocalRounds(
+        network, source, batch_size, shuffle, classify, prefetch_depth(prefetch, source)
+    )
+    frame = EpochFrame(
         network,
-        source,
-        batch_size,
+        rounds,
         epochs,
         verbose=verbose,
-        shuffle=shuffle,
         validation=validation,
         callbacks=callbacks,
-        classify=categorical or network.is_classifier(),
-        prefetch=prefetch_depth(prefetch, source),
+        classify=classify,
+        caller_depth=2,
     )
-    return run.run()
+    return frame.run()
 
 
 def prefetch_depth(prefetch, source):
@@ -175,81 +186,200 @@ def auto_prefetch(source):
     return False
 
 
-class TrainingRun:
-    """The state of one ``fit`` call.
+class RoundResult(NamedTuple):
+    """What one round of training gave: one batch locally, one sync round on a cluster.
+
+    Attributes
+    ----------
+    loss : float
+        The summed (weighted) loss of the round's samples.
+    weight : float
+        The summed weights (the number of samples without weights).
+    correct : int
+        Correct predictions (0 unless the run counts them).
+    seen : int
+        Rows trained on.
+    finite : bool
+        False when the round found the loss or the parameters non-finite.
+    carried : bool
+        True for the totals of rounds done before a resume: they count in the
+        epoch's figures but are not a round of this call (no batch hooks).
+    """
+
+    loss: float
+    weight: float
+    correct: int
+    seen: int
+    finite: bool = True
+    carried: bool = False
+
+
+@dataclass
+class EpochTotals:
+    """The running sums of one epoch."""
+
+    loss: float = 0.0
+    weight: float = 0.0
+    correct: int = 0
+    seen: int = 0
+
+    def add(self, result):
+        self.loss += result.loss
+        self.weight += result.weight
+        self.correct += result.correct
+        self.seen += result.seen
+
+    def mean_loss(self):
+        return self.loss / max(self.weight, 1e-300)
+
+
+class Rounds(Protocol):
+    """How one kind of run computes its rounds; everything else is the frame's.
+
+    ``n_samples`` (rows per epoch, or None until a generator's first epoch
+    ends); ``rounds(epoch)``, an iterator of :class:`RoundResult` that trains
+    the network in place and draws the epoch's randomness when first advanced;
+    ``unit`` (what a round is, for messages), ``advice`` (extra things to try
+    when training diverges); optionally ``callbacks()`` (internal callbacks run
+    after the history and the progress display, before the user's),
+    ``epoch_logs()`` (extra history entries of the epoch), ``finish(completed)``
+    (after the last ``on_train_end``) and ``close()`` (always, at the end).
+    """
+
+    n_samples: int | None
+    unit: str
+    advice: str
+
+    def rounds(self, epoch: int) -> Iterator[RoundResult]: ...
+
+
+class LocalRounds:
+    """Rounds of one batch each, from a data source, through ``network.train_on_batch``.
 
     Parameters
     ----------
     network : NeuralNetwork
-        Trained in place through ``train_on_batch``.
-    source : data source
-        Has ``n_samples`` and ``batches(batch_size, rng, shuffle)`` yielding
-        :class:`~nnscratch.data.Batch` records.
-    batch_size, epochs : int
-    verbose : {0, 1, 2}
-    shuffle : bool
-    validation : (x_val, y_val, w_val), data source, or None
-        Arrays already in the network's dtype (``w_val`` may be None), or a
-        source streamed in chunks at each scoring.
-    callbacks : list or None
-    classify : bool
-        Record accuracies.
+    source : nnscratch.data.DataSource
+    batch_size : int or None
+    shuffle, classify : bool
     prefetch : int
         Batches prepared ahead in a background thread (0: none); see
         :func:`nnscratch.data.prefetch`.
     """
 
-    def __init__(
-        self,
-        network,
-        source,
-        batch_size,
-        epochs,
-        *,
-        verbose=1,
-        shuffle=True,
-        validation=None,
-        callbacks=None,
-        classify=False,
-        prefetch=0,
-    ):
+    unit = "batch"
+    advice = ""
+
+    def __init__(self, network, source, batch_size, shuffle, classify, prefetch=0):
         self.network = network
         self.source = source
         self.batch_size = batch_size
-        self.epochs = epochs
         self.shuffle = shuffle
-        self.validation = validation
         self.classify = classify
         self.prefetch = prefetch
-        self.callbacks = CallbackList(callbacks, network)
-        self.progress = Progress(verbose, epochs, source.n_samples)
+
+    @property
+    def n_samples(self):
+        return self.source.n_samples
+
+    def rounds(self, epoch):
+        batches = self.source.batches(self.batch_size, self.network.rng, self.shuffle)
+        if self.prefetch:
+            batches = data_module.prefetch(batches, self.prefetch)
+        return self._train(batches)
+
+    def _train(self, batches):
+        network = self.network
+        for batch in batches:
+            result = network.train_on_batch(
+                batch.x, batch.y, batch.sample_weight, classify=self.classify
+            )
+            yield RoundResult(result.loss, result.weight, result.correct, batch.x.shape[0])
+
+
+class EpochFrame:
+    """The epochs of one ``fit`` call, around the rounds a :class:`Rounds` computes.
+
+    Parameters
+    ----------
+    network : NeuralNetwork
+    rounds : Rounds
+    epochs : int
+        The last epoch (counting from 1) to train; a resumed run starts at
+        ``first_epoch``.
+    verbose : {0, 1, 2}
+    validation : (x_val, y_val, w_val), data source, or None
+        Scored after every epoch by :func:`nnscratch.inference.evaluate`.
+    callbacks : list or None
+    classify : bool
+        Record accuracies.
+    first_epoch : int
+    caller_depth : int
+        Frames between the user's call and :meth:`run`, so that warnings
+        point at the user's line.
+    """
+
+    def __init__(
+        self,
+        network,
+        rounds,
+        epochs,
+        *,
+        verbose=1,
+        validation=None,
+        callbacks=None,
+        classify=False,
+        first_epoch=0,
+        caller_depth=2,
+    ):
+        self.network = network
+        self.rounds = rounds
+        self.epochs = epochs
+        self.first_epoch = first_epoch
+        self.validation = validation
+        self.classify = classify
+        self.caller_depth = caller_depth
+        self.progress = ProgressLogger(Progress(verbose, epochs, rounds.n_samples))
+        internal = [History(getattr(rounds, "epoch_logs", None)), self.progress]
+        internal += list(getattr(rounds, "callbacks", list)())
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            CallbackList(callbacks, network)  # raises its clear error
+        self.callbacks = CallbackList(internal + list(callbacks or []), network)
         self.guard = None
 
     def run(self):
-        """Train all epochs (or until something stops training); returns the epoch losses."""
+        """Train the epochs (or until something stops training); returns the epoch losses."""
         network = self.network
         network.stop_training = False
         losses = []
-        with InterruptGuard() as self.guard:
-            try:
-                self.callbacks.call("on_train_begin", {})
-                for epoch in range(self.epochs):
-                    logs = self.run_epoch(epoch)
-                    if logs is None:  # diverged or interrupted mid-epoch
-                        break
-                    losses.append(logs["loss"])
-                    self.callbacks.call("on_epoch_end", epoch, logs)
-                    if network.stop_training or self.guard.interrupted:
-                        break
-            finally:
-                self.progress.close()
-            self.callbacks.call("on_train_end", {})
+        try:
+            with InterruptGuard() as self.guard:
+                try:
+                    self.callbacks.call("on_train_begin", {})
+                    for epoch in range(self.first_epoch, self.epochs):
+                        logs = self.run_epoch(epoch)
+                        if logs is None:  # diverged or interrupted mid-epoch
+                            break
+                        losses.append(logs["loss"])
+                        self.callbacks.call("on_epoch_end", epoch, logs)
+                        if network.stop_training or self.guard.interrupted:
+                            break
+                finally:
+                    self.progress.close()
+                self.callbacks.call("on_train_end", {})
+            finish = getattr(self.rounds, "finish", None)
+            if finish is not None:
+                finish(not self.guard.interrupted)
+        finally:
+            close = getattr(self.rounds, "close", None)
+            if close is not None:
+                close()
         if self.guard.interrupted:
             warnings.warn(
-                "training interrupted by Ctrl-C; the model keeps the parameters "
-                "of the last finished batch and its history",
+                f"training interrupted by Ctrl-C; the model keeps the parameters "
+                f"of the last finished {self.rounds.unit} and its history",
                 TrainingInterrupted,
-                stacklevel=4,
+                stacklevel=self.caller_depth + 2,
             )
         return losses
 
@@ -259,57 +389,53 @@ class TrainingRun:
         start_time = time.perf_counter()
         snapshot = network.get_flat_params()  # known-finite parameters to fall back on
         self.callbacks.call("on_epoch_begin", epoch, {})
-        self.progress.epoch_begin(epoch)
-        total = weight_total = 0.0
-        correct = seen = 0
-        batches = self.source.batches(self.batch_size, network.rng, self.shuffle)
-        if self.prefetch:
-            batches = data_module.prefetch(batches, self.prefetch)
+        totals = EpochTotals()
+        index = 0
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            for index, batch in enumerate(_guarded(batches, network, snapshot)):
-                result = network.train_on_batch(
-                    batch.x, batch.y, batch.sample_weight, classify=self.classify
-                )
-                if not math.isfinite(result.loss):
-                    self._diverged(snapshot, f"the loss became {result.loss}")
+            for result in _guarded(self.rounds.rounds(epoch), network, snapshot):
+                totals.add(result)
+                if not result.finite or not math.isfinite(result.loss):
+                    what = (
+                        f"the loss became {result.loss}"
+                        if not math.isfinite(result.loss)
+                        else "the parameters stopped being finite"
+                    )
+                    self._diverged(snapshot, what)
                     return None
-                total += result.loss
-                weight_total += result.weight
-                correct += result.correct
-                seen += batch.x.shape[0]
-                self.progress.batch_end(seen, total / max(weight_total, 1e-300))
+                if result.carried:
+                    continue
                 if self.callbacks.has_batch_hooks:
                     self.callbacks.batch_end(
                         index,
                         {
                             "loss": result.loss / max(result.weight, 1e-300),
-                            "size": batch.x.shape[0],
+                            "size": result.seen,
+                            # for the progress display: the epoch so far
+                            "epoch_seen": totals.seen,
+                            "epoch_loss": totals.mean_loss(),
                         },
                     )
+                index += 1
+                n = self.rounds.n_samples
                 if (self.guard.interrupted or network.stop_training) and (
-                    self.source.n_samples is None or seen < self.source.n_samples
+                    n is None or totals.seen < n
                 ):
                     return None
             if not _checks.all_finite(network.get_flat_params()):
                 self._diverged(snapshot, "the parameters stopped being finite")
                 return None
-        if self.progress.n_samples is None:  # a generator: now the epoch's size is known
-            self.progress.n_samples = seen
-            if self.progress._bar is not None:
-                self.progress._bar.total = seen
-        logs = {"loss": total / max(weight_total, 1e-300) + network.l2_penalty()}
+        if self.progress.progress.n_samples is None:  # a generator: now the size is known
+            self.progress.set_total(totals.seen)
+        logs = {"loss": totals.mean_loss() + network.l2_penalty()}
         if self.classify:
             units = network.layers[-1] if network.multilabel() else 1
-            logs["accuracy"] = correct / (seen * units)
+            logs["accuracy"] = totals.correct / max(totals.seen * units, 1)
         if isinstance(self.validation, tuple):
             logs.update(evaluate(network, *self.validation, classify=self.classify, prefix="val_"))
         elif self.validation is not None:
             logs.update(evaluate(network, self.validation, classify=self.classify, prefix="val_"))
         logs["learning_rate"] = current_learning_rate(network.optimizer)
         logs["seconds"] = time.perf_counter() - start_time
-        for key, value in logs.items():
-            network.history.setdefault(key, []).append(value)
-        self.progress.epoch_end(epoch, logs)
         return logs
 
     def _diverged(self, snapshot, what):
@@ -322,209 +448,27 @@ class TrainingRun:
             f"training diverged in epoch {len(network.history.get('loss', [])) + 1}: {what}. "
             f"The parameters from the start of that epoch were restored and training "
             f"stopped. Try a smaller learning rate{hint}, gradient clipping (clipnorm=1.0 "
-            f"on the optimizer) or inputs scaled to about unit size.",
+            f"on the optimizer){self.rounds.advice} or inputs scaled to about unit size.",
             DivergenceWarning,
-            stacklevel=6,
+            stacklevel=self.caller_depth + 4,
         )
 
 
-def _guarded(batches, network, snapshot):
-    """Pass batches through; a batch the source refuses restores the epoch's start first.
+def _guarded(rounds, network, snapshot):
+    """Pass the rounds through; a round that fails restores the epoch's start first.
 
-    A bad value found far into a file (a NaN at row 3,000,000, say) must not
-    leave the network half-way through an epoch: the parameters go back to
-    where the epoch began before the error reaches the caller.
+    A bad value found far into a file (a NaN at row 3,000,000, say), on this
+    machine or on a worker, must not leave the network half-way through an
+    epoch: the parameters go back to where the epoch began before the error
+    reaches the caller.
     """
-    iterator = iter(batches)
+    iterator = iter(rounds)
     while True:
         try:
-            batch = next(iterator)
+            result = next(iterator)
         except StopIteration:
             return
         except Exception:
             network.set_flat_params(snapshot)
             raise
-        yield batch
-
-
-def evaluate(network, validation, y=None, sample_weight=None, *, classify=False, prefix=""):
-    """Mean loss (weighted when weights are given) and, when ``classify``, the accuracy.
-
-    ``validation`` is either arrays ``(x, y, w)`` already converted and
-    transformed (pass them as ``validation, y, sample_weight``, as before), or
-    a data source, streamed in order :data:`~nnscratch.data.PREDICT_ROWS` rows
-    at a time so that nothing is held whole.
-    """
-    if y is not None or isinstance(validation, np.ndarray):
-        return _evaluate_arrays(network, validation, y, sample_weight, classify, prefix)
-    total = weight_total = 0.0
-    correct = seen = 0
-    units = network.layers[-1] if network.multilabel() else 1
-    single = None
-    for index, batch in enumerate(
-        validation.batches(data_module.PREDICT_ROWS, None, shuffle=False)
-    ):
-        output = network._forward_fast(batch.x)
-        per_sample = network.loss.f(output, batch.y)[:, 0]
-        if batch.sample_weight is None:
-            total += float(per_sample.sum(dtype=np.float64))
-            weight_total += per_sample.shape[0]
-        else:
-            total += float(batch.sample_weight.astype(np.float64) @ per_sample)
-            weight_total += float(batch.sample_weight.sum(dtype=np.float64))
-        if classify:
-            correct += network._count_correct(output, batch.y)
-        seen += batch.x.shape[0]
-        # a source of one chunk is scored with exactly the arithmetic of the array path
-        single = (output, batch) if index == 0 else None
-    if single is not None:
-        return _evaluate_arrays(
-            network, None, single[1].y, single[1].sample_weight, classify, prefix, output=single[0]
-        )
-    logs = {prefix + "loss": total / weight_total if weight_total else 0.0}
-    if classify:
-        logs[prefix + "accuracy"] = correct / (seen * units)
-    return logs
-
-
-def _evaluate_arrays(network, x, y, sample_weight, classify, prefix, output=None):
-    if output is None:
-        output = forward_in_chunks(network, x)
-    per_sample = network.loss.f(output, y)[:, 0]
-    if sample_weight is None:
-        logs = {prefix + "loss": float(np.mean(per_sample))}
-    else:
-        total = float(sample_weight.sum())
-        logs = {prefix + "loss": float(sample_weight @ per_sample) / total if total else 0.0}
-    if classify:
-        units = y.shape[1] if network.multilabel() else 1
-        logs[prefix + "accuracy"] = network._count_correct(output, y) / (y.shape[0] * units)
-    return logs
-
-
-def forward_in_chunks(network, x, chunk=8192):
-    """The network's output for converted (and transformed) ``x``, 8192 rows at a time."""
-    parts = [network._forward_fast(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)]
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-# ------------------------------------------------------------------ predict and score
-def predict(network, x, *, labels=False, out=None):
-    """:meth:`NeuralNetwork.predict`: in-memory input at once, other input streamed.
-
-    Memory maps, chunked stores and generators are read
-    :data:`~nnscratch.data.PREDICT_ROWS` rows at a time; the outputs are
-    gathered into a new array, or written into ``out`` (e.g. a memory map
-    opened for writing) when it is given, which is then returned.
-    """
-    transform = input_transform(network)
-    if out is None and not data_module.is_streamed(x):
-        single = np.ndim(x) == 1
-        x = _checks.check_x(x, dtype=network.dtype, n_features=network.layers[0], allow_1d=True)
-        if transform is None:
-            result = forward_in_chunks(network, x)
-            if result is x:  # identity network on its own input: never hand back the caller's
-                result = result.copy()
-        else:
-            result = forward_in_chunks(network, data_module._apply(transform, x, "x"))
-        if labels:
-            result = labels_from_output(result, network.multilabel())
-        return result[0] if single else result
-    if out is not None and np.ndim(x) == 1 and not data_module._is_batch_stream(x):
-        raise ValueError("out= needs 2-D x (samples, features); predict one sample without it")
-    chunks = data_module.iter_x_chunks(
-        x,
-        data_module.PREDICT_ROWS,
-        network.dtype,
-        n_features=network.layers[0],
-        transform=transform,
-    )
-    if out is not None:
-        return _predict_into(network, chunks, labels, out, _n_rows(x))
-    parts = []
-    for chunk in chunks:
-        result = network._forward_fast(chunk)
-        parts.append(labels_from_output(result, network.multilabel()) if labels else result)
-    if not parts:
-        raise ValueError("x is empty: it has 0 samples")
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def _n_rows(x):
-    shape = getattr(x, "shape", None)
-    return None if shape is None else shape[0]
-
-
-def _predict_into(network, chunks, labels, out, n):
-    """Write each chunk's outputs (or labels) into ``out``; checks its shape first."""
-    m = network.layers[-1]
-    if labels:
-        expected = (n, m) if network.multilabel() and m > 1 else (n,)
-    else:
-        expected = (n, m)
-    shape = getattr(out, "shape", None)
-    if shape is None or not hasattr(out, "__setitem__"):
-        raise TypeError(f"out must be an array (a memory map, say), got {type(out).__name__}")
-    if (
-        len(shape) != len(expected)
-        or shape[1:] != expected[1:]
-        or (n is not None and shape[0] != n)
-    ):
-        want = tuple("n" if d is None else d for d in expected)
-        raise ValueError(f"out has shape {tuple(shape)}, but the predictions have shape {want}")
-    if not labels and np.dtype(out.dtype).kind != "f":
-        raise TypeError(f"out must have a float dtype for the outputs, got {out.dtype}")
-    start = 0
-    for chunk in chunks:
-        result = network._forward_fast(chunk)
-        if labels:
-            result = labels_from_output(result, network.multilabel())
-        stop = start + result.shape[0]
-        if stop > shape[0]:
-            raise ValueError(f"out has {shape[0]} rows, but x yielded more samples")
-        out[start:stop] = result
-        start = stop
-    if start != shape[0]:
-        raise ValueError(f"out has {shape[0]} rows, but x held {start} samples")
-    return out
-
-
-def score(network, x, y, *, accuracy=False):
-    """:meth:`NeuralNetwork.score`: in-memory input at once, other input streamed.
-
-    For streamed ``x`` (a memory map, a chunked store, a generator yielding
-    ``(x, y)``) the loss or accuracy is summed chunk by chunk; ``y`` may then
-    be a memory map or a chunked store too.
-    """
-    m = network.layers[-1]
-    transform = input_transform(network)
-    if not data_module.is_streamed(x) and not data_module._is_lazy_array(y):
-        x = _checks.check_x(x, dtype=network.dtype, n_features=network.layers[0])
-        if transform is not None:
-            x = data_module._apply(transform, x, "x")
-        if accuracy:
-            predicted = labels_from_output(forward_in_chunks(network, x), network.multilabel())
-            truth = _checks.check_accuracy_targets(
-                y, n_samples=x.shape[0], n_outputs=m, multilabel=network.multilabel()
-            )
-            return float(np.mean(predicted == truth))
-        as_labels = np.ndim(y) == 1 and m > 1
-        y_arr = _checks.check_targets(
-            y, n_samples=x.shape[0], n_outputs=m, dtype=network.dtype, categorical=as_labels
-        )
-        return float(np.mean(network.loss.f(forward_in_chunks(network, x), y_arr)))
-    if y is None:  # a generator: labels or one-hot rows, decided per batch
-        categorical = None
-    else:
-        categorical = len(y.shape if hasattr(y, "shape") else np.shape(y)) == 1 and m > 1
-    source = data_module.as_source(
-        x,
-        y,
-        n_features=network.layers[0],
-        n_outputs=m,
-        dtype=network.dtype,
-        categorical=categorical,
-        transform=transform,
-    )
-    logs = evaluate(network, source, classify=accuracy)
-    return logs["accuracy"] if accuracy else logs["loss"]
+        yield result
