@@ -294,27 +294,24 @@ def test_bad_arguments_are_named(client, digits, kwargs, match):
         )
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        (dict(class_weight="balanced"), "class_weight needs NumPy"),
-        (dict(validation_split=0.2), "validation_split needs NumPy"),
-    ],
-)
-def test_dask_inputs_refuse_numpy_only_options(client, digits, kwargs, match):
+def test_dask_inputs_take_the_options_net_fit_takes(client, digits):
+    """class_weight and validation_split once needed NumPy inputs; the data package serves
+    every input kind, so they now work with Dask arrays as they do in net.fit."""
     x, y = digits
-    with pytest.raises(ValueError, match=match):
-        nd.fit(
-            make_net(),
-            da.from_array(x[:50]),
-            da.from_array(y[:50]),
-            10,
-            1,
-            client=client,
-            categorical=True,
-            verbose=0,
-            **kwargs,
-        )
+    xd, yd = da.from_array(x[:400], chunks=100), da.from_array(y[:400], chunks=100)
+    kwargs = dict(client=client, categorical=True, verbose=0, sync_every=2)
+    by_class = make_net()
+    nd.fit(by_class, xd, yd, 20, 2, class_weight="balanced", **kwargs)
+    counts = np.bincount(y[:400], minlength=10)
+    weights = (400 / (10 * counts))[y[:400]]
+    by_sample = make_net()
+    nd.fit(by_sample, xd, yd, 20, 2, sample_weight=weights, **kwargs)
+    # the same weights in the same dtype through the same steps
+    np.testing.assert_array_equal(by_class.get_flat_params(), by_sample.get_flat_params())
+    split = make_net()
+    nd.fit(split, xd, yd, 20, 2, validation_split=0.25, **kwargs)
+    assert len(split.history["val_loss"]) == 2  # one whole chunk of 100 rows held out
+    assert split.history["sync_rounds"] == [8, 8]  # 300 training rows, 15 steps, 2 per round
 
 
 def test_bad_dask_input_is_reported(client, digits):

@@ -1,25 +1,49 @@
-"""Data-parallel training on a Dask cluster.
+"""Data-parallel training on a Dask cluster: how one round runs on the workers, nothing more.
 
 Needs Dask and its distributed scheduler (an optional extra:
 ``pip install 'nnscratch[dask]'``).  The core of nnscratch never imports this
 module.
 
-How it works
-------------
-The rows of ``(x, y)`` are cut into partitions (the row chunks of a Dask
-array, or ``replicas`` equal slices of a NumPy array) and held in the memory
-of the workers; they never travel back to the client.  The partitions are
-gathered into ``replicas`` groups, one model replica per group (by default
-one per worker thread), each group made of partitions living on one worker.
+One road
+--------
+:func:`fit` prepares its data with the very functions :meth:`NeuralNetwork.fit`
+uses (:func:`nnscratch.data.data_source`, ``split_validation``,
+``validation_arrays``), runs the same epoch frame
+(:class:`nnscratch.training.EpochFrame`: callbacks, history, progress, Ctrl-C,
+divergence) and differs only in how one round of batches is computed.  Every
+replica's batches come from :class:`nnscratch.data.ArraySource` objects with the
+network's input transform, so the replicas train on exactly the values
+``predict`` serves.
 
-Training runs in *sync rounds*.  In a round every replica starts from the same
-parameters and optimizer state, takes ``sync_every`` steps of the network's
-own training step (:meth:`NeuralNetwork.train_on_batch`) on its own batches,
-and sends back its parameters and optimizer state.  The client averages them,
-each replica weighted by the samples (the summed sample weights) it trained
-on, and the next round starts from the average.  This is "parameter
-averaging" (local SGD); with ``sync_every=1`` and plain SGD it is exactly
-synchronous SGD: one step on the concatenation of the replicas' batches.
+Where the data lies
+-------------------
+The training rows are cut into partitions: a Dask array's or a chunked store's
+row chunks, or ``replicas`` row ranges of a NumPy array or memory map.  Each
+partition is made *on a worker*, which reads its own rows where they lie:
+
+* a memory map (``np.load(path, mmap_mode='r')``, ``np.memmap``): the worker
+  maps the same file and reads the rows of each batch from it;
+* an ``h5py.Dataset`` or a ``zarr.Array``: the worker opens the file (store)
+  and reads its row range once;
+* a Dask array: the worker computes its row blocks.
+
+Only a small description (path, offset, dtype, row range) and the targets
+travel, so the client holds the model and the bookkeeping only and no large
+task graph is sent.  **The files must be visible to every worker at the same
+path** (one machine, or a shared file system); a worker that cannot open one
+says so.  A NumPy array in the client's memory travels inside the graph, as
+its partitions.
+
+Sync rounds
+-----------
+In a round every replica starts from the same parameters and optimizer state,
+takes ``sync_every`` steps of the network's own training step
+(:meth:`NeuralNetwork.train_on_batch`) on its own batches, and sends back its
+parameters and optimizer state.  The client averages them, each replica
+weighted by the samples (the summed sample weights) it trained on, and the
+next round starts from the average.  This is "parameter averaging" (local
+SGD); with ``sync_every=1`` and plain SGD it is exactly synchronous SGD: one
+step on the concatenation of the replicas' batches.
 
 ``batch_size`` means what it means for :meth:`NeuralNetwork.fit`: the samples
 behind one update, summed over the replicas.  An epoch has
@@ -29,8 +53,8 @@ batches about a third of ``batch_size`` big.
 
 Every task is a pure function of (parameters, optimizer state, partition,
 seed, step), so when a worker dies Dask runs the lost tasks again elsewhere
-(rebuilding lost partitions from their graph) and the result is the same, bit
-for bit, as a run without the fault.  ``checkpoint=path`` saves the model
+(re-reading lost partitions from where they lie) and the result is the same,
+bit for bit, as a run without the fault.  ``checkpoint=path`` saves the model
 after every round (every ``checkpoint_every`` rounds), so a run also survives
 the loss of the client: call :func:`fit` again with ``resume=True``.
 
@@ -45,12 +69,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import mmap
 import os
 import pickle
 import threading
 import time
 import uuid
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -67,11 +91,9 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
         "'dask[array]' distributed)"
     ) from err
 
-from . import _checks, training
-from .callbacks import CallbackList
-from .data import ArraySource, TargetEncoder
-from .exceptions import ConcurrentTrainingError, DivergenceWarning, TrainingInterrupted
-from .optimizers import Optimizer, current_learning_rate
+from . import _checks, data, training
+from .exceptions import ConcurrentTrainingError
+from .optimizers import Optimizer
 from .progress import Progress
 
 __all__ = [
@@ -90,39 +112,161 @@ CHECKPOINT_KEY = "nnscratch.distributed"
 """The key of ``net.metadata`` under which a checkpoint records where the run stood."""
 
 
-# ------------------------------------------------------------------ what runs on workers
-class Partition(NamedTuple):
-    """Rows of the training data held by one worker.
+# ------------------------------------------------------------------ where the rows lie
+class _MemmapFile(NamedTuple):
+    """How a worker maps the file behind a memory map (C-ordered rows)."""
 
-    Attributes
+    path: str
+    offset: int
+    dtype: str
+    shape: tuple
+
+    def open(self):
+        return np.memmap(
+            self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=self.shape
+        )
+
+
+class _HDF5Dataset(NamedTuple):
+    """How a worker opens an HDF5 data set."""
+
+    path: str
+    name: str
+
+    def open(self):
+        import h5py
+
+        return h5py.File(self.path, "r")[self.name]
+
+
+class _Store(NamedTuple):
+    """A store that pickles as its location (a Zarr array), sent as it is."""
+
+    store: object
+
+    def open(self):
+        return self.store
+
+
+def _memmap_file(x):
+    """The file, offset and shape of a C-contiguous memory map, or None when there is none."""
+    if not x.flags.c_contiguous or not getattr(x, "filename", None):
+        return None
+    root = x
+    while isinstance(root.base, np.memmap):
+        root = root.base
+    if not isinstance(root.base, mmap.mmap):
+        return None
+    # np.memmap maps from the allocation boundary below its offset; the data starts
+    # ``offset % ALLOCATIONGRANULARITY`` bytes into the map
+    start = root.offset - root.offset % mmap.ALLOCATIONGRANULARITY
+    mapped = np.frombuffer(root.base, dtype=np.uint8)
+    offset = start + (x.ctypes.data - mapped.ctypes.data)
+    return _MemmapFile(os.fspath(x.filename), int(offset), x.dtype.str, tuple(x.shape))
+
+
+def _opener(a):
+    """A small description a worker opens ``a`` from, or None when ``a`` must travel."""
+    if isinstance(a, np.memmap):
+        return _memmap_file(a)
+    module = type(a).__module__
+    if module.startswith("h5py"):
+        return _HDF5Dataset(os.fspath(a.file.filename), a.name)
+    if module.startswith("zarr"):
+        return _Store(a)
+    return None
+
+
+def _piece(a, start, stop):
+    """What a partition task gets for rows ``start:stop`` of ``a`` (targets, x)."""
+    if a is None:
+        return None
+    if isinstance(a, da.Array):
+        return a[start:stop]  # a dependency: computed on the worker
+    opener = _opener(a)
+    if opener is not None:
+        return opener
+    if data.is_lazy_array(a):  # another store: read here, travels with the task
+        return data.source._read_rows(a, start, stop)
+    return a[start:stop]
+
+
+def _open_rows(piece, start, stop, name):
+    """Rows ``start:stop`` on the worker: mapped (memmap), read (stores) or as given."""
+    if not hasattr(piece, "open"):
+        return piece
+    try:
+        opened = piece.open()
+    except (OSError, ValueError) as err:
+        raise OSError(
+            f"a Dask worker could not open {name} from {getattr(piece, 'path', piece)!r} "
+            f"({err}); nnscratch.distributed.fit reads the data where it lies, so the "
+            f"file must be visible to every worker at the same path"
+        ) from err
+    if isinstance(opened, np.memmap):
+        return opened[start:stop]  # read batch by batch
+    return data.source._read_rows(opened, start, stop)
+
+
+class _Partition:
+    """The rows of the training data one worker serves, as an :class:`ArraySource`.
+
+    Pickles as its description (a file's path, a row range, the targets), so a
+    partition moved between workers is re-opened where it lands instead of
+    travelling with its data.
+
+    Parameters
     ----------
-    x : ndarray of shape (n, n_features), any real dtype (converted per batch)
-    y : ndarray
-        Targets prepared by :meth:`TargetEncoder.prepare`: integer labels of
-        shape (n,) when categorical, else float rows of shape (n, n_outputs).
-    sample_weight : ndarray of shape (n,) or None
+    x, y : opener or ndarray
+        Where rows ``start:stop`` of the inputs and of the prepared targets lie.
+    start, stop : int
+        The partition's rows in the whole training data.
+    sample_weight : ndarray of shape (stop - start,) or None
+    rows : ndarray of int or None
+        The rows to train on, counted from ``start`` (None: all of them).
+    encoder : TargetEncoder
+    dtype : numpy dtype
+    transform : callable or None
+        The network's input transform.
     """
 
-    x: np.ndarray
-    y: np.ndarray
-    sample_weight: np.ndarray | None
+    def __init__(self, x, y, start, stop, sample_weight, rows, encoder, dtype, transform):
+        self.spec = (x, y, start, stop, sample_weight, rows, encoder, dtype, transform)
+        self._source = None
 
+    def __getstate__(self):
+        return {"spec": self.spec}
 
-def _make_partition(x, y, w, encoder, n_features):
-    """Check one chunk of ``(x, y, w)`` and hold it as a :class:`Partition` (runs on a worker)."""
-    x = _checks.check_2d_source(np.asarray(x), n_features=n_features)
-    y = encoder.prepare(np.asarray(y), x.shape[0])
-    if w is not None:
-        w = np.asarray(w)
-        if w.ndim != 1 or w.shape[0] != x.shape[0]:
-            raise ValueError(
-                f"sample_weight must be 1-D with one weight per sample; a chunk "
-                f"of x has {x.shape[0]} rows but its weights have shape {w.shape}"
+    def __setstate__(self, state):
+        self.spec = state["spec"]
+        self._source = None
+
+    @property
+    def source(self):
+        if self._source is None:
+            x, y, start, stop, w, rows, encoder, dtype, transform = self.spec
+            self._source = data.ArraySource(
+                _open_rows(x, start, stop, "x"),
+                _open_rows(y, start, stop, "y"),
+                encoder,
+                w,
+                dtype,
+                rows=rows,
+                transform=transform,
+                first_row=start,
             )
-        w = _checks.check_x(w.reshape(-1, 1), dtype=encoder.dtype, name="sample_weight")[:, 0]
-        if (w < 0).any():
-            raise ValueError("sample_weight must not hold negative weights")
-    return Partition(x, y, w)
+        return self._source
+
+    @property
+    def n_rows(self):
+        return self.source.n_samples
+
+
+def _make_partition(x, y, start, stop, w, rows, encoder, dtype, transform):
+    """Make a partition on a worker, opening it once so that a bad path fails here."""
+    part = _Partition(x, y, start, stop, w, rows, encoder, dtype, transform)
+    part.source  # noqa: B018 - opens the file now, where the error is clear
+    return part
 
 
 def replica_batches(n_rows, n_steps, seed, shuffle=True):
@@ -146,23 +290,26 @@ def replica_batches(n_rows, n_steps, seed, shuffle=True):
 class _ReplicaData:
     """The partitions of one replica seen as one row-numbered data set."""
 
-    def __init__(self, partitions, encoder, dtype):
-        self.sources = [ArraySource(p.x, p.y, encoder, p.sample_weight, dtype) for p in partitions]
-        sizes = [p.x.shape[0] for p in partitions]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+    def __init__(self, partitions):
+        self.sources = [p.source for p in partitions]
+        sizes = [s.n_samples for s in self.sources]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n_rows = int(self.offsets[-1])
-        self.weighted = any(p.sample_weight is not None for p in partitions)
+        self.weighted = any(s.sample_weight is not None for s in self.sources)
+
+    @staticmethod
+    def _batch(source, local):
+        return source.batch(local if source.rows is None else source.rows[local])
 
     def batch(self, rows):
-        """x, y and weights of ``rows`` (replica-wide numbers), converted and checked."""
+        """x, y and weights of ``rows`` (replica-wide numbers), converted, checked, transformed."""
         if len(self.sources) == 1:
-            b = self.sources[0].batch(rows)
+            b = self._batch(self.sources[0], rows)
             return b.x, b.y, b.sample_weight
         which = np.searchsorted(self.offsets, rows, side="right") - 1
         xs, ys, ws = [], [], []
         for k in np.unique(which):
-            local = rows[which == k] - self.offsets[k]
-            b = self.sources[k].batch(local)
+            b = self._batch(self.sources[k], rows[which == k] - self.offsets[k])
             xs.append(b.x)
             ys.append(b.y)
             ws.append(
@@ -184,6 +331,18 @@ class _Plan(NamedTuple):
     steps_per_epoch: int
     shuffle: bool
     classify: bool
+
+
+class _Outcome(NamedTuple):
+    """What one replica sends back after a round."""
+
+    params: np.ndarray
+    state: dict | None
+    loss: float
+    weight: float
+    correct: int
+    seen: int
+    finite: bool
 
 
 def _load_skeleton(blob):
@@ -211,13 +370,13 @@ def _seed_rng(network, seed, step):
     network.rng.bit_generator.state = bit_generator.state
 
 
-def _train_round(skeleton, encoder, payload, plan, *partitions):
+def _train_round(skeleton, payload, plan, *partitions):
     """One replica's share of a sync round (runs on a worker; a pure function).
 
-    Returns ``(result_bytes, timings)``: the pickled ``(params, state, loss,
-    weight, correct, seen, finite)`` and the seconds spent unpacking,
-    computing and packing, and the CPU seconds of the computing (less than
-    its wall time when the worker shares its core with other processes).
+    Returns ``(outcome_bytes, timings)``: the pickled :class:`_Outcome` and the
+    seconds spent unpacking, computing and packing, and the CPU seconds of the
+    computing (less than its wall time when the worker shares its core with
+    other processes).
     """
     t0 = time.perf_counter()
     params, state, optimizer = pickle.loads(payload)
@@ -227,10 +386,10 @@ def _train_round(skeleton, encoder, payload, plan, *partitions):
     net.set_flat_params(params)
     if state is not None:
         net.optimizer.set_state(state)
-    data = _ReplicaData(partitions, encoder, net.dtype)
+    rows_of = _ReplicaData(partitions)
     t1 = time.perf_counter()
     cpu = time.process_time()
-    batches = replica_batches(data.n_rows, plan.steps_per_epoch, plan.seed, plan.shuffle)
+    batches = replica_batches(rows_of.n_rows, plan.steps_per_epoch, plan.seed, plan.shuffle)
     loss = weight = 0.0
     correct = seen = 0
     finite = True
@@ -240,7 +399,7 @@ def _train_round(skeleton, encoder, payload, plan, *partitions):
             if rows.size == 0:
                 continue
             _seed_rng(net, plan.seed, step)
-            x, y, w = data.batch(rows)
+            x, y, w = rows_of.batch(rows)
             result = net.train_on_batch(x, y, w, classify=plan.classify)
             loss += result.loss
             weight += result.weight
@@ -252,25 +411,10 @@ def _train_round(skeleton, encoder, payload, plan, *partitions):
     new_state = net.optimizer.get_state() if state is not None else None
     t2 = time.perf_counter()
     cpu = time.process_time() - cpu
-    blob = pickle.dumps(
-        (net.get_flat_params(), new_state, loss, weight, correct, seen, finite), protocol=5
-    )
+    outcome = _Outcome(net.get_flat_params(), new_state, loss, weight, correct, seen, finite)
+    blob = pickle.dumps(tuple(outcome), protocol=5)
     t3 = time.perf_counter()
     return blob, (t1 - t0, t2 - t1, t3 - t2, cpu)
-
-
-def _evaluate_partition(skeleton, params, classify, partition, encoder):
-    """Summed validation loss, weight, correct count and rows of one partition (on a worker)."""
-    net = copy.deepcopy(skeleton)
-    net.set_flat_params(params)
-    x = np.ascontiguousarray(partition.x, dtype=net.dtype)
-    y = encoder.encode(partition.y)
-    logs = training.evaluate(net, x, y, partition.sample_weight, classify=classify)
-    w = partition.sample_weight
-    total = float(w.sum()) if w is not None else float(x.shape[0])
-    units = y.shape[1] if net.multilabel() else 1
-    correct = logs.get("accuracy", 0.0) * x.shape[0] * units
-    return logs["loss"] * total, total, correct, x.shape[0] * units
 
 
 # ------------------------------------------------------------------------ the client side
@@ -289,68 +433,73 @@ def _get_client(client):
         ) from None
 
 
-def _is_dask(a):
-    return isinstance(a, da.Array)
+def _row_ranges(source, count):
+    """The training rows of ``source`` as partitions: ``(start, stop, rows)`` triples.
 
-
-def _row_chunks_to_dask(a, chunks, name):
-    """A NumPy array as a Dask array cut into ``chunks`` rows (recomputable: no scatter)."""
-    if a is None:
-        return None
-    return da.from_array(a, chunks=(chunks,) + a.shape[1:], name=False)
-
-
-def _check_dask_input(x, y, w, n_features):
-    """Shapes of Dask inputs; returns x, y, w with matching row chunks, x one chunk wide."""
-    if x.ndim != 2:
-        raise ValueError(
-            f"x must be a 2-D array (samples, features), got {x.ndim}-D with shape {x.shape}"
-        )
-    if any(math.isnan(c) for c in x.chunks[0]):
-        raise ValueError("x has chunks of unknown size; call x.compute_chunk_sizes() first")
-    if x.shape[1] != n_features:
-        raise ValueError(f"x has {x.shape[1]} features, but the network expects {n_features}")
-    if x.dtype.kind not in "biuf":
-        raise TypeError(f"x must be numeric, got an array of dtype {x.dtype}")
-    x = x.rechunk({1: -1})
-    out = [x]
-    for name, a in (("y", y), ("sample_weight", w)):
-        if a is None:
-            out.append(None)
-            continue
-        a = (
-            a
-            if _is_dask(a)
-            else da.from_array(np.asarray(a), chunks=(x.chunks[0],) + np.shape(a)[1:], name=False)
-        )
-        if a.shape[0] != x.shape[0]:
-            raise ValueError(f"{name} has {a.shape[0]} rows, but x has {x.shape[0]} samples")
-        if a.chunks[0] != x.chunks[0]:
-            a = a.rechunk({0: x.chunks[0]})
-        if a.ndim == 2:
-            a = a.rechunk({1: -1})
-        out.append(a)
-    return out
+    An array source is cut into ``count`` ranges of ``ceil(n / count)`` rows
+    (its training rows, when some are held out, with ``rows`` counted from
+    ``start``); a chunked store keeps its row blocks, the largest cut in two
+    until there are at least ``count``.
+    """
+    if source.kind == "array":
+        n = source.n_samples
+        size = math.ceil(n / count)
+        if source.rows is None:
+            return [(s, min(s + size, n), None) for s in range(0, n, size)]
+        ranges = []
+        for at in range(0, n, size):
+            ids = source.rows[at : at + size]
+            start = int(ids[0])
+            ranges.append((start, int(ids[-1]) + 1, (ids - start).astype(np.int64)))
+        return ranges
+    blocks = [b for b in source.blocks if b[1] > b[0]]  # an empty chunk holds nothing
+    while len(blocks) < count:
+        i = max(range(len(blocks)), key=lambda k: blocks[k][1] - blocks[k][0])
+        start, stop = blocks[i]
+        if stop - start < 2:
+            break
+        middle = (start + stop + 1) // 2
+        blocks[i : i + 1] = [(start, middle), (middle, stop)]
+    return [(start, stop, None) for start, stop in blocks]
 
 
 class _Partitions:
     """Futures of the partitions on the cluster and their grouping into replicas."""
 
-    def __init__(self, client, x, y, w, encoder, n_features, placement=None):
+    def __init__(self, client, source, count, placement_slots):
         self.client = client
-        xs = x.to_delayed().ravel()
-        ys = y.to_delayed().ravel()
-        ws = w.to_delayed().ravel() if w is not None else [None] * len(xs)
+        ranges = _row_ranges(source, count)
         make = dask.delayed(_make_partition, pure=True)
-        parts = [make(a, b, c, encoder, n_features) for a, b, c in zip(xs, ys, ws)]
-        if placement is None:
+        parts = []
+        for start, stop, rows in ranges:
+            w = None if source.sample_weight is None else source.sample_weight[start:stop]
+            parts.append(
+                make(
+                    _piece(source.x, start, stop),
+                    _piece(source.y, start, stop),
+                    start,
+                    stop,
+                    w,
+                    rows,
+                    source.encoder,
+                    source.dtype,
+                    source.transform,
+                )
+            )
+        if isinstance(source.x, da.Array):  # computed where Dask keeps the blocks
             self.futures = client.compute(parts)
-        else:  # one partition per thread slot, placed by the caller
+        else:  # one partition per thread slot, in turn
             self.futures = [
-                client.compute(p, workers=[addr], allow_other_workers=True)
-                for p, addr in zip(parts, placement)
+                client.compute(
+                    p,
+                    workers=[placement_slots[i % len(placement_slots)]],
+                    allow_other_workers=True,  # its worker may be gone: then anywhere
+                )
+                for i, p in enumerate(parts)
             ]
-        self.sizes = [int(c) for c in x.chunks[0]]
+        self.sizes = [
+            stop - start if rows is None else rows.shape[0] for start, stop, rows in ranges
+        ]
         distributed.wait(self.futures)
         for future in self.futures:
             if future.status == "error":
@@ -427,8 +576,26 @@ class _RoundTimes:
         }
 
 
-class _DataParallelRun:
-    """The state of one :func:`fit` call on the client."""
+class _EpochCheckpoint:
+    """Saves the run's checkpoint when an epoch ends (after the history, before the user's
+    callbacks), and keeps the run's list of epoch losses."""
+
+    def __init__(self, rounds):
+        self.rounds = rounds
+
+    def on_epoch_end(self, epoch, logs):
+        self.rounds.losses.append(logs["loss"])
+        if self.rounds.checkpoint is not None:
+            self.rounds.save_checkpoint(
+                {"epoch": epoch + 1, "next_step": 0, "seeds": [], "totals": [0.0, 0.0, 0, 0]}
+            )
+
+
+class _DataParallelRounds:
+    """Sync rounds on a Dask cluster, for :class:`nnscratch.training.EpochFrame`."""
+
+    unit = "sync round"
+    advice = ", a smaller sync_every"
 
     def __init__(
         self,
@@ -437,15 +604,10 @@ class _DataParallelRun:
         partitions,
         groups,
         batch_size,
-        epochs,
         *,
         sync_every,
         shuffle,
         classify,
-        encoder,
-        validation,
-        callbacks,
-        verbose,
         checkpoint,
         checkpoint_every,
         fingerprint,
@@ -454,17 +616,11 @@ class _DataParallelRun:
         self.client = client
         self.partitions = partitions
         self.groups = groups
-        self.batch_size = batch_size
-        self.epochs = epochs
         self.sync_every = sync_every
         self.shuffle = shuffle
         self.classify = classify
-        self.encoder = encoder
-        self.validation = validation
-        self.callbacks = CallbackList(callbacks, network)
         self.n_samples = sum(partitions.sizes)
         self.steps_per_epoch = math.ceil(self.n_samples / batch_size)
-        self.progress = Progress(verbose, epochs, self.n_samples)
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
         self.fingerprint = fingerprint
@@ -472,6 +628,7 @@ class _DataParallelRun:
         self.losses = []
         self.position = None  # where a resumed run continues
         self.rounds_done = 0
+        self.times = _RoundTimes()
         skeleton = copy.deepcopy(network)
         skeleton.history, skeleton.metadata = {}, {}
         self.user_optimizer = _state_of(network.optimizer) is None
@@ -482,111 +639,61 @@ class _DataParallelRun:
             pure=False,
         )
 
+    # -- what the frame asks -----------------------------------------------------
+    def callbacks(self):
+        return [_EpochCheckpoint(self)]
+
+    def epoch_logs(self):
+        return self.times.logs()
+
+    def finish(self, completed):
+        if self.checkpoint is not None and completed:
+            self.save_checkpoint(None)  # the run is over: a resume returns at once
+
     def close(self):
-        """Let the cluster forget this run's data (partitions, skeleton, validation)."""
+        """Let the cluster forget this run's data (partitions, skeleton)."""
         self.partitions.release()
         self.skeleton.release()
-        if self.validation is not None and self.validation[0] == "dask":
-            self.validation[1].release()
 
-    # -- the epochs -------------------------------------------------------------
-    def run(self):
+    def rounds(self, epoch):
+        """The sync rounds of one epoch (a resumed epoch first carries its earlier totals)."""
         network = self.network
-        network.stop_training = False
-        start_epoch = len(self.losses)
-        with training.InterruptGuard() as self.guard:
-            try:
-                self.callbacks.call("on_train_begin", {})
-                for epoch in range(start_epoch, self.epochs):
-                    logs = self.run_epoch(epoch)
-                    if logs is None:
-                        break
-                    self.losses.append(logs["loss"])
-                    self.callbacks.call("on_epoch_end", epoch, logs)
-                    if network.stop_training or self.guard.interrupted:
-                        break
-            finally:
-                self.progress.close()
-                self.close()
-            self.callbacks.call("on_train_end", {})
-        if self.checkpoint is not None and not self.guard.interrupted:
-            self.save_checkpoint(None)  # the run is over: a resume returns at once
-        if self.guard.interrupted:
-            warnings.warn(
-                "training interrupted by Ctrl-C; the model keeps the parameters of "
-                "the last finished sync round and its history",
-                TrainingInterrupted,
-                stacklevel=3,
-            )
-        return self.losses
-
-    def run_epoch(self, epoch):
-        network = self.network
-        start_time = time.perf_counter()
-        snapshot = network.get_flat_params()
-        self.callbacks.call("on_epoch_begin", epoch, {})
-        self.progress.epoch_begin(epoch)
-        if (
-            self.position is not None
-            and self.position["epoch"] == epoch
-            and self.position["next_step"] > 0
-        ):
-            pos = self.position  # resuming in the middle of this epoch
+        pos = self.position
+        self.position = None
+        self.times = _RoundTimes()
+        totals = training.EpochTotals()
+        if pos is not None and pos["epoch"] == epoch and pos["next_step"] > 0:
             seeds, first = [int(s) for s in pos["seeds"]], pos["next_step"]
-            totals = list(pos["totals"])
+            carried = training.RoundResult(*pos["totals"], carried=True)
+            totals.add(carried)
+            yield carried
         else:
             seeds = [int(s) for s in network.rng.integers(2**63 - 1, size=len(self.groups))]
-            first, totals = 0, [0.0, 0.0, 0, 0]
-        self.position = None
-        times = _RoundTimes()
-        self.holders = self.partitions.holders()  # refreshed each epoch (a hint only)
-        for round_index, step in enumerate(range(first, self.steps_per_epoch, self.sync_every)):
+            first = 0
+        holders = self.partitions.holders()  # refreshed each epoch (a hint only)
+        for step in range(first, self.steps_per_epoch, self.sync_every):
             n_steps = min(self.sync_every, self.steps_per_epoch - step)
-            finite = self.run_round(epoch, step, n_steps, seeds, totals, times)
-            if not finite:
-                self._diverged(snapshot, epoch)
-                return None
+            result = self.run_round(epoch, step, n_steps, seeds, holders)
+            totals.add(result)
             self.rounds_done += 1
-            loss, weight, correct, seen = totals
-            self.progress.batch_end(seen, loss / max(weight, 1e-300))
-            if self.callbacks.has_batch_hooks:
-                self.callbacks.batch_end(
-                    round_index, {"loss": self._last_round_loss, "size": self._last_round_size}
-                )
             next_step = step + n_steps
             if (
-                self.checkpoint is not None
+                result.finite
+                and self.checkpoint is not None
                 and next_step < self.steps_per_epoch
                 and self.rounds_done % self.checkpoint_every == 0
             ):
                 self.save_checkpoint(
-                    {"epoch": epoch, "next_step": next_step, "seeds": seeds, "totals": totals}
+                    {
+                        "epoch": epoch,
+                        "next_step": next_step,
+                        "seeds": seeds,
+                        "totals": [totals.loss, totals.weight, totals.correct, totals.seen],
+                    }
                 )
-            if (
-                self.guard.interrupted or network.stop_training
-            ) and next_step < self.steps_per_epoch:
-                return None
-        loss, weight, correct, seen = totals
-        logs = {"loss": loss / max(weight, 1e-300) + network.l2_penalty()}
-        if self.classify:
-            units = network.layers[-1] if network.multilabel() else 1
-            logs["accuracy"] = correct / max(seen * units, 1)
-        if self.validation is not None:
-            logs.update(self.validate())
-        logs["learning_rate"] = current_learning_rate(network.optimizer)
-        logs["seconds"] = time.perf_counter() - start_time
-        for key, value in {**logs, **times.logs()}.items():
-            network.history.setdefault(key, []).append(value)
-        self.progress.epoch_end(epoch, logs)
-        if self.checkpoint is not None:
-            self.losses.append(logs["loss"])  # the record counts this epoch as done
-            self.save_checkpoint(
-                {"epoch": epoch + 1, "next_step": 0, "seeds": [], "totals": [0.0, 0.0, 0, 0]}
-            )
-            self.losses.pop()
-        return logs
+            yield result
 
-    def run_round(self, epoch, step, n_steps, seeds, totals, times):
+    def run_round(self, epoch, step, n_steps, seeds, holders):
         """Send the parameters out, let every replica step, average what comes back."""
         network, client = self.network, self.client
         start = time.perf_counter()
@@ -601,107 +708,82 @@ class _DataParallelRun:
             protocol=5,
         )
         pack = time.perf_counter() - start
-        holders = self.holders  # a hint: a task may run elsewhere if its worker is gone
         futures = []
         for r, group in enumerate(self.groups):
             plan = _Plan(
                 seeds[r], epoch, step, n_steps, self.steps_per_epoch, self.shuffle, self.classify
             )
-            rows_on = {}
-            for i in group:
-                if holders[i]:
-                    rows_on[holders[i]] = rows_on.get(holders[i], 0) + self.partitions.sizes[i]
-            where = [max(rows_on, key=rows_on.get)] if rows_on else None
             futures.append(
                 client.submit(
                     _train_round,
                     self.skeleton,
-                    self.encoder,
                     payload,
                     plan,
                     *[self.partitions.futures[i] for i in group],
                     key=f"nnscratch-round-{self.run_id}-{epoch}-{step}-{r}",
-                    workers=where,
-                    allow_other_workers=True,
                     pure=False,
+                    **self._where(group, holders),
                 )
             )
         answers = client.gather(futures)
         for f in futures:
             f.release()
         t_unpack = time.perf_counter()
-        results = [pickle.loads(blob) for blob, _ in answers]
+        outcomes = [_Outcome(*pickle.loads(blob)) for blob, _ in answers]
         unpack = time.perf_counter() - t_unpack
         t_avg = time.perf_counter()
-        finite = all(r[6] for r in results)
-        weights = np.array([r[3] for r in results], dtype=np.float64)
-        if not weights.sum() > 0:  # every weight was zero: average by rows instead
-            weights = np.array([r[5] for r in results], dtype=np.float64)
-        if weights.sum() > 0:
-            share = weights / weights.sum()
-            params = sum(s * r[0].astype(np.float64) for s, r in zip(share, results))
-            network.set_flat_params(params)
-            if state is not None:
-                averaged = {}
-                for key in results[0][1]:
-                    if key == "iterations":
-                        continue
-                    averaged[key] = sum(
-                        s * r[1][key].astype(np.float64) for s, r in zip(share, results)
-                    ).astype(network.dtype)
-                averaged["iterations"] = state["iterations"] + n_steps
-                network.optimizer.set_state(averaged)
-        finite = finite and _checks.all_finite(network.get_flat_params())
+        self._average(outcomes, state, n_steps)
+        finite = all(o.finite for o in outcomes) and _checks.all_finite(network.get_flat_params())
         average = time.perf_counter() - t_avg
-        loss = sum(r[2] for r in results)
-        weight = sum(r[3] for r in results)
-        totals[0] += loss
-        totals[1] += weight
-        totals[2] += sum(r[4] for r in results)
-        totals[3] += sum(r[5] for r in results)
-        self._last_round_loss = loss / max(weight, 1e-300)
-        self._last_round_size = sum(r[5] for r in results)
-        times.add(time.perf_counter() - start, [t for _, t in answers], pack + unpack, average)
-        return finite and math.isfinite(loss)
-
-    def validate(self):
-        network = self.network
-        kind, data = self.validation
-        if kind == "arrays":
-            return training.evaluate(network, *data, classify=self.classify, prefix="val_")
-        params = network.get_flat_params()
-        futures = [
-            self.client.submit(
-                _evaluate_partition,
-                self.skeleton,
-                params,
-                self.classify,
-                part,
-                self.encoder,
-                pure=False,
-            )
-            for part in data.futures
-        ]
-        sums = np.array(self.client.gather(futures), dtype=np.float64).sum(axis=0)
-        logs = {"val_loss": sums[0] / sums[1] if sums[1] else 0.0}
-        if self.classify:
-            logs["val_accuracy"] = sums[2] / sums[3]
-        return logs
-
-    def _diverged(self, snapshot, epoch):
-        network = self.network
-        network.set_flat_params(snapshot)
-        network.stop_training = True
-        warnings.warn(
-            f"distributed training diverged in epoch {epoch + 1}: the loss or the averaged "
-            f"parameters stopped being finite. The parameters from the start of that epoch "
-            f"were restored and training stopped; try a smaller learning rate, gradient "
-            f"clipping (clipnorm=1.0 on the optimizer) or a smaller sync_every.",
-            DivergenceWarning,
-            stacklevel=4,
+        self.times.add(
+            time.perf_counter() - start, [t for _, t in answers], pack + unpack, average
+        )
+        return training.RoundResult(
+            loss=sum(o.loss for o in outcomes),
+            weight=sum(o.weight for o in outcomes),
+            correct=sum(o.correct for o in outcomes),
+            seen=sum(o.seen for o in outcomes),
+            finite=finite,
         )
 
-    # -- checkpoints ----------------------------------------------------------------
+    def _where(self, group, holders):
+        """Run a replica's round where most of its rows are, when a live worker holds them.
+
+        ``allow_other_workers`` goes only with ``workers``: when the worker that
+        held every partition of the replica died, the task runs anywhere (and
+        Dask re-makes the lost partitions there).
+        """
+        rows_on = {}
+        for i in group:
+            if holders[i]:
+                rows_on[holders[i]] = rows_on.get(holders[i], 0) + self.partitions.sizes[i]
+        if not rows_on:
+            return {}
+        return {"workers": [max(rows_on, key=rows_on.get)], "allow_other_workers": True}
+
+    def _average(self, outcomes, state, n_steps):
+        """Set the network to the replicas' average, weighted by what each trained on."""
+        network = self.network
+        weights = np.array([o.weight for o in outcomes], dtype=np.float64)
+        if not weights.sum() > 0:  # every weight was zero: average by rows instead
+            weights = np.array([o.seen for o in outcomes], dtype=np.float64)
+        if not weights.sum() > 0:
+            return
+        share = weights / weights.sum()
+        network.set_flat_params(
+            sum(s * o.params.astype(np.float64) for s, o in zip(share, outcomes))
+        )
+        if state is not None:
+            averaged = {
+                key: sum(
+                    s * o.state[key].astype(np.float64) for s, o in zip(share, outcomes)
+                ).astype(network.dtype)
+                for key in outcomes[0].state
+                if key != "iterations"
+            }
+            averaged["iterations"] = state["iterations"] + n_steps
+            network.optimizer.set_state(averaged)
+
     def save_checkpoint(self, position):
         """Save the model with a record of where the run stands (None: the run is over)."""
         network = self.network
@@ -776,6 +858,7 @@ def fit(
     validation_split=0.0,
     sample_weight=None,
     class_weight=None,
+    shuffle_buffer=None,
     callbacks=None,
     verbose=1,
     checkpoint=None,
@@ -787,13 +870,17 @@ def fit(
     Parameters
     ----------
     net : NeuralNetwork
-    x : dask.array.Array or array-like, shape (n, n_features)
-        A Dask array's row chunks become the partitions, computed and kept on
-        the workers; a NumPy array is cut into ``replicas`` row slices, one per
-        worker thread.  Any real dtype; batches are converted to ``net.dtype``.
-    y : dask.array.Array or array-like
+    x : array, memory map, h5py.Dataset, zarr.Array or dask.array.Array, shape (n, n_features)
+        What :meth:`NeuralNetwork.fit` takes, but a batch generator (whose
+        batches cannot be split among workers).  A chunked store's row chunks
+        become the partitions; an array or memory map is cut into
+        ``replicas`` row ranges.  Workers read their rows where they lie (see
+        the module's notes: files must be visible to every worker).  Any real
+        dtype; each batch is converted to ``net.dtype`` and passed through
+        ``net.input_transform``, exactly as in ``net.fit`` and ``predict``.
+    y : array-like, memory map or chunked store
         Targets shaped like the output, or ``(n,)`` labels with
-        ``categorical=True``; re-chunked to ``x``'s row chunks when they differ.
+        ``categorical=True``.
     batch_size : int
         Samples behind one update, summed over the replicas.
     epochs : int
@@ -805,16 +892,18 @@ def fit(
     replicas : int, optional
         Model replicas (default: the cluster's worker threads, at most the
         number of partitions).
-    categorical, shuffle, callbacks, verbose, class_weight :
-        As for :meth:`NeuralNetwork.fit` (``class_weight`` needs NumPy ``y``).
+    categorical, shuffle, callbacks, verbose, class_weight, shuffle_buffer :
+        As for :meth:`NeuralNetwork.fit`.
         ``shuffle`` shuffles within each replica: rows never move between
         workers, so shuffle sorted data once before you start.  A callback's
         ``on_batch_end`` runs once per sync round.
-    validation_data : (x_val, y_val) or (x_val, y_val, w_val)
-        NumPy arrays are scored on the client with
-        :func:`nnscratch.training.evaluate`; Dask arrays on the workers.
+    validation_data : (x_val, y_val), (x_val, y_val, w_val) or a batch generator
+        As for :meth:`NeuralNetwork.fit`, scored on the client after every
+        epoch by the same code (streamed in chunks for memory maps, stores,
+        Dask arrays and generators, so the client's memory stays bounded).
     validation_split : float
-        Hold out this fraction of a NumPy ``(x, y)`` (as ``net.fit`` does).
+        Hold out this fraction of ``(x, y)`` as ``net.fit`` does (whole chunks
+        of a chunked store).
     sample_weight : array-like or dask.array.Array of shape (n,), optional
     checkpoint : str or path-like, optional
         Save the model here (atomically, :meth:`NeuralNetwork.save`) after
@@ -863,47 +952,27 @@ def fit(
         checkpoint = os.fspath(checkpoint)
         if not checkpoint.endswith(".npz"):
             checkpoint += ".npz"
-    n_features, n_outputs = net.layers[0], net.layers[-1]
+    if data.source._is_batch_stream(x):
+        raise TypeError(
+            "nnscratch.distributed.fit splits the rows of x among the workers, so it "
+            "cannot take a batch generator (its batches exist only as it yields them): "
+            "pass an array, a memory map (np.load(path, mmap_mode='r')), an HDF5 or Zarr "
+            "data set or a Dask array, or train the generator with net.fit"
+        )
     threads = sum(client.nthreads().values())
     if threads == 0:
         raise ValueError("the Dask cluster has no workers; start some first")
-    encoder = TargetEncoder(n_outputs, net.dtype, categorical)
+    # the data as net.fit prepares it: one source, one transform, one validation
+    source = data.data_source(
+        net, x, y, categorical, sample_weight, class_weight, shuffle_buffer=shuffle_buffer
+    )
     validation = None
-    placement = None
-    if _is_dask(x):
-        if class_weight is not None:
-            raise ValueError(
-                "class_weight needs NumPy inputs; with Dask arrays pass sample_weight instead"
-            )
-        if validation_split:
-            raise ValueError(
-                "validation_split needs NumPy inputs; with Dask arrays pass validation_data"
-            )
-        x, y, w = _check_dask_input(x, y, sample_weight, n_features)
-        if y is None:
-            raise ValueError("y is required")
-    else:
-        source = training.array_source(net, x, y, categorical, sample_weight, class_weight)
-        if validation_split:
-            source, held = training.split_validation(net, source, validation_split)
-            validation = ("arrays", held)
-            keep = source.rows
-            x_np, y_np = source.x[keep], source.y[keep]
-            w_np = None if source.sample_weight is None else source.sample_weight[keep]
-        else:
-            x_np, y_np, w_np = source.x, source.y, source.sample_weight
-        n = x_np.shape[0]
-        count = min(replicas or threads, n)
-        rows = math.ceil(n / count)
-        x, y, w = (
-            _row_chunks_to_dask(a, rows, name)
-            for a, name in ((x_np, "x"), (y_np, "y"), (w_np, "sample_weight"))
-        )
-        slots = [addr for addr, k in sorted(client.nthreads().items()) for _ in range(k)]
-        placement = [slots[i % len(slots)] for i in range(len(x.chunks[0]))]
-    if validation is None and validation_data is not None:
-        validation = _prepare_validation(net, client, validation_data, categorical)
-    partitions = _Partitions(client, x, y, w, encoder, n_features, placement)
+    if validation_split:
+        source, validation = data.split_validation(net, source, validation_split)
+    elif validation_data is not None:
+        validation = data.validation_arrays(net, validation_data)
+    slots = [addr for addr, k in sorted(client.nthreads().items()) for _ in range(k)]
+    partitions = _Partitions(client, source, min(replicas or threads, source.n_samples), slots)
     replicas = min(replicas or threads, len(partitions.sizes))
     groups = partitions.group(replicas)
     fingerprint = {
@@ -920,20 +989,15 @@ def fit(
             "this network is already training; train a copy (copy.deepcopy(net)) instead"
         )
     try:
-        run = _DataParallelRun(
+        rounds = _DataParallelRounds(
             net,
             client,
             partitions,
             groups,
             batch_size,
-            epochs,
             sync_every=sync_every,
             shuffle=shuffle,
             classify=categorical or net.is_classifier(),
-            encoder=encoder,
-            validation=validation,
-            callbacks=callbacks,
-            verbose=verbose,
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             fingerprint=fingerprint,
@@ -942,34 +1006,28 @@ def fit(
             from .network import load_model
 
             try:
-                record = run.resume_from(load_model(checkpoint))
+                record = rounds.resume_from(load_model(checkpoint))
             except Exception:
-                run.close()
+                rounds.close()
                 raise
-            if record["finished"] or len(run.losses) >= epochs:
-                run.close()
-                return run.losses
-        return run.run()
+            if record["finished"] or len(rounds.losses) >= epochs:
+                rounds.close()
+                return rounds.losses
+        frame = training.EpochFrame(
+            net,
+            rounds,
+            epochs,
+            verbose=verbose,
+            validation=validation,
+            callbacks=callbacks,
+            classify=categorical or net.is_classifier(),
+            first_epoch=len(rounds.losses),
+            caller_depth=1,
+        )
+        frame.run()
+        return rounds.losses
     finally:
         net._fit_lock.release()
-
-
-def _prepare_validation(net, client, validation_data, categorical):
-    """('arrays', (x, y, w)) for NumPy validation data, ('dask', partitions) for Dask."""
-    if (
-        isinstance(validation_data, (tuple, list))
-        and len(validation_data) in (2, 3)
-        and _is_dask(validation_data[0])
-    ):
-        x_val, y_val = validation_data[0], validation_data[1]
-        w_val = validation_data[2] if len(validation_data) == 3 else None
-        x_val, y_val, w_val = _check_dask_input(x_val, y_val, w_val, net.layers[0])
-        as_labels = net.layers[-1] > 1 and y_val.ndim == 1
-        encoder = TargetEncoder(
-            net.layers[-1], net.dtype, as_labels or categorical, name="validation y"
-        )
-        return ("dask", _Partitions(client, x_val, y_val, w_val, encoder, net.layers[0]))
-    return ("arrays", training.validation_arrays(net, validation_data))
 
 
 # ------------------------------------------------------------------------ clusters

@@ -26,6 +26,10 @@ class ArraySource:
         How messages name the features ("x").
     transform : callable, optional
         Applied to each converted batch (see :class:`Transform`).
+    first_row : int
+        The number of ``x``'s first row in the whole data set, when ``x`` is
+        a part of it (a worker's partition): messages name rows in the whole
+        set's numbering.
 
     Notes
     -----
@@ -38,7 +42,18 @@ class ArraySource:
 
     kind = "array"
 
-    def __init__(self, x, y, encoder, sample_weight, dtype, rows=None, name="x", transform=None):
+    def __init__(
+        self,
+        x,
+        y,
+        encoder,
+        sample_weight,
+        dtype,
+        rows=None,
+        name="x",
+        transform=None,
+        first_row=0,
+    ):
         self.x = x
         self.y = y
         self.encoder = encoder
@@ -47,6 +62,7 @@ class ArraySource:
         self.rows = rows
         self.name = name
         self.transform = transform
+        self.first_row = first_row
 
     @property
     def n_samples(self):
@@ -75,12 +91,23 @@ class ArraySource:
         """The batch holding ``rows`` (a slice or an index array), checked and converted."""
         x = self._take(rows)
         if not _checks.all_finite(x):
-            raise ValueError(_checks.describe_non_finite(self.name, x, rows, self.x))
+            raise ValueError(self._non_finite(self.name, x, rows, self.x))
         y = self.encoder.encode(self.y[rows])
         if not self.encoder.categorical and not _checks.all_finite(y):
-            raise ValueError(_checks.describe_non_finite(self.encoder.name, y, rows))
+            raise ValueError(self._non_finite(self.encoder.name, y, rows))
         w = None if self.sample_weight is None else self.sample_weight[rows]
         return Batch(_apply(self.transform, x, self.name), y, w, rows)
+
+    def _non_finite(self, name, converted, rows, original=None):
+        if not self.first_row:
+            return _checks.describe_non_finite(name, converted, rows, original)
+        if isinstance(rows, slice):
+            start = (rows.start or 0) + self.first_row
+            rows = slice(start, start + converted.shape[0])
+        else:
+            rows = np.asarray(rows) + self.first_row
+        shifted = None if original is None else _Shifted(original, self.first_row)
+        return _checks.describe_non_finite(name, converted, rows, shifted)
 
     def _take(self, rows):
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported per batch
@@ -100,3 +127,16 @@ class ArraySource:
             f"ArraySource({type(self.x).__name__} of shape {tuple(self.x.shape)} and "
             f"dtype {self.x.dtype}, n_samples={self.n_samples})"
         )
+
+
+class _Shifted:
+    """Reads ``arr`` by row numbers counted from ``first_row`` (for messages)."""
+
+    def __init__(self, arr, first_row):
+        self.arr = arr
+        self.first_row = first_row
+        self.dtype = arr.dtype
+
+    def __getitem__(self, key):
+        row, column = key
+        return self.arr[row - self.first_row, column]
