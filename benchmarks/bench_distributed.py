@@ -5,6 +5,7 @@ Run from the repository root (needs the dask extra and the MNIST files):
     .venv/bin/pip install -e ".[bench]"
     .venv/bin/python benchmarks/bench_distributed.py            # about 10 minutes
     .venv/bin/python benchmarks/bench_distributed.py --quick    # fewer epochs
+    .venv/bin/python benchmarks/bench_distributed.py --memory   # client memory, 1 minute
 
 One run measures, on MNIST (784-128-10, ReLU, softmax, Adam 1e-3, float32, batch 128):
 
@@ -82,6 +83,68 @@ def summary(net, seconds, n, x_test, y_test, label, **extra):
     return row
 
 
+def client_memory(rows=384_000, features=784):
+    """The client's memory while distributed.fit trains on a uint8 .npy memory map.
+
+    Writes a 301 MB file of random pixels in a temporary folder, starts a LocalCluster of
+    two worker processes and trains one epoch (784-16-10, ``Scale(1 / 255)``), then prints
+    the client's peak traced allocations (tracemalloc), its resident-memory growth, and
+    whether Dask warned about a large graph.  The workers map the file themselves.
+    """
+    import tempfile
+    import tracemalloc
+
+    import psutil
+    from distributed import Client, LocalCluster
+
+    from nnscratch import SGD, NeuralNetwork
+    from nnscratch import distributed as nd
+    from nnscratch.data import Scale
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "pixels.npy"
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(rows, features))
+        rng = np.random.default_rng(0)
+        for start in range(0, rows, 50_000):
+            stop = min(start + 50_000, rows)
+            out[start:stop] = rng.integers(0, 256, size=(stop - start, features), dtype=np.uint8)
+        out.flush()
+        del out
+        x = np.load(path, mmap_mode="r")
+        y = rng.integers(0, 10, size=rows)
+        net = NeuralNetwork(
+            [features, 16, 10], "relu", "softmax", "categorical_crossentropy", SGD(0.1)
+        )
+        net.input_transform = Scale(1 / 255)
+        with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
+            with Client(cluster) as client:
+                process = psutil.Process()
+                rss_before = process.memory_info().rss
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    tracemalloc.start()
+                    nd.fit(
+                        net,
+                        x,
+                        y,
+                        4096,
+                        1,
+                        client=client,
+                        categorical=True,
+                        verbose=0,
+                        sync_every=16,
+                    )
+                    _, peak = tracemalloc.get_traced_memory()
+                    tracemalloc.stop()
+                rss_after = process.memory_info().rss
+        large = [str(w.message) for w in caught if "large graph" in str(w.message).lower()]
+        print(f"memory map: {x.nbytes / 2**20:.0f} MB ({rows} x {features} uint8)")
+        print(f"client peak traced allocations during distributed.fit: {peak / 2**20:.1f} MB")
+        print(f"client resident memory growth: {(rss_after - rss_before) / 2**20:.1f} MB")
+        print(f"'large graph' warnings: {len(large)}")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 epochs instead of 5")
@@ -92,7 +155,14 @@ def main():
         action="store_true",
         help="only recompute the scaling model from the results file",
     )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="only measure the client's memory while training on a 300 MB uint8 memory map",
+    )
     args = parser.parse_args()
+    if args.memory:
+        return client_memory()
     if args.model_only:
         results = json.loads(Path(args.out).read_text())
         results["model"] = scaling_model(results)

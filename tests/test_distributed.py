@@ -740,3 +740,94 @@ def test_cli_train_on_the_cluster(client, tmp_path, capsys):
         ]
     )
     assert both == 1 and "not both" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ data where it lies
+def _uint8_map(tmp_path, rows, features=784, seed=0):
+    """A uint8 .npy file written a block at a time, opened as a memory map, and labels."""
+    path = tmp_path / "pixels.npy"
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(rows, features))
+    rng = np.random.default_rng(seed)
+    for start in range(0, rows, 50_000):
+        stop = min(start + 50_000, rows)
+        out[start:stop] = rng.integers(0, 256, size=(stop - start, features), dtype=np.uint8)
+    out.flush()
+    del out
+    labels = np.random.default_rng(seed + 1).integers(0, 10, size=rows)
+    return np.load(path, mmap_mode="r"), labels
+
+
+def test_a_memmap_is_read_by_the_workers_with_no_large_graph(client, tmp_path, recwarn):
+    """Issue 19: distributed.fit shipped a memory map inside the task graph (Dask's
+    "Sending large graph" warning, even at verbose 0). 16 MB of rows must not travel."""
+    from nnscratch.data import Scale
+
+    x, y = _uint8_map(tmp_path, 20_000)
+    net = NeuralNetwork([784, 8, 10], "relu", "softmax", "categorical_crossentropy", SGD(0.1))
+    net.input_transform = Scale(1 / 255)
+    nd.fit(net, x, y, 500, 1, client=client, categorical=True, verbose=0, sync_every=20)
+    messages = [str(w.message) for w in recwarn]
+    assert not [m for m in messages if "large graph" in m.lower()], messages
+    assert net.history["sync_rounds"] == [2]
+
+
+@pytest.mark.slow
+def test_distributed_fit_on_a_large_memmap_keeps_the_client_small(client, tmp_path):
+    """Issue 19: distributed.fit on a 284 MB uint8 memory map grew the client by 2.3 GB.
+    The client holds the model and the labels: its peak (traced) must stay under 150 MB
+    for a 300 MB file."""
+    import tracemalloc
+
+    from nnscratch.data import Scale
+
+    x, y = _uint8_map(tmp_path, 384_000)  # 301 MB
+    net = NeuralNetwork([784, 16, 10], "relu", "softmax", "categorical_crossentropy", SGD(0.1))
+    net.input_transform = Scale(1 / 255)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tracemalloc.start()
+        try:
+            nd.fit(net, x, y, 4096, 1, client=client, categorical=True, verbose=0, sync_every=94)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    print(
+        f"client peak traced while training on a {x.nbytes / 2**20:.0f} MB map: "
+        f"{peak / 2**20:.1f} MB"
+    )
+    assert peak < 150 * 2**20
+    assert not [w for w in caught if "large graph" in str(w.message).lower()]
+    assert net.history["sync_rounds"] == [1]
+
+
+@pytest.mark.slow
+def test_a_replica_whose_worker_died_runs_elsewhere(client, digits, tmp_path):
+    """Issue 19: when a killed worker held every partition of a replica, the next round
+    failed with Dask's "Only use allow_other_workers= if using workers=" instead of
+    running elsewhere. Kill one worker between two epochs (each worker holds the whole
+    partitions of one replica) and check the run equals a run without the fault."""
+    x, y = digits
+    np.save(tmp_path / "x.npy", x)
+    xm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    kwargs = dict(client=client, categorical=True, sync_every=10, verbose=0, replicas=2)
+    clean = make_net(SGD(0.05, momentum=0.9))
+    faulty = copy.deepcopy(clean)
+    expected = nd.fit(clean, xm, y, 32, 3, **kwargs)
+    pids = client.run(os.getpid)
+    killed = []
+
+    class KillAfterFirstEpoch:
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 0:
+                worker = sorted(pids)[0]
+                os.kill(pids[worker], signal.SIGKILL)
+                killed.append(worker)
+                deadline = time.monotonic() + 30
+                while worker in client.scheduler_info()["workers"]:
+                    assert time.monotonic() < deadline, "the scheduler never saw the worker go"
+                    time.sleep(0.05)
+
+    losses = nd.fit(faulty, xm, y, 32, 3, callbacks=[KillAfterFirstEpoch()], **kwargs)
+    assert killed
+    assert losses == expected
+    np.testing.assert_array_equal(faulty.get_flat_params(), clean.get_flat_params())

@@ -486,17 +486,16 @@ class _Partitions:
                     source.transform,
                 )
             )
-        if isinstance(source.x, da.Array):  # computed where Dask keeps the blocks
-            self.futures = client.compute(parts)
-        else:  # one partition per thread slot, in turn
-            self.futures = [
-                client.compute(
-                    p,
-                    workers=[placement_slots[i % len(placement_slots)]],
-                    allow_other_workers=True,  # its worker may be gone: then anywhere
-                )
-                for i, p in enumerate(parts)
-            ]
+        # one partition per thread slot in turn, so that the replicas are the same in every
+        # run on the same cluster (a Dask array's blocks too: computed where placed)
+        self.futures = [
+            client.compute(
+                p,
+                workers=[placement_slots[i % len(placement_slots)]],
+                allow_other_workers=True,  # its worker may be gone: then anywhere
+            )
+            for i, p in enumerate(parts)
+        ]
         self.sizes = [
             stop - start if rows is None else rows.shape[0] for start, stop, rows in ranges
         ]
