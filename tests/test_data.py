@@ -79,7 +79,11 @@ def test_float_memmap_trains_bit_identically_to_the_array(tmp_path, dtype, optio
     assert np.array_equal(a.get_flat_params(), b.get_flat_params())
     if "validation_split" in options:  # held-out rows are scored in another order
         np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], rtol=1e-5)
-        assert a.history["val_accuracy"] == b.history["val_accuracy"]
+        # rows in another order may round differently in BLAS: a label flips only on a tie
+        n_val = len(y) - int(len(y) * 0.8)
+        np.testing.assert_allclose(
+            a.history["val_accuracy"], b.history["val_accuracy"], atol=2 / n_val
+        )
 
 
 @pytest.mark.parametrize("source_dtype", [np.uint8, np.int16, np.float16, np.float32])

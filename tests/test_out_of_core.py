@@ -77,11 +77,36 @@ def test_every_source_trains_predicts_and_scores(tmp_path, kind):
     net.input_transform = data.Scale(1 / 255)
     losses = net.fit(xs, ys, batch, 4, categorical=True, verbose=0)
     assert losses[-1] < losses[0]
-    expected = net.predict(x)  # the in-memory answer
-    assert np.array_equal(net.predict(xs), expected)
-    assert np.array_equal(net.predict(xs, labels=True), expected.argmax(axis=1))
-    assert net.score(xs, ys, accuracy=True) == net.score(x, y, accuracy=True) > 0.8
+    expected = net.predict(x)  # the in-memory answer, all 1500 rows in one product
+    predicted = net.predict(xs)
+    if kind.startswith("memmap"):
+        # a memory map is predicted in chunks of PREDICT_ROWS (2048) rows: here one chunk of
+        # the same 1500 rows, the same products on the same shapes, so bit for bit
+        assert np.array_equal(predicted, expected)
+    else:
+        # stores are read along their 128-row chunks, a generator in its 100-row batches:
+        # BLAS rounds a product differently by shape (and OPENBLAS_CORETYPE), so compare
+        # to float32 rounding here, and bit for bit against the same pieces in memory
+        np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-6)
+        step = 100 if kind == "generator" else 128
+        pieces = [net.predict(x[i : i + step]) for i in range(0, x.shape[0], step)]
+        assert np.array_equal(predicted, np.concatenate(pieces))
+    assert_same_labels(net.predict(xs, labels=True), expected)
+    assert net.score(xs, ys, accuracy=True) > 0.8
+    # a label may flip only where two outputs tie to rounding (none in this data)
+    assert net.score(xs, ys, accuracy=True) == pytest.approx(
+        net.score(x, y, accuracy=True), abs=2 / x.shape[0]
+    )
     np.testing.assert_allclose(net.score(xs, ys), net.score(x, y), rtol=1e-5)
+
+
+def assert_same_labels(labels, outputs, tie=1e-5):
+    """The arg-max labels of ``outputs``, wherever the best two outputs do not tie to within
+    ``tie`` (a product computed on other shapes may round a tie either way)."""
+    top = np.sort(outputs, axis=1)
+    clear = top[:, -1] - top[:, -2] > tie
+    assert np.array_equal(labels[clear], outputs.argmax(axis=1)[clear])
+    assert clear.mean() > 0.99
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -93,10 +118,19 @@ def test_predict_writes_into_out(tmp_path, kind):
         tmp_path / "p.npy", mode="w+", dtype=np.float32, shape=(5000, 3)
     )
     assert net.predict(xs, out=out) is out
-    assert np.array_equal(np.load(tmp_path / "p.npy"), net.predict(x))
+    written = np.load(tmp_path / "p.npy")
+    # 5000 rows are predicted in pieces (2048-row chunks of a memory map, 128-row chunks of
+    # a store), whose products BLAS rounds differently from one 5000-row product: to a
+    # tolerance against the whole, bit for bit against the same pieces in memory
+    whole = net.predict(x)
+    np.testing.assert_allclose(written, whole, rtol=1e-5, atol=1e-6)
+    step = data.PREDICT_ROWS if kind.startswith("memmap") else 128
+    pieces = np.concatenate([net.predict(x[i : i + step]) for i in range(0, 5000, step)])
+    assert np.array_equal(written, pieces)
     labels = np.empty(5000, dtype=np.int64)
     net.predict(xs, labels=True, out=labels)
-    assert np.array_equal(labels, net.predict(x, labels=True))
+    assert np.array_equal(labels, pieces.argmax(axis=1))
+    assert_same_labels(labels, whole)
     with pytest.raises(ValueError, match=r"out has shape \(4999, 3\)"):
         net.predict(xs, out=np.empty((4999, 3), np.float32))
     with pytest.raises(TypeError, match="float dtype"):
@@ -120,7 +154,11 @@ def test_validation_data_of_every_kind_is_scored_each_epoch(tmp_path, kind):
     net.input_transform = data.Scale(1 / 255)
     net.fit(x, y, 32, 2, categorical=True, verbose=0, validation_data=validation)
     np.testing.assert_allclose(net.history["val_loss"][-1], net.score(x_val, y_val), rtol=1e-5)
-    assert net.history["val_accuracy"][-1] == net.score(x_val, y_val, accuracy=True)
+    # the streamed validation runs its products on other shapes than score's one product
+    # (2,500 rows): an accuracy could differ only by a label whose two best outputs tie
+    assert net.history["val_accuracy"][-1] == pytest.approx(
+        net.score(x_val, y_val, accuracy=True), abs=2 / 2500
+    )
 
 
 def test_memmap_validation_split_is_drawn_like_the_array_split(tmp_path):
@@ -140,7 +178,7 @@ def test_memmap_validation_split_is_drawn_like_the_array_split(tmp_path):
     assert np.array_equal(a.get_flat_params(), b.get_flat_params())
     # 3000 held-out rows: scored in two chunks, summed in another order
     np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], rtol=1e-5)
-    assert a.history["val_accuracy"] == b.history["val_accuracy"]
+    np.testing.assert_allclose(a.history["val_accuracy"], b.history["val_accuracy"], atol=2 / 3000)
 
 
 # ------------------------------------------------------------- NaN far into the data
@@ -226,7 +264,9 @@ def test_sklearn_estimators_take_out_of_core_input(tmp_path, kind):
     ).fit(xs, y)
     assert classifier.n_features_in_ == 8
     predicted = classifier.predict(xs)
-    assert np.array_equal(predicted, classifier.predict(x.astype(np.float64)))
+    # streamed in 128-row chunks against one product in memory: the same labels except
+    # where two class probabilities tie to rounding
+    assert_same_labels(predicted, classifier.predict_proba(x.astype(np.float64)))
     assert np.mean(predicted == y) > 0.6
     partial = sk.NNClassifier(hidden_layer_sizes=(16,), random_state=0)
     for _ in range(2):
