@@ -144,6 +144,7 @@ def test_distributed_fit_refuses_a_batch_function_at_the_start(pixels, client):
     x, y = pixels
     net = make_net()
     before = net.get_flat_params()
+
     class Batches:  # an iterable object, as a Keras PyDataset is
         def __iter__(self):
             return iter([(x, y)])

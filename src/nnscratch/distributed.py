@@ -292,6 +292,8 @@ class _ReplicaData:
 
     def __init__(self, partitions):
         self.sources = [p.source for p in partitions]
+        for source in self.sources:
+            source.check_file()  # a truncated file must not kill the worker (SIGBUS)
         sizes = [s.n_samples for s in self.sources]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n_rows = int(self.offsets[-1])

@@ -92,6 +92,8 @@ def predict(network, x, *, labels=False, out=None):
     gathered into a new array, or written into ``out`` (e.g. a memory map
     opened for writing) when it is given, which is then returned.
     """
+    if labels:
+        _check_labels_make_sense(network)
     transform = input_transform(network)
     if out is None and not data_module.is_streamed(x):
         single = np.ndim(x) == 1
@@ -125,6 +127,28 @@ def predict(network, x, *, labels=False, out=None):
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
+def _holds(dtype, largest):
+    """True when ``dtype`` stores every whole number 0..``largest`` exactly."""
+    if dtype.kind == "b":
+        return largest <= 1
+    if dtype.kind in "iu":
+        return np.iinfo(dtype).max >= largest
+    if dtype.kind == "f":
+        return largest <= 2 ** (np.finfo(dtype).nmant + 1)
+    return False
+
+
+def _check_labels_make_sense(network):
+    """Refuse labels=True on a network whose one output unit is a regression (identity)."""
+    activation = getattr(network.output_activation, "name", None)
+    if network.layers[-1] == 1 and activation == "identity" and not network.is_classifier():
+        raise ValueError(
+            "labels=True turns outputs into class labels, but this network is a "
+            "regression (one identity output unit): call predict(x) for its values, or "
+            "give a classifier a sigmoid or softmax output"
+        )
+
+
 def _n_rows(x):
     shape = getattr(x, "shape", None)
     return None if shape is None else shape[0]
@@ -149,6 +173,14 @@ def _predict_into(network, chunks, labels, out, n):
         raise ValueError(f"out has shape {tuple(shape)}, but the predictions have shape {want}")
     if not labels and np.dtype(out.dtype).kind != "f":
         raise TypeError(f"out must have a float dtype for the outputs, got {out.dtype}")
+    if labels:
+        largest = 1 if network.multilabel() else m - 1
+        if not _holds(np.dtype(out.dtype), largest):
+            raise TypeError(
+                f"out has dtype {out.dtype}, which cannot hold every label of this network "
+                f"(0 to {largest}); labels would be stored wrong. Use an integer dtype "
+                f"such as {np.min_scalar_type(largest)} or wider (np.int64 always works)"
+            )
     start = 0
     for chunk in chunks:
         result = network._forward_fast(chunk)

@@ -295,6 +295,19 @@ class LocalRounds:
                 batch.x, batch.y, batch.sample_weight, classify=self.classify
             )
             yield RoundResult(result.loss, result.weight, result.correct, batch.x.shape[0])
+        ran_out = getattr(self.source, "ran_out", None)
+        if ran_out is not None:  # as Keras does: say so, and stop after this epoch
+            epoch, steps = ran_out
+            network.stop_training = True
+            warnings.warn(
+                f"the batch generator ran out of data in epoch {epoch} after {steps} of "
+                f"steps_per_epoch={self.source.steps_per_epoch} batches; training stops "
+                f"after this epoch. Give a generator that yields steps_per_epoch batches "
+                f"per epoch (a function returning a fresh iterator each time), or leave "
+                f"steps_per_epoch out to train on whatever each pass yields",
+                UserWarning,
+                stacklevel=2,
+            )
 
 
 class EpochFrame:
@@ -430,13 +443,22 @@ class EpochFrame:
         if self.classify:
             units = network.layers[-1] if network.multilabel() else 1
             logs["accuracy"] = totals.correct / max(totals.seen * units, 1)
-        if isinstance(self.validation, tuple):
-            logs.update(evaluate(network, *self.validation, classify=self.classify, prefix="val_"))
-        elif self.validation is not None:
-            logs.update(evaluate(network, self.validation, classify=self.classify, prefix="val_"))
+        if self.validation is not None:
+            try:
+                logs.update(self._validate())
+            except Exception:
+                # a bad value in streamed validation data is found only now: the epoch is
+                # not recorded, so the network must not keep it either
+                network.set_flat_params(snapshot)
+                raise
         logs["learning_rate"] = current_learning_rate(network.optimizer)
         logs["seconds"] = time.perf_counter() - start_time
         return logs
+
+    def _validate(self):
+        if isinstance(self.validation, tuple):
+            return evaluate(self.network, *self.validation, classify=self.classify, prefix="val_")
+        return evaluate(self.network, self.validation, classify=self.classify, prefix="val_")
 
     def _diverged(self, snapshot, what):
         network = self.network

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from .source import Batch, _apply
+from .source import Batch, _apply, check_mapped_file
 
 
 class ArraySource:
@@ -75,6 +75,7 @@ class ArraySource:
         draw as the article's loop makes; it is drawn when this is called, so
         the batches may then be prepared in another thread.
         """
+        self.check_file()
         n = self.n_samples
         order = rng.permutation(n) if shuffle else None
         if self.rows is not None:
@@ -86,6 +87,11 @@ class ArraySource:
             stop = min(start + batch_size, n)
             rows = slice(start, stop) if order is None else order[start:stop]
             yield self.batch(rows)
+
+    def check_file(self):
+        """A memory map's file must still hold the whole map (see :func:`check_mapped_file`)."""
+        check_mapped_file(self.x, self.name)
+        check_mapped_file(self.y, self.encoder.name)
 
     def batch(self, rows):
         """The batch holding ``rows`` (a slice or an index array), checked and converted."""

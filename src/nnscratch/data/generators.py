@@ -38,6 +38,7 @@ class GeneratorSource:
 
     kind = "generator"
     n_samples = None
+    ran_out = None
 
     def __init__(
         self, data, encoder, dtype, n_features, steps_per_epoch=None, name="x", transform=None
@@ -65,6 +66,7 @@ class GeneratorSource:
                 "object, or steps_per_epoch"
             )
         self._epochs += 1
+        self.ran_out = None  # (epoch, steps) when it ended before steps_per_epoch
         iterator = self.data() if callable(self.data) else iter(self.data)
         if not hasattr(iterator, "__next__"):
             iterator = iter(iterator)
@@ -76,6 +78,8 @@ class GeneratorSource:
         while self.steps_per_epoch is None or step < self.steps_per_epoch:
             item = next(iterator, _END)
             if item is _END:
+                if self.steps_per_epoch is not None and step > 0:
+                    self.ran_out = (self._epochs, step)
                 break
             batch = self.convert(item, step, seen)
             seen += batch.x.shape[0]

@@ -7,7 +7,15 @@ import numpy as np
 
 from .. import _checks
 from .chunked import row_blocks
-from .source import _apply, _convert, _is_batch_stream, _is_chunked, _read_rows, _RowsOf
+from .source import (
+    _apply,
+    _convert,
+    _is_batch_stream,
+    _is_chunked,
+    _read_rows,
+    _RowsOf,
+    check_mapped_file,
+)
 
 
 def _check_store_shape(x, n_features, name):
@@ -15,6 +23,12 @@ def _check_store_shape(x, n_features, name):
         raise TypeError(f"{name} must be numeric, got a store of dtype {x.dtype}")
     if len(x.shape) != 2:
         raise ValueError(f"{name} must be 2-D (samples, features), got shape {tuple(x.shape)}")
+    if any(isinstance(d, float) and d != d for d in x.shape):  # Dask: unknown chunk sizes
+        raise ValueError(
+            f"{name} is a Dask array whose chunk sizes are unknown (shape "
+            f"{tuple(x.shape)}), as after boolean indexing; call "
+            f"{name}.compute_chunk_sizes() first, or {name}.persist() then that"
+        )
     if x.shape[0] == 0:
         raise ValueError(f"{name} is empty: it has 0 samples")
     if x.shape[1] != n_features:
@@ -52,6 +66,7 @@ def iter_x_chunks(x, chunk_rows, dtype, *, n_features=None, name="x", transform=
                 yield _checked_chunk(part, rows, dtype, name, transform)
         return
     arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    check_mapped_file(arr, name)
     if n_features is not None:
         arr = _checks.check_2d_source(arr, n_features=n_features, name=name)
     for start in range(0, arr.shape[0], chunk_rows):

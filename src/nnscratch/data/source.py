@@ -7,6 +7,8 @@ network's widths and dtype down as plain numbers.
 
 from __future__ import annotations
 
+import mmap
+import os
 from collections.abc import Iterator
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -171,3 +173,32 @@ def _apply(transform, x, name):
             f"{getattr(out, 'dtype', type(out).__name__)}; it must keep both"
         )
     return out
+
+
+def check_mapped_file(x, name="x"):
+    """Refuse a memory map whose file became shorter than the map after it was opened.
+
+    Reading such a map kills the interpreter (SIGBUS) instead of raising, so
+    every pass over a memory map (an epoch, a prediction) checks the file's
+    size first.  Anything but a memory map passes.
+    """
+    if not isinstance(x, np.memmap):
+        return
+    root = x
+    while isinstance(root.base, np.memmap):
+        root = root.base
+    if not isinstance(root.base, mmap.mmap) or not getattr(root, "filename", None):
+        return
+    needed = root.offset - root.offset % mmap.ALLOCATIONGRANULARITY + len(root.base)
+    try:
+        size = os.path.getsize(root.filename)
+    except OSError as err:
+        raise ValueError(
+            f"{name} is a memory map of {root.filename}, which cannot be read any more ({err})"
+        ) from None
+    if size < needed:
+        raise ValueError(
+            f"{name} is a memory map of {root.filename}, which now holds {size} bytes, but "
+            f"the map needs {needed}: the file was truncated or rewritten after it was "
+            f"opened; open it again"
+        )

@@ -124,6 +124,14 @@ def validation_arrays(network, validation_data):
     m = network.layers[-1]
     transform = input_transform(network)
     if _is_batch_stream(validation_data):
+        if not callable(validation_data) and hasattr(validation_data, "__next__"):
+            raise TypeError(
+                "validation_data is a one-shot generator: the first scoring would use it "
+                "up and every later epoch would find it empty. Pass a function that "
+                "returns a fresh iterator (validation_data=lambda: make_batches()), an "
+                "iterable object whose __iter__ starts over (a Keras PyDataset, a list "
+                "of batches), or arrays (x_val, y_val)"
+            )
         return as_source(
             validation_data,
             None,
