@@ -241,28 +241,28 @@ class NeuralNetwork:
                 b[...] = init(fan_in, fan_out, b.shape, self._rng, self.dtype)
 
     @property
-    def weights(self):
+    def weights(self) -> list[np.ndarray]:
         return self._weights
 
     @weights.setter
-    def weights(self, value):
+    def weights(self, value: Sequence[ArrayLike]) -> None:
         _assign(self._weights, value, "weights")
 
     @property
-    def biases(self):
+    def biases(self) -> list[np.ndarray]:
         return self._biases
 
     @biases.setter
-    def biases(self, value):
+    def biases(self, value: Sequence[ArrayLike]) -> None:
         _assign(self._biases, value, "biases")
 
     @property
-    def rng(self):
+    def rng(self) -> np.random.Generator:
         """The network's one random generator (initialisation, shuffling, dropout, splits)."""
         return self._rng
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """Total number of weights and biases."""
         return self._params.size
 
@@ -637,11 +637,11 @@ class NeuralNetwork:
         finally:
             self._fit_lock.release()
 
-    def is_classifier(self):
+    def is_classifier(self) -> bool:
         """True when the loss is a cross-entropy (the outputs are class probabilities)."""
         return self.loss.name in ("categorical_crossentropy", "binary_crossentropy")
 
-    def multilabel(self):
+    def multilabel(self) -> bool:
         """True when each output unit is its own yes/no label (sigmoid or a single unit)."""
         return self.output_activation.name == "sigmoid" or self.layers[-1] == 1
 
@@ -650,7 +650,7 @@ class NeuralNetwork:
             return int(np.count_nonzero((output > 0.5) == (targets > 0.5)))
         return int(np.count_nonzero(output.argmax(axis=1) == targets.argmax(axis=1)))
 
-    def l2_penalty(self):
+    def l2_penalty(self) -> float:
         """The L2 term of the objective, ``l2 / 2 * sum(W ** 2)`` (0 without L2)."""
         if not self.l2:
             return 0.0
@@ -668,12 +668,14 @@ class NeuralNetwork:
         )
         return x, y
 
-    def objective(self, x, y, categorical=False):
+    def objective(self, x: ArrayLike, y: ArrayLike, categorical: bool = False) -> float:
         """The quantity training minimises on ``(x, y)``: mean loss plus the L2 term."""
         x, y = self._check_xy(x, y, categorical)
         return float(np.mean(self.loss.f(self._forward_fast(x), y))) + self.l2_penalty()
 
-    def gradients(self, x, y, categorical=False):
+    def gradients(
+        self, x: ArrayLike, y: ArrayLike, categorical: bool = False
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The gradient of the objective over ``(x, y)``, without updating anything.
 
         Returns
@@ -684,7 +686,14 @@ class NeuralNetwork:
         d_weights, d_biases = self._backward(self._forward(x), y)
         return [d.copy() for d in d_weights], [d.copy() for d in d_biases]
 
-    def loss_and_gradient(self, x, y, *, sample_weight=None, categorical=False):
+    def loss_and_gradient(
+        self,
+        x: ArrayLike,
+        y: ArrayLike,
+        *,
+        sample_weight: ArrayLike | None = None,
+        categorical: bool = False,
+    ) -> tuple[float, np.ndarray]:
         """The training objective on ``(x, y)`` and its gradient, without updating anything.
 
         This is what a full-batch optimizer (``scipy.optimize.minimize`` with
@@ -801,7 +810,7 @@ class NeuralNetwork:
         """
         return saving.save_model(self, path)
 
-    def to_onnx(self, path=None, **kwargs):
+    def to_onnx(self, path: str | os.PathLike | None = None, **kwargs) -> object:
         """Export to ONNX: see :func:`nnscratch.export.to_onnx` (needs ``nnscratch[onnx]``)."""
         from .export import to_onnx
 
