@@ -91,7 +91,7 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
         "'dask[array]' distributed)"
     ) from err
 
-from . import _checks, data, training
+from . import _checks, data, saving, training
 from .exceptions import ConcurrentTrainingError
 from .optimizers import Optimizer
 from .progress import Progress
@@ -953,29 +953,15 @@ def fit(
         checkpoint = os.fspath(checkpoint)
         if not checkpoint.endswith(".npz"):
             checkpoint += ".npz"
-    if data.source._is_batch_stream(x):
-        raise TypeError(
-            "nnscratch.distributed.fit splits the rows of x among the workers, so it "
-            "cannot take a batch generator (its batches exist only as it yields them): "
-            "pass an array, a memory map (np.load(path, mmap_mode='r')), an HDF5 or Zarr "
-            "data set or a Dask array, or train the generator with net.fit"
-        )
     threads = sum(client.nthreads().values())
     if threads == 0:
         raise ValueError("the Dask cluster has no workers; start some first")
-    # the data as net.fit prepares it: one source, one transform, one validation
-    source = data.data_source(
-        net, x, y, categorical, sample_weight, class_weight, shuffle_buffer=shuffle_buffer
-    )
-    validation = None
-    if validation_split:
-        source, validation = data.split_validation(net, source, validation_split)
-    elif validation_data is not None:
-        validation = data.validation_arrays(net, validation_data)
+    source, validation = _training_data(
+        net, x, y, categorical, sample_weight, class_weight, shuffle_buffer,
+        validation_data, validation_split,
+    )  # fmt: skip
     slots = [addr for addr, k in sorted(client.nthreads().items()) for _ in range(k)]
     partitions = _Partitions(client, source, min(replicas or threads, source.n_samples), slots)
-    replicas = min(replicas or threads, len(partitions.sizes))
-    groups = partitions.group(replicas)
     fingerprint = {
         "n_samples": sum(partitions.sizes),
         "partitions": len(partitions.sizes),
@@ -994,7 +980,7 @@ def fit(
             net,
             client,
             partitions,
-            groups,
+            partitions.group(min(replicas or threads, len(partitions.sizes))),
             batch_size,
             sync_every=sync_every,
             shuffle=shuffle,
@@ -1003,18 +989,10 @@ def fit(
             checkpoint_every=checkpoint_every,
             fingerprint=fingerprint,
         )
-        if checkpoint is not None and resume and os.path.exists(checkpoint):
-            from .network import load_model
-
-            try:
-                record = rounds.resume_from(load_model(checkpoint))
-            except Exception:
-                rounds.close()
-                raise
-            if record["finished"] or len(rounds.losses) >= epochs:
-                rounds.close()
+        if resume and checkpoint is not None and os.path.exists(checkpoint):
+            if not _resume(rounds, net, checkpoint, epochs):
                 return rounds.losses
-        frame = training.EpochFrame(
+        training.EpochFrame(
             net,
             rounds,
             epochs,
@@ -1024,11 +1002,44 @@ def fit(
             classify=categorical or net.is_classifier(),
             first_epoch=len(rounds.losses),
             caller_depth=1,
-        )
-        frame.run()
+        ).run()
         return rounds.losses
     finally:
         net._fit_lock.release()
+
+
+def _training_data(
+    net, x, y, categorical, sample_weight, class_weight, shuffle_buffer, validation_data, split
+):
+    """The training source and the validation data, prepared exactly as ``net.fit`` does."""
+    if data.source._is_batch_stream(x):
+        raise TypeError(
+            "nnscratch.distributed.fit splits the rows of x among the workers, so it "
+            "cannot take a batch generator (its batches exist only as it yields them): "
+            "pass an array, a memory map (np.load(path, mmap_mode='r')), an HDF5 or Zarr "
+            "data set or a Dask array, or train the generator with net.fit"
+        )
+    source = data.data_source(
+        net, x, y, categorical, sample_weight, class_weight, shuffle_buffer=shuffle_buffer
+    )
+    if split:
+        return data.split_validation(net, source, split)
+    if validation_data is not None:
+        return source, data.validation_arrays(net, validation_data)
+    return source, None
+
+
+def _resume(rounds, net, checkpoint, epochs):
+    """Continue from ``checkpoint``; False when the run it records is already over."""
+    try:
+        record = rounds.resume_from(saving.load_model(checkpoint, type(net)))
+    except Exception:
+        rounds.close()
+        raise
+    if record["finished"] or len(rounds.losses) >= epochs:
+        rounds.close()
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------ clusters
