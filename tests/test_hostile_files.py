@@ -437,11 +437,15 @@ def test_a_save_that_would_not_load_is_refused(tmp_path):
         with pytest.raises((ValueError, TypeError), match="cannot save to .*bad.npz"):
             net.save(tmp_path / "bad.npz")
         assert not (tmp_path / "bad.npz").exists()
+    # 0.2's command-line scaling in the metadata: refused, it belongs in net.input_transform
+    net.metadata = {"input_scale": [1.0, 2.0]}
+    with pytest.raises(ValueError, match="cannot save to .*bad.npz.*net.input_transform"):
+        net.save(tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()
     net.metadata = {
         "class_names": ["no", "yes"],
         "task": "classification",
         "feature_names": ["a", "b"],
-        "input_scale": [1.0, 2.0],
     }
     same_model(nn.load_model(net.save(tmp_path / "good.npz")), net)
 

@@ -205,17 +205,6 @@ def _check_metadata(net, path):
             raise ValueError(f"{path}: the metadata's {key} is not text")
     if meta.get("ignored_columns") is not None and not _is_text_list(meta["ignored_columns"]):
         raise ValueError(f"{path}: the metadata's ignored_columns is not a list of names")
-    for key, default in (("input_offset", 0.0), ("input_scale", 1.0)):
-        value = meta.get(key, default)
-        try:
-            array = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            array = None
-        if array is None or array.shape not in ((), (n_in,)) or not np.isfinite(array).all():
-            raise ValueError(
-                f"{path}: the metadata's {key} must be a finite number or {n_in} of them"
-            )
-        meta[key] = array
     seed = meta.get("seed", 0)
     meta["seed"] = seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
     meta["named_features"] = _knows_names(meta)
@@ -231,21 +220,6 @@ def _knows_names(meta):
         return meta["named_features"]
     generated = ([f"{prefix}{i}" for i in range(len(names))] for prefix in ("x", "col", "pixel"))
     return all(names != made for made in generated)
-
-
-def _prepare(x, meta):
-    """Apply the input scaling recorded at training time.
-
-    Data read from array files is never converted whole: models trained on it
-    keep their scaling as an input transform applied batch by batch.
-    """
-    if (
-        np.all(np.asarray(meta["input_offset"]) == 0)
-        and np.all(np.asarray(meta["input_scale"]) == 1)
-        and not isinstance(x, list)
-    ):
-        return x
-    return (np.asarray(x, dtype=np.float64) - meta["input_offset"]) * meta["input_scale"]
 
 
 def _check_width(width, net, source, hint=""):
@@ -272,6 +246,13 @@ def _refuse_table_options(args, source):
             raise CLIError(f"{option} applies to CSV files, not to {source}")
 
 
+def _digits_scaling():
+    """The embedded digits' pixels (0 to 16) onto [0, 1]."""
+    from .data import Scale
+
+    return Scale(1 / 16)
+
+
 def _builtin(source, split, seed, data_home):
     """A built-in data set: dict(x, y (class indices), class_names, feature_names, ...)."""
     from .datasets import FASHION_CLASSES, load_digits, load_fashion_mnist, load_mnist
@@ -288,8 +269,7 @@ def _builtin(source, split, seed, data_home):
             class_names=[str(d) for d in range(10)],
             feature_names=[f"pixel{i}" for i in range(64)],
             target_name="digit",
-            offset=0.0,
-            scale=1 / 16,
+            transform=_digits_scaling(),
         )
     loader = load_mnist if source == "mnist" else load_fashion_mnist
     x, y = loader(split, data_home=data_home)
@@ -300,8 +280,7 @@ def _builtin(source, split, seed, data_home):
         class_names=names,
         feature_names=[f"pixel{i}" for i in range(784)],
         target_name="label",
-        offset=0.0,
-        scale=1.0,
+        transform=None,  # the loaders give pixels in [0, 1] already
     )
 
 
@@ -363,8 +342,6 @@ def _training_data(args):
             class_names=None,
             feature_names=[f"x{i}" for i in range(x.shape[1])],
             target_name=None,
-            offset=None,
-            scale=None,
             named=False,
             ignored=[],
             streamed=True,
@@ -382,8 +359,6 @@ def _training_data(args):
             class_names=None,
             feature_names=names,
             target_name=target,
-            offset=None,
-            scale=None,
             named=False,
             ignored=[],
         )
@@ -401,8 +376,6 @@ def _training_data(args):
         class_names=None,
         feature_names=[table.names[j] for j in columns],
         target_name=table.names[target_column],
-        offset=None,
-        scale=None,
         named=table.named,
         ignored=[n for j, n in enumerate(table.names) if j not in used],
     )
@@ -571,9 +544,19 @@ def _encode_labels(y, class_names, source):
 
 # ---------------------------------------------------------------------- commands
 def _train(args):
-    from . import EarlyStopping, NeuralNetwork, plot_history
-    from .registry import optimizers
+    """``nnscratch train``: build, scale, fit, report."""
+    out = _check_train_outputs(args)
+    source = _check_source(args.data, args.labels)
+    data = _training_data(args)
+    net, targets, task = _build(args, data, source)
+    net.input_transform = _input_transform(args, data)
+    seconds = _fit(args, net, data["x"], targets, task)
+    _report(args, net, source, seconds, out)
+    return 0
 
+
+def _check_train_outputs(args):
+    """The model file's path (``.npz`` added), with it and ``--plot`` checked before any work."""
     if os.path.isdir(args.out):
         raise CLIError(f"--out {args.out}: is a folder; give a file name inside it")
     out = args.out if args.out.endswith(".npz") else args.out + ".npz"
@@ -584,8 +567,15 @@ def _train(args):
             raise CLIError(
                 "--plot needs matplotlib, an optional extra: pip install 'nnscratch[plot]'"
             )
-    source = _check_source(args.data, args.labels)
-    data = _training_data(args)
+    return out
+
+
+def _build(args, data, source):
+    """The network for ``data`` (sizes, output layer and loss from the task), its
+    metadata filled in; returns ``(network, targets, task)``."""
+    from . import NeuralNetwork
+    from .registry import optimizers
+
     x, y = data["x"], data["y"]
     task = args.task if args.task != "auto" else (data["task"] or _guess_task(y))
     meta = {
@@ -597,26 +587,6 @@ def _train(args):
         "target_name": data["target_name"],
         "seed": args.seed,
     }
-    transform = None
-    if data.get("streamed"):  # scaled batch by batch through the network's input transform
-        from .data import Scale, Standardize
-
-        if not args.no_standardize:
-            transform = Scale(1 / 255) if np.dtype(x.dtype) == np.uint8 else Standardize.fit(x)
-        offset, scale = 0.0, 1.0
-    elif data["offset"] is None:  # a user's table: standardise unless told not to
-        if args.no_standardize:
-            offset, scale = 0.0, 1.0
-        else:
-            offset = x.mean(axis=0)
-            spread = x.std(axis=0)
-            scale = 1.0 / np.where(spread > 0, spread, 1.0)
-            offset, scale = offset.tolist(), scale.tolist()
-    else:
-        offset, scale = data["offset"], data["scale"]
-    meta.update(input_offset=offset, input_scale=scale)
-    if not data.get("streamed"):
-        x = (np.asarray(x, dtype=np.float64) - np.asarray(offset)) * np.asarray(scale)
     if task == "classification":
         if data["class_names"] is None:
             data["class_names"] = [_label_text(v) for v in np.unique(y).tolist()]
@@ -633,28 +603,53 @@ def _train(args):
             )
         targets = y.reshape(len(y), -1).astype(np.float64)
         outputs, output, loss = targets.shape[1], "identity", "mse"
-    optimizer = optimizers.get(args.optimizer)(learning_rate=args.learning_rate)
     net = NeuralNetwork(
         [x.shape[1], *args.layers, outputs],
         args.activation,
         output,
         loss,
-        optimizer,
+        optimizers.get(args.optimizer)(learning_rate=args.learning_rate),
         dtype=np.dtype(args.dtype),
         seed=args.seed,
         dropout=args.dropout,
         l2=args.l2,
     )
     net.metadata = meta
-    net.input_transform = transform
-    if args.verbose:
-        print(f"training {net}", file=sys.stderr)
+    return net, targets, task
+
+
+def _input_transform(args, data):
+    """The network's input transform, the command line's one scaling rule.
+
+    A built-in data set brings its own (the digits' pixels by 1/16).  Otherwise
+    the inputs are standardised (mean 0 and standard deviation 1 per column),
+    except uint8 array files, whose pixels are divided by 255; none with
+    ``--no-standardize``.  ``predict`` applies it, so a model file loaded in
+    Python takes the raw columns.
+    """
+    from .data import Scale, Standardize
+
+    if "transform" in data:
+        return data["transform"]
+    if args.no_standardize:
+        return None
+    x = data["x"]
+    if data.get("streamed"):  # never read whole: statistics a chunk at a time
+        return Scale(1 / 255) if np.dtype(x.dtype) == np.uint8 else Standardize.fit(x)
+    x = np.asarray(x, dtype=np.float64)
+    spread = x.std(axis=0)
+    return Standardize(x.mean(axis=0), np.where(spread > 0, spread, 1.0))
+
+
+def _fit(args, net, x, targets, task):
+    """Train ``net`` here or on a Dask cluster; returns the seconds it took."""
+    from . import EarlyStopping
+
     callbacks = []
     split = args.validation_split
     if args.early_stopping:
         split = split or 0.1
         callbacks.append(EarlyStopping("val_loss", patience=args.patience))
-    start = time.perf_counter()
     fit_args = dict(
         categorical=task == "classification",
         validation_split=split,
@@ -663,6 +658,9 @@ def _train(args):
     )
     if args.shuffle_buffer is not None:
         fit_args["shuffle_buffer"] = args.shuffle_buffer
+    if args.verbose:
+        print(f"training {net}", file=sys.stderr)
+    start = time.perf_counter()
     if args.scheduler or args.workers:
         if args.scheduler and args.workers:
             raise CLIError("pass --scheduler or --workers, not both")
@@ -681,10 +679,18 @@ def _train(args):
         )
     else:
         net.fit(x, targets, args.batch_size, args.epochs, **fit_args)
-    seconds = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def _report(args, net, source, seconds, out):
+    """One line on the training, the test accuracy of a built-in set, then save and plot."""
+    from . import plot_history
+
     history = net.history
+    epochs = len(history["loss"])
     summary = (
-        f"trained {len(history['loss'])} epochs in {seconds:.1f} s; loss {history['loss'][-1]:.4f}"
+        f"trained {epochs} epoch{'s' if epochs != 1 else ''} in {seconds:.1f} s; "
+        f"loss {history['loss'][-1]:.4f}"
     )
     if "val_loss" in history:
         summary += f", validation loss {history['val_loss'][-1]:.4f}"
@@ -693,23 +699,20 @@ def _train(args):
     print(summary)
     if source in BUILTIN_DATA:
         test = _builtin(source, "test", args.seed, args.data_home)
-        accuracy = net.score(
-            _prepare(test["x"], _check_metadata(net, out)), test["y"], accuracy=True
-        )
+        accuracy = net.score(test["x"], test["y"], accuracy=True)
         print(f"test accuracy {accuracy:.2%} on {len(test['y'])} held-out images")
     path = net.save(out)
     print(f"model saved to {path}")
     if args.plot:
         plot_history(net.history, args.plot, title=f"nnscratch: {source}")
         print(f"training curves saved to {args.plot}")
-    return 0
 
 
 def _evaluate(args):
     source = _check_source(args.data, args.labels)
     net, meta = _load_model(args.model)
     data = _model_data(args, net, meta, split=args.split)
-    x, y = _prepare(data["x"], meta), data["y"]
+    x, y = data["x"], data["y"]
     if y is None:
         raise CLIError(f"{source}: no target column to evaluate against")
     n = len(y)
@@ -786,7 +789,7 @@ def _predict(args):
     if not array_input and not args.input.lower().endswith(TABLE_SUFFIXES):
         raise CLIError(f"{args.input}: expected a .csv or .npz file (or a .tsv)")
     data = _model_data(args, net, meta, need_target=False)
-    x = _prepare(data["x"], meta)
+    x = data["x"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if meta["task"] == "classification":

@@ -34,20 +34,20 @@ written.
 
 Input transforms
 ----------------
-Preprocessing stored with the network is exported too, so the ONNX model takes
-raw input.  Each transform is a *spec*, a dict with a ``"name"`` and its
-settings, mapped to ONNX nodes by the exporter registered under that name (see
-:func:`register_input_transform`).  The specs come from, in this order:
+The network's input transform (``net.input_transform``, applied by
+``predict``) is exported too, so the ONNX model takes raw input; it is the one
+home of input scaling (model files of 0.2 that kept the command line's scaling
+in ``metadata["input_offset"/"input_scale"]`` are converted when loaded).  A
+transform that has a ``to_onnx(graph, x, n_features)`` method builds its own
+nodes with :class:`OnnxGraph`; any other is a *spec*, a dict with a ``"name"``
+and its settings (or an object whose ``get_config()`` returns one), mapped to
+ONNX nodes by the exporter registered under that name (see
+:func:`register_input_transform`).
 
-1. the command line's standardisation, ``net.metadata["input_offset"]`` and
-   ``net.metadata["input_scale"]`` (scalars or one value per feature), applied
-   as ``(x - offset) * scale``;
-2. ``net.input_transform``, when the network has one: a spec or a list of
-   specs, each a dict or an object whose ``get_config()`` returns one.
-
-Built-in exporters: ``"offset_scale"`` (``offset``, ``scale``), ``"scale"``
-(``factor``) and ``"standardize"`` (``mean``, ``std``: ``(x - mean) / std``).
-A spec with no exporter is refused before anything is written.
+Built-in exporters: ``"offset_scale"`` (``offset``, ``scale``:
+``(x - offset) * scale``), ``"scale"`` (``factor``) and ``"standardize"``
+(``mean``, ``std``: ``(x - mean) / std``).  A spec with no exporter is refused
+before anything is written.
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ def _per_feature(graph, spec, key, default):
 
 
 def _offset_scale(graph, x, spec):
-    """``(x - offset) * scale``: the command line's standardisation."""
+    """``(x - offset) * scale`` (for specs written by hand)."""
     offset = _per_feature(graph, spec, "offset", 0.0)
     scale = _per_feature(graph, spec, "scale", 1.0)
     if np.any(offset != 0):
@@ -273,6 +273,8 @@ def _offset_scale(graph, x, spec):
     return x
 
 
+# FALLBACK (issue 19): nnscratch.data's Scale and Standardize get a to_onnx method of their
+# own; until that is merged these two exporters build their nodes from get_config().
 def _scale(graph, x, spec):
     """``x * factor``, e.g. pixels by 1 / 255."""
     if "factor" not in spec:
@@ -298,8 +300,8 @@ def _standardize(graph, x, spec):
 
 
 register_input_transform("offset_scale", _offset_scale)
-register_input_transform("scale", _scale)
-register_input_transform("standardize", _standardize)
+register_input_transform("scale", _scale)  # FALLBACK (issue 19), see _scale
+register_input_transform("standardize", _standardize)  # FALLBACK (issue 19)
 
 
 def _as_spec(item):
@@ -317,32 +319,47 @@ def _as_spec(item):
     return spec
 
 
-def _transform_specs(net):
-    """Every input transform stored with ``net``, in the order they apply."""
-    specs = []
-    meta = getattr(net, "metadata", None) or {}
-    if "input_offset" in meta or "input_scale" in meta:
-        specs.append(
-            {
-                "name": "offset_scale",
-                "offset": meta.get("input_offset", 0.0),
-                "scale": meta.get("input_scale", 1.0),
-            }
+def _stored_transforms(net):
+    """Every input transform stored with ``net`` (``net.input_transform``), in the order
+    they apply, each checked to have an ONNX form before any node is built."""
+    meta = getattr(net, "metadata", None)
+    legacy = [k for k in ("input_offset", "input_scale") if isinstance(meta, dict) and k in meta]
+    if legacy:
+        raise ValueError(
+            f"cannot export: metadata[{legacy[0]!r}] is the 0.2 command line's input "
+            f"scaling, which predict never applied; set net.input_transform instead "
+            f"(nnscratch.data.Scale(factor) or Standardize(mean, std)) and remove "
+            f"{' and '.join(repr(k) for k in legacy)} from the metadata"
         )
     stored = getattr(net, "input_transform", None)
-    if stored is not None:
-        specs.extend(
-            _as_spec(s) for s in (stored if isinstance(stored, (list, tuple)) else [stored])
-        )
-    for spec in specs:
-        if spec["name"] not in input_transforms:
-            raise ValueError(
-                f"cannot export the input transform {spec['name']!r}: no ONNX "
-                f"exporter is registered for it (known: "
-                f"{', '.join(sorted(input_transforms))}); add one with "
-                f"nnscratch.export.register_input_transform"
-            )
-    return specs
+    if stored is None:
+        return []
+    items = list(stored) if isinstance(stored, (list, tuple)) else [stored]
+    for item in items:
+        if not callable(getattr(item, "to_onnx", None)):
+            spec = _as_spec(item)
+            if spec["name"] not in input_transforms:
+                raise ValueError(
+                    f"cannot export the input transform {spec['name']!r}: no ONNX "
+                    f"exporter is registered for it (known: "
+                    f"{', '.join(sorted(input_transforms))}); add one with "
+                    f"nnscratch.export.register_input_transform"
+                )
+    return items
+
+
+def _transform_nodes(graph, x, item):
+    """Nodes computing one input transform of tensor ``x``; returns the output's name.
+
+    A transform that knows its ONNX form (a ``to_onnx(graph, x, n_features)``
+    method, as ``nnscratch.data``'s do) builds its own nodes; anything else is
+    a spec handled by the exporter registered under its name.
+    """
+    to_onnx = getattr(item, "to_onnx", None)
+    if callable(to_onnx):
+        return to_onnx(graph, x, graph.n_features)
+    spec = _as_spec(item)
+    return input_transforms[spec["name"]](graph, x, spec)
 
 
 # --------------------------------------------------------------------------- #
@@ -650,8 +667,8 @@ def to_onnx(net, path=None, *, opset=None, dtype=None, labels=None):
 
     graph = OnnxGraph(onnx, dtype, layers[0])
     x = _INPUT
-    for spec in _transform_specs(network):
-        x = input_transforms[spec["name"]](graph, x, spec)
+    for item in _stored_transforms(network):
+        x = _transform_nodes(graph, x, item)
     result = _VALUES if output in ("identity", "exp") else _PROBABILITIES
     binary = _binary_estimator(estimator, network)
     # the output layer's tensor

@@ -414,9 +414,10 @@ def check_metadata(metadata, layers):
     """Check the ``metadata`` keys that nnscratch itself reads (the command line does).
 
     ``class_names`` (one per output; two for a single sigmoid output),
-    ``feature_names`` (one per input), ``input_offset`` and ``input_scale`` (a
-    finite number, or one per input), ``task`` (``'classification'`` or
-    ``'regression'``), ``target_name`` (a string).  Other keys are free.
+    ``feature_names`` (one per input), ``task`` (``'classification'`` or
+    ``'regression'``), ``target_name`` (a string), and in files written by 0.2
+    ``input_offset`` and ``input_scale`` (a finite number, or one per input;
+    converted to an input transform when loaded).  Other keys are free.
     """
     if not isinstance(metadata, dict):
         raise _bad("'metadata'", "an object", metadata)
@@ -555,6 +556,15 @@ def save_model(network, path):
     path = os.fspath(path)
     if not path.endswith(".npz"):
         path += ".npz"
+    metadata = network.metadata
+    legacy = [k for k in LEGACY_SCALING_KEYS if isinstance(metadata, dict) and k in metadata]
+    if legacy:
+        raise ValueError(
+            f"cannot save to {path}: metadata[{legacy[0]!r}] is the 0.2 command line's input "
+            f"scaling, which predict never applied; set net.input_transform instead "
+            f"(nnscratch.data.Scale(factor) or Standardize(mean, std)) and remove "
+            f"{' and '.join(repr(k) for k in legacy)} from the metadata"
+        )
     hidden = _piece_name(
         network.hidden_activation,
         hidden_activations,
@@ -1015,9 +1025,51 @@ def _load(handle, network_class, custom):
     if callable(getattr(network.optimizer, "set_state", None)) and (arrays or state):
         network.optimizer.set_state(state)
     network.history = {key: list(values) for key, values in meta.get("history", {}).items()}
-    network.metadata = dict(meta.get("metadata", {}))
-    network.input_transform = _transform_from(meta.get("input_transform"))
+    metadata = dict(meta.get("metadata", {}))
+    transform = _transform_from(meta.get("input_transform"))
+    network.input_transform = _legacy_scaling(metadata, transform)
+    network.metadata = metadata
     return network
+
+
+#: The metadata keys in which the 0.2 command line kept its input scaling,
+#: ``(x - input_offset) * input_scale``; a model file holding them is converted
+#: to the equivalent ``input_transform`` when loaded.
+LEGACY_SCALING_KEYS = ("input_offset", "input_scale")
+
+
+def _legacy_scaling(metadata, transform):
+    """The input transform of a model, with the 0.2 command line's scaling converted.
+
+    The keys of :data:`LEGACY_SCALING_KEYS` are taken out of ``metadata`` (a
+    dict, changed in place; its values were checked by :func:`check_metadata`)
+    and turned into the transform computing the same values: ``Scale(factor)``
+    for a pure rescaling, ``Standardize(offset, 1 / scale)`` otherwise.  An
+    identity scaling (offset 0, scale 1, which 0.2 wrote next to a stored
+    transform) just goes away.  Raises _Damaged when the file holds both a real
+    scaling and a transform, or a scaling no transform expresses.
+    """
+    from .data import Scale, Standardize
+
+    if not any(key in metadata for key in LEGACY_SCALING_KEYS):
+        return transform
+    offset = np.asarray(metadata.pop("input_offset", 0.0), dtype=np.float64)
+    scale = np.asarray(metadata.pop("input_scale", 1.0), dtype=np.float64)
+    if np.all(offset == 0) and np.all(scale == 1):
+        return transform
+    if transform is not None:
+        raise _Damaged(
+            "it holds both an input_transform and the 0.2 command line's input scaling "
+            "(metadata input_offset / input_scale), which no single transform combines"
+        )
+    if np.all(offset == 0) and np.all(scale == scale.flat[0]):
+        return Scale(float(scale.flat[0]))
+    if np.all(scale > 0):
+        return Standardize(offset, 1.0 / scale)
+    raise _Damaged(
+        "its metadata input_scale has a zero or negative entry, which no input transform "
+        "of this nnscratch expresses (the 0.2 command line never wrote one)"
+    )
 
 
 def _transform_config(network):
