@@ -503,14 +503,15 @@ def test_users_own_pairs_refused_before_writing(hidden, output, match, tmp_path)
         to_onnx(net)
 
 
-def test_builtin_function_with_users_derivative_exports(rng):
-    # only the forward function goes into the graph, so (relu, my_derivative) is relu there
+def test_builtin_function_with_users_derivative_is_a_users_pair():
+    """ "Is this a built-in?" has one answer, the pair's own (issue 19): (relu, my_derivative)
+    is a user's pair for the kernels, the model files and the exporter alike."""
     net = nn.NeuralNetwork(
         [4, 5, 3], (nn.relu, lambda z: (z > 0) * 1.0), "softmax", "mse", "sgd", seed=0
     )
-    assert net.hidden_activation.name is None
-    x = rng.normal(size=(100, 4))
-    close(run(to_onnx(net), x)["probabilities"], net.predict(x), np.float64)
+    assert net.hidden_activation.name is None and net.hidden_activation.builtin is None
+    with pytest.raises(ValueError, match=r"hidden activation \(relu, <lambda>\) is a user's"):
+        to_onnx(net)
 
 
 def test_network_method_is_the_same_export(tmp_path, rng):

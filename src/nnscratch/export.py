@@ -56,8 +56,6 @@ import os
 
 import numpy as np
 
-from . import activations as _act
-
 __all__ = [
     "to_onnx",
     "export_command",
@@ -80,24 +78,12 @@ _VALUES = "values"
 _BATCH = "batch"
 _MAX_BYTES = 2**31 - 1  # protobuf's limit for one serialized message
 
-# The built-in forward functions, by registry name.  A network is exportable when
-# its activations' functions are these very objects (so a user's pair registered
-# under a built-in's name is recognised as a user's pair).
-_HIDDEN = {
-    "relu": _act.relu,
-    "sigmoid": _act.sigmoid,
-    "tanh": _act.tanh,
-    "leaky_relu": _act.leaky_relu,
-    "elu": _act.elu,
-    "softplus": _act.softplus,
-    "identity": _act.identity,
-}
-_OUTPUT = {
-    "softmax": _act.softmax,
-    "sigmoid": _act.sigmoid,
-    "identity": _act.identity,
-    "exp": _act.exp,
-}
+# The built-in activations the graph can express, by registry name.  Whether a
+# network's activation is one of them is the pair's own answer (its ``builtin``
+# name), so a user's pair, even one registered under a built-in's name, is
+# recognised as a user's pair.
+_HIDDEN = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "identity")
+_OUTPUT = ("softmax", "sigmoid", "identity", "exp")
 _CLASSIFIER_OUTPUTS = ("softmax", "sigmoid")
 
 
@@ -369,10 +355,9 @@ def _transform_nodes(graph, x, item):
 
 def _builtin_name(activation, table, role):
     """The built-in name of ``activation``, or a ValueError naming the piece."""
-    f = getattr(activation, "f", None)
-    for name, function in table.items():
-        if f is function:
-            return name
+    builtin = getattr(activation, "builtin", None)
+    if builtin in table and getattr(activation, "kind", role) == role:
+        return builtin
     name = getattr(activation, "name", None)
     pair = "(" + ", ".join(getattr(p, "__name__", type(p).__name__) for p in activation) + ")"
     what = f"{name!r} {pair}" if name else pair

@@ -481,6 +481,8 @@ def _check_description(meta):
 
 def _piece_name(piece, registry, what, register_hint):
     """The registry name under which ``piece`` (an Activation or Loss) can be found again."""
+    if piece.builtin is not None:
+        return piece.builtin
     if piece.name is not None and piece.name in registry:
         entry = registry.get(piece.name)
         if entry is piece or (entry.f is piece.f and entry.df is piece.df):
@@ -883,6 +885,16 @@ def _state_members(meta, archive, opt_class, version):
         if match is None:
             raise _Damaged(f"member {member} is not one a model file holds")
         names[match.group(1)] = member
+    scalars = getattr(opt_class, "_state_scalars", None)
+    if scalars is not None:
+        stray = sorted(set(meta["optimizer"].get("state", {})) - set(scalars))
+        if stray:
+            arrays = list(getattr(opt_class, "_state_names", ()))
+            raise _Damaged(
+                f"the description's optimizer state holds {stray[0]!r}, which "
+                f"{opt_class.__name__} does not keep (its state: "
+                f"{', '.join(scalars)}{' and the arrays ' + ', '.join(arrays) if arrays else ''})"
+            )
     known = getattr(opt_class, "_state_names", None)
     if known is not None:
         unknown = sorted(set(names) - set(known))
@@ -906,7 +918,6 @@ def _state_members(meta, archive, opt_class, version):
 
 
 def _load(handle, network_class, custom):
-    from .optimizers import Adagrad, Adam, RMSprop
     from .registry import hidden_activations, losses, output_activations
     from .schedules import schedule_from_config
 
@@ -943,7 +954,7 @@ def _load(handle, network_class, custom):
     opt_class = _optimizer_class(custom, spec["name"])
     state_names, digests = _state_members(meta, archive, opt_class, version)
     # state arrays that are sums of squares: a negative entry would make the step NaN
-    non_negative = {Adam: ("v",), RMSprop: ("s",), Adagrad: ("s",)}
+    non_negative = getattr(opt_class, "_non_negative_state", ())
 
     # every size is known now: check all headers before allocating anything
     archive.header("params.npy", (n_params,), dtype)
@@ -1013,7 +1024,7 @@ def _load(handle, network_class, custom):
     arrays = {}
     for state_name, member in state_names.items():
         array = archive.read(member, (n_params,), dtype, digests.get(member))
-        if state_name in non_negative.get(opt_class, ()) and (array < 0).any():
+        if state_name in non_negative and (array < 0).any():
             raise _Damaged(
                 f"member {member} holds negative values, which the "
                 f"{opt_class.__name__} state '{state_name}' (a sum of squares) "
