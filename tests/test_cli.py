@@ -994,13 +994,13 @@ def test_dropping_a_column_the_model_needs_is_refused(trained):
 
 def test_an_unwritable_folder_is_found_before_training(tables, monkeypatch):
     """Root writes anywhere, so the refusal of the probe file is simulated here."""
-    import nnscratch.cli as cli
+    import nnscratch.cli.train as train
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr("nnscratch._paths.tempfile.mkstemp", refuse)
-    monkeypatch.setattr(cli, "_training_data", lambda args: pytest.fail("data was loaded"))
+    monkeypatch.setattr(train, "_training_data", lambda args: pytest.fail("data was loaded"))
     status, _, err = call(
         "train", "--data", tables / "cls.csv", "--out", tables / "locked" / "m.npz"
     )
@@ -1010,13 +1010,15 @@ def test_an_unwritable_folder_is_found_before_training(tables, monkeypatch):
 
 
 def test_plot_without_matplotlib_is_found_before_training(tables, monkeypatch):
-    import nnscratch.cli as cli
+    import nnscratch.cli.train as train
 
-    real = cli.importlib.util.find_spec
+    real = train.importlib.util.find_spec
     monkeypatch.setattr(
-        cli.importlib.util, "find_spec", lambda name: None if name == "matplotlib" else real(name)
+        train.importlib.util,
+        "find_spec",
+        lambda name: None if name == "matplotlib" else real(name),
     )
-    monkeypatch.setattr(cli, "_training_data", lambda args: pytest.fail("data was loaded"))
+    monkeypatch.setattr(train, "_training_data", lambda args: pytest.fail("data was loaded"))
     status, _, err = call(
         "train",
         "--data",
@@ -1030,12 +1032,12 @@ def test_plot_without_matplotlib_is_found_before_training(tables, monkeypatch):
 
 
 def test_ctrl_c_is_not_swallowed(tables, monkeypatch):
-    import nnscratch.cli as cli
+    import nnscratch.cli.info as info
 
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_load_model", interrupted)
+    monkeypatch.setattr(info, "_load_model", interrupted)
     with pytest.raises(KeyboardInterrupt):
         main(["info", str(tables / "m.npz")])
 

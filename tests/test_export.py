@@ -25,6 +25,7 @@ ort = pytest.importorskip(
 
 import nnscratch as nn  # noqa: E402
 from nnscratch import export  # noqa: E402
+from nnscratch.cli.export import export_command  # noqa: E402
 from nnscratch.data import Scale  # noqa: E402
 from nnscratch.datasets import load_digits  # noqa: E402
 from nnscratch.export import to_onnx  # noqa: E402
@@ -586,7 +587,7 @@ def test_export_command_on_a_command_line_model(tmp_path, digits, rng):
     net.metadata = {"class_names": names}
     net.input_transform = Scale(1 / 16)
     net.save(tmp_path / "model.npz")
-    line = export.export_command(tmp_path / "model.npz", tmp_path / "model.onnx")
+    line = export_command(tmp_path / "model.npz", tmp_path / "model.onnx")
     assert "\n" not in line
     assert "model.onnx" in line and f"opset {export.DEFAULT_OPSET}" in line
     assert "float32" in line and "64-24-16-10" in line and "label, probabilities" in line
@@ -595,22 +596,20 @@ def test_export_command_on_a_command_line_model(tmp_path, digits, rng):
     close(proba, net.predict(x), np.float32)
     assert label.tolist() == [names[i] for i in net.predict(x, labels=True)]
 
-    line = export.export_command(
-        tmp_path / "model.npz", tmp_path / "p.onnx", labels=False, opset=15
-    )
+    line = export_command(tmp_path / "model.npz", tmp_path / "p.onnx", labels=False, opset=15)
     assert "opset 15" in line and "outputs probabilities" in line
 
 
 def test_export_command_regression_model_has_no_labels(tmp_path):
     net = make_net("tanh", "identity", np.float64, layers=(3, 4, 2))
     net.save(tmp_path / "reg.npz")
-    line = export.export_command(tmp_path / "reg.npz", tmp_path / "reg.onnx")
+    line = export_command(tmp_path / "reg.npz", tmp_path / "reg.onnx")
     assert line.endswith("outputs values")
 
 
 def test_export_command_missing_model_file(tmp_path):
     with pytest.raises(OSError):
-        export.export_command(tmp_path / "nothing.npz", tmp_path / "out.onnx")
+        export_command(tmp_path / "nothing.npz", tmp_path / "out.onnx")
     assert not (tmp_path / "out.onnx").exists()
 
 

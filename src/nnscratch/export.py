@@ -53,12 +53,12 @@ before anything is written.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 __all__ = [
     "to_onnx",
-    "export_command",
     "register_input_transform",
     "input_transforms",
     "DEFAULT_OPSET",
@@ -84,7 +84,8 @@ _MAX_BYTES = 2**31 - 1  # protobuf's limit for one serialized message
 # recognised as a user's pair.
 _HIDDEN = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "identity")
 _OUTPUT = ("softmax", "sigmoid", "identity", "exp")
-_CLASSIFIER_OUTPUTS = ("softmax", "sigmoid")
+#: The output activations of classifiers: their networks get a "label" output by default.
+CLASSIFIER_OUTPUTS = ("softmax", "sigmoid")
 
 
 def _import_onnx():
@@ -191,7 +192,9 @@ class OnnxGraph:
 input_transforms = {}
 
 
-def register_input_transform(name, exporter, *, overwrite=False):
+def register_input_transform(
+    name: str, exporter: Callable[[OnnxGraph, str, dict], str], *, overwrite: bool = False
+) -> Callable[[OnnxGraph, str, dict], str]:
     """Teach the exporter a per-batch input transform.
 
     Parameters
@@ -512,7 +515,7 @@ def _label_plan(net, estimator, output_name, labels):
             return ("threshold", None)
         return ("argmax", _class_values(estimator.classes_))
     if labels is None:
-        labels = output_name in _CLASSIFIER_OUTPUTS
+        labels = output_name in CLASSIFIER_OUTPUTS
     if labels is False:
         return None
     # the rule of net.predict(labels=True): threshold a sigmoid or a single unit at 0.5
@@ -585,7 +588,14 @@ def _label_nodes(graph, probabilities, plan, m):
     return element, shape
 
 
-def to_onnx(net, path=None, *, opset=None, dtype=None, labels=None):
+def to_onnx(
+    net: nnscratch.NeuralNetwork | nnscratch.sklearn.NNClassifier | nnscratch.sklearn.NNRegressor,  # noqa: E501, F821
+    path: str | os.PathLike | None = None,
+    *,
+    opset: int | None = None,
+    dtype: str | np.dtype | type | None = None,
+    labels: bool | Sequence | None = None,
+) -> onnx.ModelProto:  # noqa: F821 (onnx is imported when called)
     """Build an ONNX model of a trained network; optionally write it to a file.
 
     Parameters
@@ -695,7 +705,7 @@ def to_onnx(net, path=None, *, opset=None, dtype=None, labels=None):
         initializer=graph.initializers,
         doc_string=f"{source} {'-'.join(map(str, layers))}, hidden {hidden}, output {output}",
     )
-    from . import __version__
+    from ._version import __version__
 
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(
@@ -724,47 +734,3 @@ def to_onnx(net, path=None, *, opset=None, dtype=None, labels=None):
         with atomic_write(path) as handle:
             handle.write(model.SerializeToString())
     return model
-
-
-def export_command(model_path, output_path, *, opset=None, labels=True):
-    """Export a saved model file to ONNX; returns a one-line summary.
-
-    The engine of ``nnscratch export MODEL --output FILE.onnx``.  Class names
-    stored by ``nnscratch train`` (``metadata["class_names"]``) become the
-    labels, so the ONNX model answers like ``nnscratch predict``; the input
-    scaling stored at training time is part of the graph.
-
-    Parameters
-    ----------
-    model_path : str or path-like
-        A model file written by ``net.save`` or ``nnscratch train``.
-    output_path : str or path-like
-        The ONNX file to write.
-    opset : int, optional
-        See :func:`to_onnx`.
-    labels : bool
-        Add the ``"label"`` output for classifiers (softmax or sigmoid output).
-
-    Returns
-    -------
-    str
-    """
-    from .network import load_model
-
-    net = load_model(model_path)
-    output = getattr(net.output_activation, "name", None)
-    choice = False
-    if labels and output in _CLASSIFIER_OUTPUTS:
-        names = (net.metadata or {}).get("class_names")
-        choice = True
-        if output == "softmax" and names and len(names) == net.layers[-1]:
-            choice = [str(n) for n in names]
-    model = to_onnx(net, output_path, opset=opset, labels=choice)
-    size = os.path.getsize(output_path)
-    outputs = ", ".join(o.name for o in model.graph.output)
-    return (
-        f"wrote {os.fspath(output_path)} ({size:,} bytes): ONNX opset "
-        f"{model.opset_import[0].version}, {np.dtype(net.dtype).name}, layers "
-        f"{'-'.join(map(str, net.layers))}, input 'input' (batch, {net.layers[0]}), "
-        f"outputs {outputs}"
-    )

@@ -39,10 +39,15 @@ import os
 import re
 import struct
 import zipfile
+from typing import TypeVar
 
 import numpy as np
+import numpy.typing
 
 from ._atomic import atomic_write
+
+#: The network class :func:`load_model` is handed (this module never imports it).
+Network = TypeVar("Network")
 
 FORMAT_NAME = "nnscratch-model"
 FORMAT_VERSION = 2
@@ -187,7 +192,12 @@ def _all_finite(array):
     return True
 
 
-def read_params_file(path, n_params, dtype, layers=None):
+def read_params_file(
+    path: str | os.PathLike,
+    n_params: int,
+    dtype: np.typing.DTypeLike,
+    layers: list[int] | None = None,
+) -> np.ndarray:
     """The parameter vector of a ``.npy`` file from :meth:`NeuralNetwork.save_params`.
 
     The header is read and checked first (a flat float array of ``n_params``
@@ -357,7 +367,7 @@ def _check_layers(layers):
     return layers
 
 
-def count_params(layers):
+def count_params(layers: list[int]) -> int:
     """Weights and biases of a network with these layer sizes (a Python int)."""
     return sum((a + 1) * b for a, b in zip(layers[:-1], layers[1:]))
 
@@ -410,7 +420,7 @@ def _check_names(meta, key, count, what):
         )
 
 
-def check_metadata(metadata, layers):
+def check_metadata(metadata: dict, layers: list[int]) -> None:
     """Check the ``metadata`` keys that nnscratch itself reads (the command line does).
 
     ``class_names`` (one per output; two for a single sigmoid output),
@@ -545,14 +555,14 @@ def _write_member(archive, name, array):
     return writer.digest.hexdigest()
 
 
-def save_model(network, path):
+def save_model(network: nnscratch.NeuralNetwork, path: str | os.PathLike) -> str:  # noqa: F821
     """Write the whole model to one ``.npz`` file (see :meth:`NeuralNetwork.save`).
 
     The description is checked as :func:`load_model` will check it, so a file
     that saves also loads.  Returns the path written (``.npz`` appended when
     missing).
     """
-    from . import __version__
+    from ._version import __version__
     from .registry import hidden_activations, losses, output_activations
 
     path = os.fspath(path)
@@ -814,7 +824,11 @@ class _Archive:
         return _parse_description(text.rstrip("\x00"))
 
 
-def load_model(path, network_class, custom_objects=None):
+def load_model(
+    path: str | os.PathLike,
+    network_class: type[Network],
+    custom_objects: dict[str, object] | None = None,
+) -> Network:
     """Rebuild a network saved by :meth:`NeuralNetwork.save` (the engine of
     :func:`nnscratch.load_model`, which documents the arguments and passes the
     network class in: this module never imports the network).
