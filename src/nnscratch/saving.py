@@ -838,6 +838,8 @@ def load_model(
     ``open()`` does.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: is a folder, not a model file (a .npz file from net.save)")
     with open(path, "rb") as handle:
         try:
             return _load(handle, network_class, custom_objects or {})
@@ -893,6 +895,13 @@ def _state_members(meta, archive, opt_class, version):
     else:
         digests = {}
         listed = [n for n in archive.members if n.startswith("optimizer.")]
+    expected = {"meta.npy", "params.npy", *listed}
+    stray = sorted(set(archive.members) - expected)
+    if stray:
+        raise _Damaged(
+            f"member {stray[0]} is not one this model file declares (a file nnscratch did "
+            f"not write, or one that was changed); it is refused, not ignored"
+        )
     names = {}
     for member in listed:
         match = _MEMBER.fullmatch(member)
@@ -954,12 +963,14 @@ def _load(handle, network_class, custom):
     if not _is_int(version) or version < 1:
         raise _bad("'format_version'", "a positive integer", version)
     if version > FORMAT_VERSION:
+        from ._version import __version__
+
         library = meta.get("library_version", "?")
         raise _Damaged(
-            f"written in model-file format {version} by nnscratch "
-            f"{_short(library, 20) if not isinstance(library, str) else library[:20]}"
-            f"; this nnscratch reads formats up to {FORMAT_VERSION}. Upgrade "
-            f"nnscratch to load it."
+            f"written by a newer nnscratch ("
+            f"{_short(library, 20) if not isinstance(library, str) else library[:20]}, "
+            f"model-file format {version}); this nnscratch ({__version__}) reads formats up "
+            f"to {FORMAT_VERSION}. Upgrade nnscratch to load it."
         )
     layers = _check_description(meta)
     dtype = np.dtype(meta["dtype"])
