@@ -22,24 +22,30 @@ from ._common import (
 )
 
 
+def _file_part(name):
+    """The file of ``FILE:MEMBER``: split at the last colon, as
+    :func:`nnscratch.data.open_data_file` does, so that folders may hold colons."""
+    if os.path.exists(name) or ":" not in name:
+        return name
+    return name.rsplit(":", 1)[0]
+
+
 def _is_array_file(name, labels=None):
     """True for data read as arrays (memory-mapped or chunk by chunk), not as a table.
 
     ``.npy`` files, HDF5 (``FILE.h5:DATASET``) and Zarr stores, and an ``.npz``
     member named after a colon (``FILE.npz:x``) or given with ``--labels``.
     """
-    base = name.split(":", 1)[0].lower() if not os.path.exists(name) else name.lower()
+    base = _file_part(name).lower()
     if base.endswith(ARRAY_SUFFIXES):
         return True
-    return base.endswith(".npz") and (
-        ":" in name and not os.path.exists(name) or labels is not None
-    )
+    return base.endswith(".npz") and (base != name.lower() or labels is not None)
 
 
 def _open_array(name, what):
     from ..data import open_data_file
 
-    with _reading(name.split(":", 1)[0]):
+    with _reading(_file_part(name)):
         try:
             return open_data_file(name)
         except FileNotFoundError:
@@ -75,16 +81,81 @@ def _table_options(args):
     return dict(sep=getattr(args, "sep", None), header=getattr(args, "header", None))
 
 
-def _refuse_table_options(args, source):
-    for option, value in (
-        ("--features", getattr(args, "features", None)),
-        ("--drop", getattr(args, "drop", None)),
-        ("--sep", getattr(args, "sep", None)),
-        ("--header/--no-header", getattr(args, "header", None)),
-        ("--drop-missing", getattr(args, "drop_missing", False) or None),
-    ):
-        if value is not None:
-            raise CLIError(f"{option} applies to CSV files, not to {source}")
+def _label_array(stored, name):
+    """The labels read from an array file, with text as ``str``.
+
+    HDF5 keeps text labels as bytes (variable-length strings come out as Python
+    objects): they are decoded as UTF-8.  Objects that are not text are refused.
+    """
+    with _reading(_file_part(name)):
+        y = np.asarray(stored)
+    if y.dtype.kind not in "OS":
+        return y
+    values = y.ravel().tolist()
+    try:
+        text = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+    except UnicodeDecodeError:
+        raise CLIError(f"--labels {name}: holds text that is not UTF-8") from None
+    odd = next((v for v in text if not isinstance(v, str)), None)
+    if odd is not None:
+        raise CLIError(
+            f"--labels {name}: holds Python objects such as {type(odd).__name__} "
+            f"{str(odd)[:40]!r}; expected numbers or text labels"
+        )
+    return np.asarray(text, dtype=str).reshape(y.shape)
+
+
+def _data_kind(source, labels=None):
+    """What ``source`` is, for the options that apply to it: 'digits', 'mnist' (and
+    Fashion-MNIST), 'array' (a memory-mapped .npy or .npz member), 'store' (HDF5 or
+    Zarr, read chunk by chunk), 'npz' (a table of arrays) or 'csv' (and .tsv)."""
+    if source == "digits":
+        return "digits"
+    if source in BUILTIN_DATA:
+        return "mnist"
+    if _is_array_file(source, labels):
+        return "store" if _file_part(source).lower().endswith(STORE_SUFFIXES) else "array"
+    return "npz" if source.lower().endswith(".npz") else "csv"
+
+
+_ARRAYS = "array files (FILE.npy, FILE.npz:KEY, FILE.h5:DATASET, FILE.zarr)"
+STORE_SUFFIXES = (".h5", ".hdf5", ".zarr")
+
+#: Every data option, the attribute argparse gives it, the kinds of data it applies
+#: to (see :func:`_data_kind`) and how to say so.  An option given for data it does
+#: not apply to is refused, naming it, rather than ignored.
+DATA_OPTIONS = (
+    ("--labels", "labels", {"array", "store"}, _ARRAYS),
+    ("--target", "target", {"csv", "npz"}, "CSV and NPZ files"),
+    ("--data-home", "data_home", {"mnist"}, "mnist and fashion-mnist"),
+    ("--split", "split", {"digits", "mnist"}, "digits, mnist and fashion-mnist"),
+    ("--seed", "split_seed", {"digits"}, "the digits (the seed of their split)"),
+    (
+        "--no-standardize",
+        "no_standardize",
+        {"csv", "npz", "array", "store"},
+        "CSV, NPZ and array files",
+    ),
+    (
+        "--shuffle-buffer",
+        "shuffle_buffer",
+        {"store"},
+        "HDF5 and Zarr data (FILE.h5:DATASET, FILE.zarr)",
+    ),
+    ("--features", "features", {"csv"}, "CSV files"),
+    ("--drop", "drop", {"csv"}, "CSV files"),
+    ("--sep", "sep", {"csv"}, "CSV files"),
+    ("--header/--no-header", "header", {"csv"}, "CSV files"),
+    ("--drop-missing", "drop_missing", {"csv"}, "CSV files"),
+)
+
+
+def _refuse_options(args, source, kind):
+    """Refuse every option given that does not apply to ``source`` (of ``kind``)."""
+    for option, attribute, kinds, where in DATA_OPTIONS:
+        value = getattr(args, attribute, None)
+        if value is not None and value is not False and kind not in kinds:
+            raise CLIError(f"{option} applies to {where}, not to {source}")
 
 
 def _digits_scaling():
@@ -126,19 +197,52 @@ def _builtin(source, split, seed, data_home):
 
 
 def _read_table(args, source, target, require_target):
-    """Read a CSV (with the table options of ``args``) -> (Table, feature columns, target)."""
+    """Read a CSV (with the table options of ``args``) -> (Table, feature columns, target).
+
+    A row counter that pandas wrote as the first column (its default index) is
+    left out with a note, unless the columns are chosen with ``--features``.
+    """
     from ..datasets._tables import choose_columns, read_csv
 
+    features = getattr(args, "features", None)
+    drop = list(getattr(args, "drop", None) or ())
     with _reading(source):
         table = read_csv(source, **_table_options(args))
+        counter = _row_counter(table)
+        if counter is not None and features is None and counter not in drop:
+            if counter == target:
+                raise CLIError(
+                    f"{source}: the target column {target!r} only counts the rows "
+                    f"(a pandas index); name the real target with --target"
+                )
+            drop.append(counter)
+            print(
+                f"nnscratch: note: {source}: the unnamed first column counts the rows "
+                f"0, 1, 2, ... (an index written by pandas), so it is left out; keep it "
+                f"with --features",
+                file=sys.stderr,
+            )
         columns, target_column = choose_columns(
-            table,
-            target,
-            features=getattr(args, "features", None),
-            drop=getattr(args, "drop", None) or (),
-            require_target=require_target,
+            table, target, features=features, drop=drop, require_target=require_target
         )
     return table, columns, target_column
+
+
+def _row_counter(table):
+    """The name of the first column when it is an unnamed row counter, else None.
+
+    pandas writes its default index as a first column with an empty header
+    (read here as ``col0``), or ``Unnamed: 0`` once a file went through pandas
+    twice; its cells are 0, 1, 2, ... (or 1, 2, 3, ...).  Used as a feature, it
+    teaches the network the row order (in a class-sorted file, the class).
+    """
+    if not table.named or len(table.names) < 2 or table.names[0] not in ("col0", "Unnamed: 0"):
+        return None
+    cells = [row[0].strip() for row in table.rows]
+    for start in (0, 1):
+        if all(cell == str(i) for i, cell in enumerate(cells, start)):
+            return table.names[0]
+    return None
 
 
 def _without_missing(table, columns):
@@ -156,20 +260,19 @@ def _without_missing(table, columns):
 def _training_data(args):
     """The training data: dict(x, y, class_names (or None), names and scaling)."""
     source = args.data
+    _refuse_options(args, source, _data_kind(source, args.labels))
     if source in BUILTIN_DATA:
-        _refuse_table_options(args, source)
         data = _builtin(source, "train", args.seed, args.data_home)
         data.update(task="classification", named=False, ignored=[])
         return data
     if _is_array_file(source, args.labels):
-        _refuse_table_options(args, source)
         x = _open_array(source, "--data")
         if args.labels is None:
             raise CLIError(
                 f"--data {source}: an array file holds no targets; give them with "
                 f"--labels FILE.npy (or FILE.npz:y, FILE.h5:labels)"
             )
-        y = np.asarray(_open_array(args.labels, "--labels"))
+        y = _label_array(_open_array(args.labels, "--labels"), args.labels)
         if len(x.shape) != 2 or y.shape[0] != x.shape[0]:
             raise CLIError(
                 f"--data {source} has shape {tuple(x.shape)} and --labels "
@@ -188,7 +291,6 @@ def _training_data(args):
             streamed=True,
         )
     if source.lower().endswith(".npz"):
-        _refuse_table_options(args, source)
         from ..datasets import load_npz
 
         with _reading(source):
@@ -298,32 +400,31 @@ def _match_columns(table, meta, net, target, drop, need_target):
     return columns, target_column
 
 
-def _model_data(args, net, meta, split="test", need_target=True):
+def _model_data(args, net, meta, split=None, need_target=True):
     """Data for a trained model: dict(x (checked width, not yet scaled), y, labels)."""
     source = args.data if need_target else args.input
     target = getattr(args, "target", None) or meta.get("target_name")
+    labels_file = getattr(args, "labels", None)
+    _refuse_options(args, source, _data_kind(source, labels_file))
     if source in BUILTIN_DATA:
-        _refuse_table_options(args, source)
-        seed = args.seed if args.seed is not None else meta["seed"]
-        data = _builtin(source, split, seed, args.data_home)
+        seed = getattr(args, "split_seed", None)
+        seed = meta["seed"] if seed is None else seed
+        data = _builtin(source, split or "test", seed, args.data_home)
         _check_width(data["x"].shape[1], net, source)
         labels = np.asarray(data["class_names"], dtype=object)[data["y"]]
         return dict(x=data["x"], y=data["y"], labels=labels)
-    labels_file = getattr(args, "labels", None)
     if _is_array_file(source, labels_file):
-        _refuse_table_options(args, source)
         x = _open_array(source, "--data" if need_target else "input")
         _check_width(x.shape[1], net, source)
         y = None
         if labels_file is not None:
-            y = np.asarray(_open_array(labels_file, "--labels"))
+            y = _label_array(_open_array(labels_file, "--labels"), labels_file)
         elif need_target:
             raise CLIError(
                 f"{source}: an array file holds no targets; give them with --labels FILE"
             )
         return dict(x=x, y=y, labels=y)
     if source.lower().endswith(".npz"):
-        _refuse_table_options(args, source)
         from ..datasets import load_npz
 
         key = getattr(args, "target", None) or "y"

@@ -22,11 +22,12 @@ def add_parser(sub):
     evaluate.add_argument(
         "--split",
         choices=("test", "train"),
-        default="test",
+        default=None,
         help="for digits/mnist/fashion-mnist (default test)",
     )
     evaluate.add_argument(
         "--seed",
+        dest="split_seed",
         type=int,
         default=None,
         help="digits split seed (default: the one used for training)",

@@ -95,7 +95,7 @@ def add_parser(sub):
     train.add_argument(
         "--no-standardize",
         action="store_true",
-        help="for CSV/NPZ data: keep the inputs as they are instead of "
+        help="for CSV, NPZ and array files: keep the inputs as they are instead of "
         "scaling each column to mean 0 and standard deviation 1",
     )
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -223,20 +223,70 @@ def _input_transform(args, data):
     the inputs are standardised (mean 0 and standard deviation 1 per column),
     except uint8 array files, whose pixels are divided by 255; none with
     ``--no-standardize``.  ``predict`` applies it, so a model file loaded in
-    Python takes the raw columns.
+    Python takes the raw columns.  Values too large for the network's dtype, or
+    to standardise, are refused here with one message.
     """
     from ..data import Scale, Standardize
 
     if "transform" in data:
         return data["transform"]
+    x = data["x"]
+    if data.get("streamed") and np.dtype(x.dtype) == np.uint8:
+        return None if args.no_standardize else Scale(1 / 255)
+    if args.no_standardize and not _may_overflow(x, args.dtype):
+        return None
+    mean, spread, peak = _column_statistics(x, args.data)
+    if peak > np.finfo(args.dtype).max:
+        raise CLIError(
+            f"--data {args.data}: holds values as large as {peak:.3g}, which do not fit "
+            f"the network's {args.dtype} (largest {np.finfo(args.dtype).max:.3g}); "
+            f"rescale the data{' or pass --dtype float64' if args.dtype == 'float32' else ''}"
+        )
     if args.no_standardize:
         return None
-    x = data["x"]
-    if data.get("streamed"):  # never read whole: statistics a chunk at a time
-        return Scale(1 / 255) if np.dtype(x.dtype) == np.uint8 else Standardize.fit(x)
-    x = np.asarray(x, dtype=np.float64)
-    spread = x.std(axis=0)
-    return Standardize(x.mean(axis=0), np.where(spread > 0, spread, 1.0))
+    return Standardize(mean, np.where(spread > 0, spread, 1.0))
+
+
+def _may_overflow(x, dtype):
+    """Whether values of ``x``'s dtype can exceed the largest ``dtype`` number."""
+    kind = np.dtype(x.dtype)
+    return kind.kind == "f" and np.finfo(kind).max > np.finfo(dtype).max
+
+
+def _column_statistics(x, source, chunk_rows=65536):
+    """Mean, standard deviation and largest magnitude of ``x``'s columns (any array
+    source), a chunk of rows at a time in float64.
+
+    Each chunk's sum of squared deviations from its own mean is merged with
+    Chan's formula, so data centred far from zero keeps its spread (the sum of
+    squares minus the squared mean would cancel).  Values whose squares
+    overflow float64 are refused with one message, not NumPy's warnings.
+    """
+    from ..data import iter_x_chunks
+
+    n, mean, m2, peak = 0, 0.0, 0.0, 0.0
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            for part in iter_x_chunks(x, chunk_rows, np.float64, name=f"--data {source}"):
+                k = part.shape[0]
+                if k == 0:
+                    continue
+                part_mean = part.mean(axis=0)
+                part_m2 = np.square(part - part_mean).sum(axis=0)
+                delta = part_mean - mean
+                total = n + k
+                mean = mean + delta * (k / total)
+                m2 = m2 + part_m2 + np.square(delta) * (n / total * k)
+                peak = max(peak, float(np.abs(part).max(initial=0.0)))
+                n = total
+        except FloatingPointError:
+            raise CLIError(
+                f"--data {source}: holds values too large to standardise (their squares "
+                f"overflow float64 beyond about 1e154); rescale the data"
+            ) from None
+    if n == 0:
+        raise CLIError(f"--data {source}: holds no rows")
+    return np.asarray(mean, dtype=np.float64), np.sqrt(m2 / n), peak
 
 
 def _fit(args, net, x, targets, task):
