@@ -169,40 +169,18 @@ def _check_train_outputs(args):
 
 
 def _build(args, data, source):
-    """The network for ``data`` (sizes, output layer and loss from the task), its
-    metadata filled in; returns ``(network, targets, task)``."""
+    """The network for ``data``, its metadata filled in; returns ``(network, targets, task)``."""
     from ..network import NeuralNetwork
     from ..registry import optimizers
 
-    x, y = data["x"], data["y"]
-    task = args.task if args.task != "auto" else (data["task"] or _guess_task(y))
-    meta = {
-        "source": source,
-        "task": task,
-        "feature_names": list(data["feature_names"]),
-        "named_features": data["named"],
-        "ignored_columns": data["ignored"],
-        "target_name": data["target_name"],
-        "seed": args.seed,
-    }
+    task = args.task if args.task != "auto" else (data["task"] or _guess_task(data["y"]))
+    targets, class_names = _targets(data, task, source)
     if task == "classification":
-        if data["class_names"] is None:
-            data["class_names"] = [_label_text(v) for v in np.unique(y).tolist()]
-            targets = _encode_labels(y, data["class_names"], source)
-        else:
-            targets = y
-        meta["class_names"] = data["class_names"]
-        outputs, output, loss = len(data["class_names"]), "softmax", "categorical_crossentropy"
+        outputs, output, loss = len(class_names), "softmax", "categorical_crossentropy"
     else:
-        if y.dtype.kind in "US":
-            raise CLIError(
-                f"{source}: the target column {data['target_name']!r} is not "
-                f"numeric, so it cannot be regressed; use --task classification"
-            )
-        targets = y.reshape(len(y), -1).astype(np.float64)
         outputs, output, loss = targets.shape[1], "identity", "mse"
     net = NeuralNetwork(
-        [x.shape[1], *args.layers, outputs],
+        [data["x"].shape[1], *args.layers, outputs],
         args.activation,
         output,
         loss,
@@ -212,8 +190,35 @@ def _build(args, data, source):
         dropout=args.dropout,
         l2=args.l2,
     )
-    net.metadata = meta
+    net.metadata = {
+        "source": source,
+        "task": task,
+        "feature_names": list(data["feature_names"]),
+        "named_features": data["named"],
+        "ignored_columns": data["ignored"],
+        "target_name": data["target_name"],
+        "seed": args.seed,
+    }
+    if class_names is not None:
+        net.metadata["class_names"] = class_names
     return net, targets, task
+
+
+def _targets(data, task, source):
+    """``(targets, class names)``: class indices and their names for classification,
+    a float64 column per output (and None) for regression."""
+    y = data["y"]
+    if task == "classification":
+        if data["class_names"] is not None:  # a built-in set: indices already
+            return y, data["class_names"]
+        names = [_label_text(v) for v in np.unique(y).tolist()]
+        return _encode_labels(y, names, source), names
+    if y.dtype.kind in "US":
+        raise CLIError(
+            f"{source}: the target column {data['target_name']!r} is not "
+            f"numeric, so it cannot be regressed; use --task classification"
+        )
+    return y.reshape(len(y), -1).astype(np.float64), None
 
 
 def _input_transform(args, data):
