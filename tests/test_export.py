@@ -25,6 +25,8 @@ ort = pytest.importorskip(
 
 import nnscratch as nn  # noqa: E402
 from nnscratch import export  # noqa: E402
+from nnscratch.cli.export import export_command  # noqa: E402
+from nnscratch.data import Scale  # noqa: E402
 from nnscratch.datasets import load_digits  # noqa: E402
 from nnscratch.export import to_onnx  # noqa: E402
 
@@ -292,10 +294,16 @@ def test_bad_opsets_refused(opset):
         ("per-feature", "per-feature"),
         (0.0, "per-feature"),
         ("per-feature", 1.0),
-        ([3.0], [0.5]),
     ],
 )
-def test_stored_offset_and_scale_are_in_the_graph(offset, scale, dtype, digits, rng):
+def test_a_02_command_line_models_scaling_is_in_the_graph(
+    offset, scale, dtype, digits, rng, tmp_path
+):
+    """A model file of 0.2 kept the command line's scaling in its metadata (issue 19):
+    loaded, it becomes the input transform, and the export computes from raw input
+    what 0.2's command line computed."""
+    from legacy_models import write_v02_model
+
     x = digits[0][:1000]
     if offset == "per-feature":
         offset = x.mean(axis=0).tolist()
@@ -303,16 +311,29 @@ def test_stored_offset_and_scale_are_in_the_graph(offset, scale, dtype, digits, 
         spread = x.std(axis=0)
         scale = (1.0 / np.where(spread > 0, spread, 1.0)).tolist()
     net = make_net("relu", "softmax", dtype)
-    net.metadata = {"input_offset": offset, "input_scale": scale}
-    model = to_onnx(net)
-    ops = [n.op_type for n in model.graph.node]
-    assert ("Sub" in ops) == bool(np.any(np.asarray(offset) != 0))
-    assert ("Mul" in ops) == bool(np.any(np.asarray(scale) != 1))
+    path = write_v02_model(
+        tmp_path / "old.npz", net, {"input_offset": offset, "input_scale": scale}
+    )
+    loaded = nn.load_model(path)
+    assert loaded.metadata == {} and loaded.input_transform is not None
+    model = to_onnx(loaded)
     for raw in (x[:1], x, rng.uniform(0, 16, size=(1000, 64))):
-        prepared = (raw - np.asarray(offset)) * np.asarray(scale)  # as the command line does
+        prepared = (raw - np.asarray(offset)) * np.asarray(scale)  # as 0.2's command line did
         got = run(model, raw.astype(dtype))
+        # the transform runs in the network's dtype where 0.2 scaled in float64 first
         close(got["probabilities"], net.predict(prepared), dtype)
-        np.testing.assert_array_equal(got["label"], net.predict(prepared, labels=True))
+        close(loaded.predict(raw), net.predict(prepared), dtype)
+
+
+@pytest.mark.parametrize("key", ["input_offset", "input_scale"])
+def test_scaling_in_metadata_is_refused_not_ignored(key, tmp_path):
+    """The export reads only net.input_transform; the 0.2 metadata keys, set by hand,
+    are refused with the way forward rather than silently left out (issue 19)."""
+    net = make_net("relu", "softmax", np.float64)
+    net.metadata = {key: 2.0}
+    with pytest.raises(ValueError, match=f"metadata\\['{key}'\\].*net.input_transform"):
+        to_onnx(net, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
 
 
 class _Spec:
@@ -346,17 +367,6 @@ def test_input_transforms_stored_on_the_network(index, rng):
     close(got["probabilities"], net.predict(x), np.float64)
 
 
-def test_command_line_scaling_comes_before_the_networks_transforms(rng):
-    from nnscratch.data import Standardize
-
-    net = make_net("relu", "identity", np.float64)
-    net.metadata = {"input_offset": 1.0, "input_scale": 2.0}
-    net.input_transform = Standardize(5.0, 4.0)
-    x = rng.normal(size=(100, 64))
-    got = run(to_onnx(net), x)["values"]
-    close(got, net.predict((x - 1.0) * 2.0), np.float64)
-
-
 @pytest.mark.parametrize(
     "stored,error,match",
     [
@@ -380,9 +390,9 @@ def test_bad_input_transforms_refused_before_writing(stored, error, match, tmp_p
     assert os.listdir(tmp_path) == ["m.onnx"]
 
 
-def test_bad_stored_offset_refused():
+def test_bad_offset_spec_refused():
     net = make_net("relu", "softmax", np.float64)
-    net.metadata = {"input_offset": [1.0, 2.0, 3.0]}
+    net.input_transform = {"name": "offset_scale", "offset": [1.0, 2.0, 3.0]}
     with pytest.raises(
         ValueError,
         match=r"'offset' of shape \(3,\); expected one number or "
@@ -494,14 +504,15 @@ def test_users_own_pairs_refused_before_writing(hidden, output, match, tmp_path)
         to_onnx(net)
 
 
-def test_builtin_function_with_users_derivative_exports(rng):
-    # only the forward function goes into the graph, so (relu, my_derivative) is relu there
+def test_builtin_function_with_users_derivative_is_a_users_pair():
+    """ "Is this a built-in?" has one answer, the pair's own (issue 19): (relu, my_derivative)
+    is a user's pair for the kernels, the model files and the exporter alike."""
     net = nn.NeuralNetwork(
         [4, 5, 3], (nn.relu, lambda z: (z > 0) * 1.0), "softmax", "mse", "sgd", seed=0
     )
-    assert net.hidden_activation.name is None
-    x = rng.normal(size=(100, 4))
-    close(run(to_onnx(net), x)["probabilities"], net.predict(x), np.float64)
+    assert net.hidden_activation.name is None and net.hidden_activation.builtin is None
+    with pytest.raises(ValueError, match=r"hidden activation \(relu, <lambda>\) is a user's"):
+        to_onnx(net)
 
 
 def test_network_method_is_the_same_export(tmp_path, rng):
@@ -539,7 +550,7 @@ def test_written_file_equals_returned_model_and_replaces_atomically(tmp_path):
 def test_fresh_process_without_nnscratch_runs_the_file(tmp_path, digits):
     x = digits[0][:1000]
     net = make_net("softplus", "softmax", np.float32)
-    net.metadata = {"input_offset": 0.0, "input_scale": 1 / 16}
+    net.input_transform = Scale(1 / 16)
     to_onnx(net, tmp_path / "digits.onnx")
     np.save(tmp_path / "x.npy", x.astype(np.float32))
     script = textwrap.dedent("""
@@ -565,43 +576,40 @@ def test_fresh_process_without_nnscratch_runs_the_file(tmp_path, digits):
     )
     assert proc.returncode == 0, proc.stderr
     assert "ran without nnscratch" in proc.stdout
-    close(np.load(tmp_path / "proba.npy"), net.predict(x / 16), np.float32)
-    np.testing.assert_array_equal(
-        np.load(tmp_path / "label.npy"), net.predict(x / 16, labels=True)
-    )
+    close(np.load(tmp_path / "proba.npy"), net.predict(x), np.float32)
+    np.testing.assert_array_equal(np.load(tmp_path / "label.npy"), net.predict(x, labels=True))
 
 
 def test_export_command_on_a_command_line_model(tmp_path, digits, rng):
     x = digits[0][:1000]
     net = make_net("relu", "softmax", np.float32)
     names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-    net.metadata = {"input_offset": 0.0, "input_scale": 1 / 16, "class_names": names}
+    net.metadata = {"class_names": names}
+    net.input_transform = Scale(1 / 16)
     net.save(tmp_path / "model.npz")
-    line = export.export_command(tmp_path / "model.npz", tmp_path / "model.onnx")
+    line = export_command(tmp_path / "model.npz", tmp_path / "model.onnx")
     assert "\n" not in line
     assert "model.onnx" in line and f"opset {export.DEFAULT_OPSET}" in line
     assert "float32" in line and "64-24-16-10" in line and "label, probabilities" in line
     sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     label, proba = sess.run(None, {"input": x.astype(np.float32)})
-    close(proba, net.predict(x / 16), np.float32)
-    assert label.tolist() == [names[i] for i in net.predict(x / 16, labels=True)]
+    close(proba, net.predict(x), np.float32)
+    assert label.tolist() == [names[i] for i in net.predict(x, labels=True)]
 
-    line = export.export_command(
-        tmp_path / "model.npz", tmp_path / "p.onnx", labels=False, opset=15
-    )
+    line = export_command(tmp_path / "model.npz", tmp_path / "p.onnx", labels=False, opset=15)
     assert "opset 15" in line and "outputs probabilities" in line
 
 
 def test_export_command_regression_model_has_no_labels(tmp_path):
     net = make_net("tanh", "identity", np.float64, layers=(3, 4, 2))
     net.save(tmp_path / "reg.npz")
-    line = export.export_command(tmp_path / "reg.npz", tmp_path / "reg.onnx")
+    line = export_command(tmp_path / "reg.npz", tmp_path / "reg.onnx")
     assert line.endswith("outputs values")
 
 
 def test_export_command_missing_model_file(tmp_path):
     with pytest.raises(OSError):
-        export.export_command(tmp_path / "nothing.npz", tmp_path / "out.onnx")
+        export_command(tmp_path / "nothing.npz", tmp_path / "out.onnx")
     assert not (tmp_path / "out.onnx").exists()
 
 
@@ -746,13 +754,12 @@ def test_cli_export_takes_raw_pixels_and_answers_with_class_names(tmp_path, monk
     )
     assert cli.main(["export", "m.npz", "--output", "m.onnx"]) == 0
     net = nn.load_model("m.npz")
-    x = digits[0]  # raw pixels 0..16; the model was trained on x / 16
+    x = digits[0]  # raw pixels 0..16; the model's input transform divides them by 16
     sess = ort.InferenceSession("m.onnx", providers=["CPUExecutionProvider"])
     label, proba = sess.run(None, {"input": x.astype(np.float32)})
-    close(proba, net.predict(x / 16), np.float32)
-    assert label.tolist() == [
-        net.metadata["class_names"][i] for i in net.predict(x / 16, labels=True)
-    ]
+    assert net.input_transform == Scale(1 / 16)
+    close(proba, net.predict(x), np.float32)
+    assert label.tolist() == [net.metadata["class_names"][i] for i in net.predict(x, labels=True)]
     assert cli.main(["export", "m.npz", "--opset", "12"]) == 1
     assert cli.main(["export", "m.npz", "--no-labels"]) == 0
     assert [o.name for o in onnx.load("m.onnx").graph.output] == ["probabilities"]

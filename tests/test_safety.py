@@ -175,12 +175,18 @@ def rewrite_meta(path, out, change):
     return out
 
 
-def test_a_newer_format_version(saved, tmp_path):
+@pytest.mark.parametrize("version", [3, 99, 2**40])
+def test_a_newer_format_version(saved, tmp_path, version):
+    """Issue 20 (model files): a newer format says it was written by a newer nnscratch."""
     newer = rewrite_meta(
-        saved, tmp_path / "newer.npz", lambda m: m.update(format_version=99, library_version="9.0")
+        saved,
+        tmp_path / "newer.npz",
+        lambda m: m.update(format_version=version, library_version="9.0"),
     )
     with pytest.raises(
-        ValueError, match="newer.npz: written in model-file format 99 by nnscratch 9.0.*Upgrade"
+        ValueError,
+        match=f"newer.npz: written by a newer nnscratch \\(9.0, model-file format {version}\\)"
+        f"; this nnscratch \\({nn.__version__}\\) reads formats up to 2.*Upgrade",
     ):
         nn.load_model(newer)
 
@@ -231,8 +237,31 @@ def test_pickle_inside_the_zip_is_never_touched(saved, tmp_path):
         for item in src.infolist():
             dst.writestr(item, src.read(item.filename))
         dst.writestr("payload.pkl", pickle.dumps(Marker(str(marker))))
-    nn.load_model(target)  # the stray member is not an array nnscratch reads
+    # a member the file does not declare is refused by name (issue 20), and never read
+    with pytest.raises(ValueError, match="extra.npz: member payload.pkl is not one"):
+        nn.load_model(target)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["junk.npy", "optimizer.extra.npy", "params.npy.bak", "a/b.npy"])
+def test_a_member_the_file_does_not_declare_is_refused(saved, tmp_path, name):
+    """Issue 20 (model files): an extra member (a pickled .npy, say) was accepted."""
+    target = tmp_path / "extra.npz"
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(target, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, src.read(item.filename))
+        dst.writestr(name, pickle.dumps(Marker(str(tmp_path / "pwned3"))))
+    with pytest.raises(ValueError, match=f"extra.npz: member {name} is not one"):
+        nn.load_model(target)
+    assert not (tmp_path / "pwned3").exists()
+
+
+@pytest.mark.parametrize("where", ["folder", "folder.npz"])
+def test_a_folder_is_the_librarys_error_naming_it(tmp_path, where):
+    """Issue 20 (model files): load_model(a_directory) raised IsADirectoryError."""
+    (tmp_path / where).mkdir()
+    with pytest.raises(ValueError, match=f"{where}: is a folder, not a model file"):
+        nn.load_model(tmp_path / where)
 
 
 def test_missing_file_is_a_file_not_found_error(tmp_path):

@@ -7,9 +7,8 @@ optimizer object with ``update(old_params, gradient)``, and a
 that trains with ``fit`` and answers with ``predict`` and ``score``.
 """
 
-__version__ = "0.1.0"
-
 from . import callbacks, datasets, gradcheck, registry, schedules
+from ._version import __version__
 from .activations import (
     Activation,
     d_elu,

@@ -1,3 +1,5 @@
+"""``python -m nnscratch``: the command line (:mod:`nnscratch.cli`)."""
+
 import sys
 
 from .cli import main

@@ -48,15 +48,16 @@ from .registry import hidden_activations, losses, output_activations
 ENV_VAR = "NNSCRATCH_KERNELS"
 INSTALL_HINT = "pip install 'nnscratch[fast]'"
 
-# The built-in objects as registered at import, so that a user who later
-# registers a piece of their own under a built-in's name cannot reroute these.
+# The library's own objects (a user's piece registered later under a built-in's
+# name replaces the registry entry, never these).
 _HIDDEN = {
-    name: hidden_activations.get(name)
+    name: hidden_activations.builtin(name)
     for name in ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "identity")
 }
-_OUTPUT = {name: output_activations.get(name) for name in ("softmax", "sigmoid", "identity")}
+_OUTPUT = {name: output_activations.builtin(name) for name in ("softmax", "sigmoid", "identity")}
 _LOSSES = {
-    name: losses.get(name) for name in ("categorical_crossentropy", "binary_crossentropy", "mse")
+    name: losses.builtin(name)
+    for name in ("categorical_crossentropy", "binary_crossentropy", "mse")
 }
 
 # the clipping guard of losses._clip: [eps, 1 - eps] in each dtype
@@ -91,25 +92,20 @@ def _forward_activation(name):
 def kernel_activation(act, hidden):
     """The registry name of ``act`` when it is a built-in with kernels, else None.
 
-    ``act`` counts as built-in when its function and derivative are the
-    built-in's own (so a user's pair registered under a built-in's name, or an
-    unnamed pair, never takes a kernel).
+    Reads the pair's own answer, :attr:`nnscratch._pair.Pair.builtin` (a
+    user's pair, registered under a built-in's name or not, has none).
     """
-    table = _HIDDEN if hidden else _OUTPUT
-    builtin = table.get(getattr(act, "name", None))
-    if builtin is None or act.f is not builtin.f or act.df is not builtin.df:
+    name = getattr(act, "builtin", None)
+    kind = "hidden" if hidden else "output"
+    if name is None or getattr(act, "kind", kind) != kind:
         return None
-    return act.name
+    return name if name in (_HIDDEN if hidden else _OUTPUT) else None
 
 
 def kernel_output_pair(act, loss):
     """``(activation name, loss name)`` when the output layer and loss are a built-in
     canonical pair (one fused output gradient), else None."""
-    name = kernel_activation(act, hidden=False)
-    builtin = _LOSSES.get(getattr(loss, "name", None))
-    if name is None or builtin is None or loss.f is not builtin.f or loss.df is not builtin.df:
-        return None
-    pair = (name, loss.name)
+    pair = (kernel_activation(act, hidden=False), getattr(loss, "builtin", None))
     return pair if pair in CANONICAL_PAIRS else None
 
 

@@ -25,6 +25,18 @@ class Pair:
         self.f = f
         self.df = df
 
+    @property
+    def builtin(self):
+        """The registry name when this pair is one of the library's own, else None.
+
+        The one answer to "is this piece a built-in?": the kernels, the ONNX
+        exporter and the model files read it.  A user's pair never has one, even
+        when it is registered under a built-in's name or made of a built-in's
+        functions wrapped anew; the article's tuple of built-in functions, such
+        as ``(softmax, d_softmax)``, resolves to the built-in object itself.
+        """
+        return self.__dict__.get("_builtin")
+
     def __iter__(self):
         return iter((self.f, self.df))
 
@@ -53,3 +65,9 @@ def find_pair(registry, f, df):
     ``(softmax, d_softmax)``, is recognised as the built-in and gets its fast path.
     """
     return registry.find(lambda entry: entry.f is f and entry.df is df)
+
+
+def register_builtin(registry, pair, **options):
+    """Register one of the library's own pairs: marked built-in, remembered apart."""
+    pair._builtin = pair.name
+    return registry.register(pair.name, pair, builtin=True, **options)

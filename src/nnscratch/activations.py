@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from ._pair import Pair, find_pair
+from ._pair import Pair, find_pair, register_builtin
 from .registry import hidden_activations, output_activations
 
 # --------------------------------------------------------------------------- #
@@ -319,8 +319,8 @@ for _name, _f, _df, _fwd, _bwd in [
     ("softplus", softplus, d_softplus, None, _softplus_backward),
     ("identity", identity, _ones_like, _identity_forward, _identity_backward),
 ]:
-    hidden_activations.register(
-        _name,
+    register_builtin(
+        hidden_activations,
         Activation(
             _name,
             _f,
@@ -337,8 +337,8 @@ for _name, _f, _df, _fwd, _vjp in [
     ("identity", identity, d_identity, _identity_forward, _identity_vjp),
     ("exp", exp, d_exp, _exp_forward, _exp_vjp),
 ]:
-    output_activations.register(
-        _name,
+    register_builtin(
+        output_activations,
         Activation(
             _name, _f, _df, kind="output", forward_into=_fwd or _generic_forward_into(_f), vjp=_vjp
         ),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._pair import Pair, find_pair
+from ._pair import Pair, find_pair, register_builtin
 from .registry import losses
 
 EPS = np.finfo(np.float64).eps
@@ -161,7 +161,7 @@ for _name, _f, _df, _fused in [
     ("mae", mae, d_mae, None),
     ("huber", huber, d_huber, None),
 ]:
-    losses.register(_name, Loss(_name, _f, _df, fused=_fused))
+    register_builtin(losses, Loss(_name, _f, _df, fused=_fused))
 
 
 # scikit-learn's MLP objectives, so that nnscratch.sklearn's estimators minimise
@@ -248,7 +248,8 @@ for _name, _f, _df, _fused in [
         {"exp": _half_poisson_exp},
     ),
 ]:
-    losses.register(_name, Loss(_name, _f, _df, fused=_fused))
+    # the estimators' own losses: usable by name, but not offered in lists of names
+    register_builtin(losses, Loss(_name, _f, _df, fused=_fused), public=False)
 
 
 def register_loss(name, f, df, *, overwrite=False):

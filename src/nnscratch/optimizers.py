@@ -39,7 +39,10 @@ class Optimizer:
     """Base class: settings, aligned state, ``update`` and in-place ``step``.
 
     Subclasses list their state arrays in ``_state_names`` and implement
-    ``_step(params, gradient, lr)``.
+    ``_step(params, gradient, lr)``.  What a class keeps is stated on the class,
+    where model files read it: ``_state_names`` (the arrays, each aligned with
+    the flat parameter vector), ``_non_negative_state`` (those that are sums of
+    squares, never negative) and ``_state_scalars`` (the numbers besides them).
 
     Parameters
     ----------
@@ -54,6 +57,8 @@ class Optimizer:
     """
 
     _state_names = ()
+    _non_negative_state = ()
+    _state_scalars = ("iterations",)
 
     def __init__(self, learning_rate, *, clipnorm=None, clipvalue=None):
         owner = type(self).__name__
@@ -275,6 +280,7 @@ class Adam(Optimizer):
     """
 
     _state_names = ("m", "v")
+    _non_negative_state = ("v",)  # a moving average of squared gradients
     _config_names = ("learning_rate", "beta_1", "beta_2", "epsilon")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **clipping):
@@ -321,6 +327,7 @@ class RMSprop(Optimizer):
     """
 
     _state_names = ("s",)
+    _non_negative_state = ("s",)  # a (moving) sum of squared gradients
     _config_names = ("learning_rate", "rho", "epsilon")
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-8, **clipping):
@@ -354,6 +361,7 @@ class Adagrad(Optimizer):
     """
 
     _state_names = ("s",)
+    _non_negative_state = ("s",)  # a (moving) sum of squared gradients
     _config_names = ("learning_rate", "epsilon", "initial_accumulator_value")
 
     def __init__(

@@ -32,9 +32,17 @@ class Registry:
     def __init__(self, kind):
         self.kind = kind
         self._entries = {}
+        self._builtins = {}
+        self._hidden = set()
 
-    def register(self, name, entry, *, overwrite=False):
-        """Add ``entry`` under ``name``; refuses to replace one silently."""
+    def register(self, name, entry, *, overwrite=False, builtin=False, public=True):
+        """Add ``entry`` under ``name``; refuses to replace one silently.
+
+        ``builtin`` and ``public`` are for the library's own entries: a built-in
+        is remembered apart (:meth:`builtin` finds it even after a user's entry
+        replaced it), and a non-public one (an estimator's internal loss) works
+        by name but is left out of :meth:`names` and of the lists in messages.
+        """
         if not isinstance(name, str) or not name:
             raise TypeError(f"a {self.kind} name must be a non-empty string, got {name!r}")
         key = name.lower()
@@ -44,6 +52,12 @@ class Registry:
                 "pass overwrite=True to replace it"
             )
         self._entries[key] = entry
+        if builtin:
+            self._builtins[key] = entry
+        if public:
+            self._hidden.discard(key)
+        else:
+            self._hidden.add(key)
         return entry
 
     def unregister(self, name):
@@ -51,15 +65,23 @@ class Registry:
         self._entries.pop(name.lower(), None)
 
     def get(self, name):
-        """Return the entry called ``name`` or raise a ValueError listing the known names."""
+        """Return the entry called ``name`` or raise a ValueError listing the public names."""
         try:
             return self._entries[name.lower()]
         except KeyError:
             pass
-        known = ", ".join(sorted(self._entries))
-        close = difflib.get_close_matches(name.lower(), self._entries, n=1)
+        public = self.names()
+        close = difflib.get_close_matches(name.lower(), public, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown {self.kind} {name!r}; known names: {known}.{hint}")
+        raise ValueError(f"unknown {self.kind} {name!r}; known names: {', '.join(public)}.{hint}")
+
+    def builtin(self, name):
+        """The library's own entry called ``name`` (even if a user's entry replaced it)."""
+        return self._builtins[name.lower()]
+
+    def builtin_names(self):
+        """The names of the library's own entries, in the order they were registered."""
+        return tuple(self._builtins)
 
     def find(self, predicate):
         """Return the first ``(name, entry)`` for which ``predicate(entry)`` holds, else None."""
@@ -69,13 +91,14 @@ class Registry:
         return None
 
     def names(self):
-        return sorted(self._entries)
+        """The public names, sorted (what messages and the command line offer)."""
+        return sorted(k for k in self._entries if k not in self._hidden)
 
     def __contains__(self, name):
         return isinstance(name, str) and name.lower() in self._entries
 
     def __iter__(self):
-        return iter(self.names())
+        return iter(self.names())  # public names only
 
     def __len__(self):
         return len(self._entries)

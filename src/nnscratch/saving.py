@@ -39,10 +39,15 @@ import os
 import re
 import struct
 import zipfile
+from typing import TypeVar
 
 import numpy as np
+import numpy.typing
 
 from ._atomic import atomic_write
+
+#: The network class :func:`load_model` is handed (this module never imports it).
+Network = TypeVar("Network")
 
 FORMAT_NAME = "nnscratch-model"
 FORMAT_VERSION = 2
@@ -187,7 +192,12 @@ def _all_finite(array):
     return True
 
 
-def read_params_file(path, n_params, dtype, layers=None):
+def read_params_file(
+    path: str | os.PathLike,
+    n_params: int,
+    dtype: np.typing.DTypeLike,
+    layers: list[int] | None = None,
+) -> np.ndarray:
     """The parameter vector of a ``.npy`` file from :meth:`NeuralNetwork.save_params`.
 
     The header is read and checked first (a flat float array of ``n_params``
@@ -357,7 +367,7 @@ def _check_layers(layers):
     return layers
 
 
-def count_params(layers):
+def count_params(layers: list[int]) -> int:
     """Weights and biases of a network with these layer sizes (a Python int)."""
     return sum((a + 1) * b for a, b in zip(layers[:-1], layers[1:]))
 
@@ -410,13 +420,14 @@ def _check_names(meta, key, count, what):
         )
 
 
-def check_metadata(metadata, layers):
+def check_metadata(metadata: dict, layers: list[int]) -> None:
     """Check the ``metadata`` keys that nnscratch itself reads (the command line does).
 
     ``class_names`` (one per output; two for a single sigmoid output),
-    ``feature_names`` (one per input), ``input_offset`` and ``input_scale`` (a
-    finite number, or one per input), ``task`` (``'classification'`` or
-    ``'regression'``), ``target_name`` (a string).  Other keys are free.
+    ``feature_names`` (one per input), ``task`` (``'classification'`` or
+    ``'regression'``), ``target_name`` (a string), and in files written by 0.2
+    ``input_offset`` and ``input_scale`` (a finite number, or one per input;
+    converted to an input transform when loaded).  Other keys are free.
     """
     if not isinstance(metadata, dict):
         raise _bad("'metadata'", "an object", metadata)
@@ -480,6 +491,8 @@ def _check_description(meta):
 
 def _piece_name(piece, registry, what, register_hint):
     """The registry name under which ``piece`` (an Activation or Loss) can be found again."""
+    if piece.builtin is not None:
+        return piece.builtin
     if piece.name is not None and piece.name in registry:
         entry = registry.get(piece.name)
         if entry is piece or (entry.f is piece.f and entry.df is piece.df):
@@ -542,19 +555,28 @@ def _write_member(archive, name, array):
     return writer.digest.hexdigest()
 
 
-def save_model(network, path):
+def save_model(network: nnscratch.NeuralNetwork, path: str | os.PathLike) -> str:  # noqa: F821
     """Write the whole model to one ``.npz`` file (see :meth:`NeuralNetwork.save`).
 
     The description is checked as :func:`load_model` will check it, so a file
     that saves also loads.  Returns the path written (``.npz`` appended when
     missing).
     """
-    from . import __version__
+    from ._version import __version__
     from .registry import hidden_activations, losses, output_activations
 
     path = os.fspath(path)
     if not path.endswith(".npz"):
         path += ".npz"
+    metadata = network.metadata
+    legacy = [k for k in LEGACY_SCALING_KEYS if isinstance(metadata, dict) and k in metadata]
+    if legacy:
+        raise ValueError(
+            f"cannot save to {path}: metadata[{legacy[0]!r}] is the 0.2 command line's input "
+            f"scaling, which predict never applied; set net.input_transform instead "
+            f"(nnscratch.data.Scale(factor) or Standardize(mean, std)) and remove "
+            f"{' and '.join(repr(k) for k in legacy)} from the metadata"
+        )
     hidden = _piece_name(
         network.hidden_activation,
         hidden_activations,
@@ -802,7 +824,11 @@ class _Archive:
         return _parse_description(text.rstrip("\x00"))
 
 
-def load_model(path, network_class, custom_objects=None):
+def load_model(
+    path: str | os.PathLike,
+    network_class: type[Network],
+    custom_objects: dict[str, object] | None = None,
+) -> Network:
     """Rebuild a network saved by :meth:`NeuralNetwork.save` (the engine of
     :func:`nnscratch.load_model`, which documents the arguments and passes the
     network class in: this module never imports the network).
@@ -812,6 +838,8 @@ def load_model(path, network_class, custom_objects=None):
     ``open()`` does.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: is a folder, not a model file (a .npz file from net.save)")
     with open(path, "rb") as handle:
         try:
             return _load(handle, network_class, custom_objects or {})
@@ -867,12 +895,29 @@ def _state_members(meta, archive, opt_class, version):
     else:
         digests = {}
         listed = [n for n in archive.members if n.startswith("optimizer.")]
+    expected = {"meta.npy", "params.npy", *listed}
+    stray = sorted(set(archive.members) - expected)
+    if stray:
+        raise _Damaged(
+            f"member {stray[0]} is not one this model file declares (a file nnscratch did "
+            f"not write, or one that was changed); it is refused, not ignored"
+        )
     names = {}
     for member in listed:
         match = _MEMBER.fullmatch(member)
         if match is None:
             raise _Damaged(f"member {member} is not one a model file holds")
         names[match.group(1)] = member
+    scalars = getattr(opt_class, "_state_scalars", None)
+    if scalars is not None:
+        stray = sorted(set(meta["optimizer"].get("state", {})) - set(scalars))
+        if stray:
+            arrays = list(getattr(opt_class, "_state_names", ()))
+            raise _Damaged(
+                f"the description's optimizer state holds {stray[0]!r}, which "
+                f"{opt_class.__name__} does not keep (its state: "
+                f"{', '.join(scalars)}{' and the arrays ' + ', '.join(arrays) if arrays else ''})"
+            )
     known = getattr(opt_class, "_state_names", None)
     if known is not None:
         unknown = sorted(set(names) - set(known))
@@ -896,7 +941,6 @@ def _state_members(meta, archive, opt_class, version):
 
 
 def _load(handle, network_class, custom):
-    from .optimizers import Adagrad, Adam, RMSprop
     from .registry import hidden_activations, losses, output_activations
     from .schedules import schedule_from_config
 
@@ -919,12 +963,14 @@ def _load(handle, network_class, custom):
     if not _is_int(version) or version < 1:
         raise _bad("'format_version'", "a positive integer", version)
     if version > FORMAT_VERSION:
+        from ._version import __version__
+
         library = meta.get("library_version", "?")
         raise _Damaged(
-            f"written in model-file format {version} by nnscratch "
-            f"{_short(library, 20) if not isinstance(library, str) else library[:20]}"
-            f"; this nnscratch reads formats up to {FORMAT_VERSION}. Upgrade "
-            f"nnscratch to load it."
+            f"written by a newer nnscratch ("
+            f"{_short(library, 20) if not isinstance(library, str) else library[:20]}, "
+            f"model-file format {version}); this nnscratch ({__version__}) reads formats up "
+            f"to {FORMAT_VERSION}. Upgrade nnscratch to load it."
         )
     layers = _check_description(meta)
     dtype = np.dtype(meta["dtype"])
@@ -933,7 +979,7 @@ def _load(handle, network_class, custom):
     opt_class = _optimizer_class(custom, spec["name"])
     state_names, digests = _state_members(meta, archive, opt_class, version)
     # state arrays that are sums of squares: a negative entry would make the step NaN
-    non_negative = {Adam: ("v",), RMSprop: ("s",), Adagrad: ("s",)}
+    non_negative = getattr(opt_class, "_non_negative_state", ())
 
     # every size is known now: check all headers before allocating anything
     archive.header("params.npy", (n_params,), dtype)
@@ -1003,7 +1049,7 @@ def _load(handle, network_class, custom):
     arrays = {}
     for state_name, member in state_names.items():
         array = archive.read(member, (n_params,), dtype, digests.get(member))
-        if state_name in non_negative.get(opt_class, ()) and (array < 0).any():
+        if state_name in non_negative and (array < 0).any():
             raise _Damaged(
                 f"member {member} holds negative values, which the "
                 f"{opt_class.__name__} state '{state_name}' (a sum of squares) "
@@ -1015,9 +1061,51 @@ def _load(handle, network_class, custom):
     if callable(getattr(network.optimizer, "set_state", None)) and (arrays or state):
         network.optimizer.set_state(state)
     network.history = {key: list(values) for key, values in meta.get("history", {}).items()}
-    network.metadata = dict(meta.get("metadata", {}))
-    network.input_transform = _transform_from(meta.get("input_transform"))
+    metadata = dict(meta.get("metadata", {}))
+    transform = _transform_from(meta.get("input_transform"))
+    network.input_transform = _legacy_scaling(metadata, transform)
+    network.metadata = metadata
     return network
+
+
+#: The metadata keys in which the 0.2 command line kept its input scaling,
+#: ``(x - input_offset) * input_scale``; a model file holding them is converted
+#: to the equivalent ``input_transform`` when loaded.
+LEGACY_SCALING_KEYS = ("input_offset", "input_scale")
+
+
+def _legacy_scaling(metadata, transform):
+    """The input transform of a model, with the 0.2 command line's scaling converted.
+
+    The keys of :data:`LEGACY_SCALING_KEYS` are taken out of ``metadata`` (a
+    dict, changed in place; its values were checked by :func:`check_metadata`)
+    and turned into the transform computing the same values: ``Scale(factor)``
+    for a pure rescaling, ``Standardize(offset, 1 / scale)`` otherwise.  An
+    identity scaling (offset 0, scale 1, which 0.2 wrote next to a stored
+    transform) just goes away.  Raises _Damaged when the file holds both a real
+    scaling and a transform, or a scaling no transform expresses.
+    """
+    from .data import Scale, Standardize
+
+    if not any(key in metadata for key in LEGACY_SCALING_KEYS):
+        return transform
+    offset = np.asarray(metadata.pop("input_offset", 0.0), dtype=np.float64)
+    scale = np.asarray(metadata.pop("input_scale", 1.0), dtype=np.float64)
+    if np.all(offset == 0) and np.all(scale == 1):
+        return transform
+    if transform is not None:
+        raise _Damaged(
+            "it holds both an input_transform and the 0.2 command line's input scaling "
+            "(metadata input_offset / input_scale), which no single transform combines"
+        )
+    if np.all(offset == 0) and np.all(scale == scale.flat[0]):
+        return Scale(float(scale.flat[0]))
+    if np.all(scale > 0):
+        return Standardize(offset, 1.0 / scale)
+    raise _Damaged(
+        "its metadata input_scale has a zero or negative entry, which no input transform "
+        "of this nnscratch expresses (the 0.2 command line never wrote one)"
+    )
 
 
 def _transform_config(network):
