@@ -128,7 +128,9 @@ def test_every_byte_flip_is_caught_or_harmless(original, tmp_path):
             continue
         same_model(loaded, net)  # e.g. a zip timestamp: nothing that matters changed
         harmless += 1
-    assert harmless < len(raw) // 10  # the data is covered: only zip bookkeeping is free
+    # measured: 132 harmless flips of 4910 bytes (2.7%), zip bookkeeping such as the
+    # members' timestamps; the mark leaves a margin of about a quarter for format changes
+    assert harmless < 0.035 * len(raw), (harmless, len(raw))
 
 
 @pytest.mark.slow
@@ -521,7 +523,9 @@ def test_bombs_are_refused_without_inflating(original, tmp_path, member):
     if member == "junk.npy":
         assert outcome is None  # a member nnscratch does not read is never inflated
     else:
-        assert str(target) in outcome and member in outcome or "parameters" in outcome
+        # the message names the file, and the member (or, for params.npy, the parameters)
+        assert str(target) in outcome, outcome
+        assert member in outcome or (member == "params.npy" and "parameters" in outcome), outcome
 
 
 def test_huge_declarations_allocate_nothing(original, tmp_path):
