@@ -73,6 +73,25 @@ def test_root_is_refused_too(tmp_path):
 
 
 @pytest.mark.parametrize("writer", WRITERS)
+def test_roots_view_is_simulated_for_everyone(tmp_path, monkeypatch, writer):
+    """As root, os.access says every file is writable; simulated here (os.access answers
+    yes) so that a run as any user checks that the mode bits still refuse the write."""
+    suffix = {"save": ".npz", "save_params": ".npy"}.get(writer, ".txt")
+    target = tmp_path / f"ro{suffix}"
+    target.write_bytes(b"keep me")
+    target.chmod(0o444)
+    monkeypatch.setattr(os, "access", lambda *args, **kwargs: True)
+    try:
+        with pytest.raises(PermissionError) as caught:
+            WRITERS[writer](small_network(), target)
+        assert caught.value.errno == errno.EACCES and caught.value.filename == str(target)
+        assert target.read_bytes() == b"keep me"
+        assert temporaries(tmp_path) == []
+    finally:
+        target.chmod(0o644)
+
+
+@pytest.mark.parametrize("writer", WRITERS)
 def test_writing_through_a_symlink_replaces_its_target(tmp_path, writer):
     suffix = {"save": ".npz", "save_params": ".npy"}.get(writer, ".txt")
     real_dir = tmp_path / "real"
