@@ -666,3 +666,30 @@ def test_params_big_endian_and_round_trip(params_file, tmp_path):
     other.load_params(tmp_path / "big.npy")
     np.testing.assert_array_equal(other.get_flat_params(), net.get_flat_params())
     assert math.prod(other.get_flat_params().shape) == net.n_params
+
+
+@pytest.mark.parametrize("version", [(2, 0), (3, 0)])
+@pytest.mark.parametrize("declared", [65_537, 2**31, 2**32 - 1])
+@pytest.mark.parametrize("where", ["params file", "model member"])
+def test_a_huge_declared_header_length_allocates_nothing(
+    original, tmp_path, version, declared, where
+):
+    """Guards the bound on a .npy header's declared length: without it a 27-byte file
+    declaring a 2 GiB header makes the reader allocate 2 GiB before finding it short."""
+    net, path, _ = original
+    fake = b"\x93NUMPY" + bytes(version) + declared.to_bytes(4, "little") + b"{'descr': '<f8'"
+    if where == "params file":
+        target = tmp_path / "tiny.npy"
+        target.write_bytes(fake)
+        assert target.stat().st_size == 27
+        peak, outcome = peak_while(lambda: net.load_params(target))
+    else:
+        contents = members(path)
+        contents["params.npy"] = fake
+        target = tmp_path / "tiny-header.npz"
+        with zipfile.ZipFile(target, "w") as archive:
+            for name, raw in contents.items():
+                archive.writestr(name, raw)
+        peak, outcome = peak_while(lambda: nn.load_model(target))
+    assert outcome is not None and str(target) in outcome, outcome
+    assert peak < 2**20, peak  # refused after reading 27 bytes; 2 GiB without the bound
