@@ -312,3 +312,39 @@ def test_each_layer_uses_its_own_fans(initializer):
     }[initializer]
     # 400 and 1600 draws per network, 20 networks: the std is within a few percent
     np.testing.assert_allclose(measured, expected, rtol=0.05)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("route", ["update", "fit-numpy", "fit-numba"])
+def test_state_below_two_to_the_24_tiny_is_flushed_every_16_steps(dtype, route):
+    """Documented: every 16th step sets state entries below ``2**24 * tiny`` to exactly 0
+    (subnormal arithmetic is slow); larger entries are kept."""
+    tiny = np.finfo(dtype).tiny
+    threshold = 2.0**24 * tiny
+    n = 3 * 4 + 4 * 2 + 4 + 2  # the parameters of a [3, 4, 2] network
+    m = np.full(n, 1e6 * threshold, dtype=dtype)  # kept: far above the threshold
+    m[:5] = 0.5 * threshold  # flushed: below it after one more decay
+    m[5:8] = 4 * tiny  # flushed too (a code flushing only below 2 * tiny keeps these)
+    v = np.full(n, 1e-6, dtype=dtype)
+    opt = Adam(1e-3)
+    if route == "update":
+        params = np.zeros(n, dtype=dtype)
+        opt.update(params, np.zeros(n, dtype=dtype))  # allocates the state
+        opt.set_state({"m": m, "v": v, "iterations": 15})
+        opt.update(params, np.zeros(n, dtype=dtype))  # the 16th step
+    else:
+        kernels = route.split("-")[1]
+        if kernels == "numba":
+            pytest.importorskip("numba")
+        net = NeuralNetwork(
+            [3, 4, 2], "tanh", "identity", "mse", opt, seed=0, dtype=dtype, kernels=kernels
+        )
+        x, y = np.zeros((4, 3)), np.zeros((4, 2))
+        net.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        opt.set_state({"m": m, "v": v, "iterations": 15})
+        net.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    state = opt.get_state()
+    assert state["iterations"] == 16
+    np.testing.assert_array_equal(state["m"][:8], 0.0)
+    # kept: 0.9 * 1e6 * threshold where the gradient is 0 (x = 0: the first layer), more elsewhere
+    assert (np.abs(state["m"][8:]) > threshold).all()
