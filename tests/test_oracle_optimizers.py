@@ -348,3 +348,43 @@ def test_state_below_two_to_the_24_tiny_is_flushed_every_16_steps(dtype, route):
     np.testing.assert_array_equal(state["m"][:8], 0.0)
     # kept: 0.9 * 1e6 * threshold where the gradient is 0 (x = 0: the first layer), more elsewhere
     assert (np.abs(state["m"][8:]) > threshold).all()
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_state_given_in_another_dtype_is_kept_in_the_parameters_dtype(config):
+    """State restored from float64 arrays onto float32 parameters works in float32, as
+    an optimizer that only ever saw float32 does."""
+    rng = np.random.default_rng(8)
+    p = rng.normal(size=10).astype(np.float32)
+    grads = [rng.normal(size=10).astype(np.float32) * 0.1 for _ in range(3)]
+    fresh, moved = config[1](), config[1]()
+    fresh.update(p, grads[0])
+    moved.update(p, grads[0])
+    state = fresh.get_state()
+    moved.set_state(
+        {k: v.astype(np.float64) if k != "iterations" else v for k, v in state.items()}
+    )
+    for g in grads[1:]:
+        a, b = fresh.update(p, g), moved.update(p, g)
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)  # the same float32 operations on the same shapes
+    for key, value in moved.get_state().items():
+        if key != "iterations":
+            assert value.dtype == np.float32, key
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_an_optimizer_used_in_float64_then_float32_computes_like_a_fresh_one(config):
+    """After ``reset`` an optimizer that ran on float64 vectors gives a float32 run exactly
+    what a new one gives (no float64 buffer left over from the first run)."""
+    rng = np.random.default_rng(9)
+    used, fresh = config[1](), config[1]()
+    used.update(rng.normal(size=50), rng.normal(size=50))
+    used.reset()
+    p = rng.normal(size=50).astype(np.float32)
+    for _ in range(3):
+        g = (rng.normal(size=50) * 0.3).astype(np.float32)
+        a, b = used.update(p, g), fresh.update(p, g)
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+        p = a

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -123,6 +123,8 @@ def test_activation_specs(spec):
         },
     )
 )
+@example({"nesterov": True, "momentum": 0.0})  # Nesterov needs a momentum: refused
+@example({"nesterov": True, "momentum": 0.5, "clipnorm": 0.1})
 def test_optimizer_settings(kwargs):
     err, opt = settles(lambda: nn.SGD(**kwargs), names=list(kwargs))
 
