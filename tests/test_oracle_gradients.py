@@ -270,3 +270,45 @@ def test_l2_term_gradient_matches_finite_differences(route):
     numeric[:n_weights] += 0.3 * flat[:n_weights]  # d/dW of l2 / 2 * W**2, by hand
     analytic = gradient_by_route(net, route, x, y, w)
     np.testing.assert_allclose(analytic, numeric, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_a_loss_named_like_a_builtin_but_with_its_own_function_is_not_fused(kernels):
+    """Only the built-in's own functions take the fused kernel: a Loss called 'mse' whose
+    function is twice the mean squared error reports its own value."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from nnscratch import SGD, d_mse, mse
+    from nnscratch.losses import Loss
+
+    own = Loss("mse", lambda p, y: 2 * mse(p, y), d_mse)
+    x, y, _ = make_case("soft", False)
+    net = NeuralNetwork([3, 5, 4], "tanh", "identity", own, SGD(1e-12), seed=0, kernels=kernels)
+    expected = float(np.mean(2 * ((net.predict(x) - y) ** 2).mean(axis=1)))
+    (loss,) = net.fit(x, y, batch_size=x.shape[0], epochs=1, shuffle=False, verbose=0)
+    assert loss == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+@pytest.mark.parametrize(
+    "output,loss", [("softmax", "categorical_crossentropy"), ("sigmoid", "binary_crossentropy")]
+)
+def test_training_accuracy_is_counted_by_the_outputs_rule(output, loss, kernels):
+    """Arg-max rows for softmax, each unit at 0.5 for sigmoid (multi-label), whichever
+    kernel set counts them; a learning rate of 1e-12 keeps the parameters fixed."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from nnscratch import SGD
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 3))
+    y = make_targets("one_hot" if output == "softmax" else "multi_hot", 40, 4, rng)
+    net = NeuralNetwork([3, 5, 4], "tanh", output, loss, SGD(1e-12), seed=1, kernels=kernels)
+    p = net.predict(x)
+    if output == "softmax":
+        expected = np.mean(p.argmax(axis=1) == y.argmax(axis=1))
+    else:
+        expected = np.mean((p > 0.5) == (y > 0.5))
+    assert 0.05 < expected < 0.95  # a count that can be wrong both ways
+    net.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert net.history["accuracy"] == [pytest.approx(expected, abs=1e-12)]

@@ -388,3 +388,44 @@ def test_an_optimizer_used_in_float64_then_float32_computes_like_a_fresh_one(con
         assert a.dtype == b.dtype == np.float32
         np.testing.assert_array_equal(a, b)
         p = a
+
+
+@pytest.mark.parametrize("steps_before", [0, 14])
+def test_state_is_not_flushed_between_the_16th_steps(steps_before):
+    """Only every 16th step flushes: at the 1st or the 15th a tiny entry stays (decayed)."""
+    threshold = 2.0**24 * np.finfo(np.float64).tiny
+    opt = Adam(1e-3)
+    p = np.zeros(4)
+    opt.update(p, np.zeros(4))
+    m = np.full(4, 0.5 * threshold)
+    opt.set_state({"m": m, "v": np.full(4, 1e-6), "iterations": steps_before})
+    opt.update(p, np.zeros(4))
+    np.testing.assert_array_equal(opt.get_state()["m"], 0.9 * m)
+
+
+BOUNDARIES = [
+    # (factory, argument, refused value, accepted value at the other side of the bound)
+    (lambda v: SGD(v), "learning_rate", 0.0, 1e-9),
+    (lambda v: SGD(0.1, v), "momentum", 1.0, 0.0),
+    (lambda v: SGD(0.1, clipnorm=v), "clipnorm", 0.0, 1e-9),
+    (lambda v: SGD(0.1, clipvalue=v), "clipvalue", 0.0, 1e-9),
+    (lambda v: Adam(beta_1=v), "beta_1", 1.0, 0.0),
+    (lambda v: Adam(beta_1=v), "beta_1", -0.1, 0.999),
+    (lambda v: Adam(beta_2=v), "beta_2", 1.0, 0.0),
+    (lambda v: Adam(beta_2=v), "beta_2", -0.1, 0.5),
+    (lambda v: Adam(epsilon=v), "epsilon", 0.0, 1e-30),
+    (lambda v: RMSprop(rho=v), "rho", 1.0, 0.0),
+    (lambda v: RMSprop(rho=v), "rho", -0.1, 0.5),
+    (lambda v: RMSprop(epsilon=v), "epsilon", 0.0, 1e-30),
+    (lambda v: Adagrad(epsilon=v), "epsilon", 0.0, 1e-30),
+    (lambda v: Adagrad(initial_accumulator_value=v), "initial_accumulator_value", -0.1, 0.0),
+]
+
+
+@pytest.mark.parametrize(
+    "factory, name, refused, accepted", BOUNDARIES, ids=[f"{b[1]}={b[2]}" for b in BOUNDARIES]
+)
+def test_settings_are_refused_just_outside_their_range(factory, name, refused, accepted):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        factory(refused)
+    assert getattr(factory(accepted), name) == accepted
