@@ -1,4 +1,5 @@
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,106 @@ settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------ honest skips in CI
+# The packages of the ``test`` extra in pyproject.toml, by the name they are imported
+# under (None: a command, not a module).  tests/test_honest_skips.py checks that this
+# table lists every package of the extra.
+TEST_EXTRA = {
+    "pytest": "pytest",
+    "hypothesis": "hypothesis",
+    "ruff": None,
+    "scipy": "scipy",
+    "matplotlib": "matplotlib",
+    "scikit-learn": "sklearn",
+    "pooch": "pooch",
+    "pandas": "pandas",
+    "onnx": "onnx",
+    "onnxruntime": "onnxruntime",
+    "dask[array]": "dask",
+    "distributed": "distributed",
+    "dask-ml": "dask_ml",
+    "h5py": "h5py",
+    "zarr": "zarr",
+    "numba": "numba",
+    "sphinx": "sphinx",
+    "pydata-sphinx-theme": "pydata_sphinx_theme",
+    "numpydoc": "numpydoc",
+    "sphinx-gallery": "sphinx_gallery",
+}
+# modules that come with those packages, and nnscratch's optional modules built on them
+EXTRA_MODULES = {m for m in TEST_EXTRA.values() if m} | {"joblib", "nnscratch"}
+# what the skips of this suite say when the test environment itself is incomplete
+INCOMPLETE = (
+    "ruff is not installed",
+    "needs scikit-learn",
+    "pip install 'nnscratch[",
+    "MNIST files not found",
+    "shared/data",
+)
+_IMPORT_SKIP = re.compile(r"could not import '([\w.]+)'")
+
+
+def missing_requirement(reason):
+    """Whether a skip's reason says that part of the test environment is missing.
+
+    True for ``pytest.importorskip`` of a module of the ``test`` extra (dask-ml, h5py,
+    zarr, ...), a missing ruff, and missing ``../shared/data``; False for everything
+    else, such as an ``importorskip`` of a module outside the extra (``torch`` of the
+    ``oracle`` extra, ``fcntl`` off POSIX).
+    """
+    found = _IMPORT_SKIP.search(reason)
+    if found:
+        return found.group(1).split(".")[0] in EXTRA_MODULES
+    return any(phrase in reason for phrase in INCOMPLETE)
+
+
+def _in_ci():
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def _skip_reason(longrepr):
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+def _fail_instead(report):
+    reason = _skip_reason(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = (
+        f"CI=true: this test would have been skipped ({reason}), but CI must have the "
+        f'whole test environment: pip install -e ".[test]" and ../shared/data'
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI (``CI=true``) a skip for a missing test extra, ruff or shared data fails.
+
+    Locally such a skip stays a skip (someone who cloned the project alone may lack the
+    data or an extra); in CI it would hide a test that never ran, so the report is
+    turned into a failure that says why.  Expected failures (xfail) are left alone.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        _in_ci()
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+        and missing_requirement(_skip_reason(report.longrepr))
+    ):
+        _fail_instead(report)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """The same for a whole module skipped at import (a module-level ``importorskip``)."""
+    outcome = yield
+    report = outcome.get_result()
+    if _in_ci() and report.skipped and missing_requirement(_skip_reason(report.longrepr)):
+        _fail_instead(report)
 
 
 def shared_data_dir():

@@ -128,3 +128,21 @@ def test_to_categorical_refuses_infinite_and_huge_labels():
         nn.to_categorical([0, -1])
     with pytest.raises(ValueError, match="num_classes"):
         nn.to_categorical([0, 1], num_classes=0)
+
+
+@pytest.mark.parametrize("spec", [(nn.relu,), (nn.relu, nn.d_relu, nn.relu), (), (1, 2)])
+def test_pairs_of_the_wrong_length_or_kind_are_named_type_errors(spec):
+    """Only an (f, df) pair of two callables is a pair; anything else is refused by name."""
+    with pytest.raises(TypeError, match="hidden_activation"):
+        nn.NeuralNetwork([2, 3, 2], spec, "softmax", "categorical_crossentropy", "sgd")
+    with pytest.raises(TypeError, match="loss"):
+        nn.NeuralNetwork([2, 3, 2], "relu", "softmax", spec, "sgd")
+
+
+def test_losses_guard_logs_for_any_prediction_dtype():
+    """Integer (or other) predictions are clipped into [EPS, 1 - EPS] too: a certain, right
+    prediction costs about EPS, never log(0)."""
+    right = np.array([[1, 0], [0, 1]])
+    for loss in (nn.binary_crossentropy, nn.categorical_crossentropy):
+        value = loss(right, right)
+        assert np.isfinite(value).all() and (value >= 0).all() and (value < 1e-12).all()

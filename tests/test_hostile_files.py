@@ -128,7 +128,9 @@ def test_every_byte_flip_is_caught_or_harmless(original, tmp_path):
             continue
         same_model(loaded, net)  # e.g. a zip timestamp: nothing that matters changed
         harmless += 1
-    assert harmless < len(raw) // 10  # the data is covered: only zip bookkeeping is free
+    # measured: 132 harmless flips of 4910 bytes (2.7%), zip bookkeeping such as the
+    # members' timestamps; the mark leaves a margin of about a quarter for format changes
+    assert harmless < 0.035 * len(raw), (harmless, len(raw))
 
 
 @pytest.mark.slow
@@ -525,7 +527,9 @@ def test_bombs_are_refused_without_inflating(original, tmp_path, member):
     if member == "junk.npy":  # a member the file does not declare: refused, never inflated
         assert str(target) in outcome and "member junk.npy is not one" in outcome
     else:
-        assert str(target) in outcome and member in outcome or "parameters" in outcome
+        # the message names the file, and the member (or, for params.npy, the parameters)
+        assert str(target) in outcome, outcome
+        assert member in outcome or (member == "params.npy" and "parameters" in outcome), outcome
 
 
 def test_huge_declarations_allocate_nothing(original, tmp_path):
@@ -666,3 +670,30 @@ def test_params_big_endian_and_round_trip(params_file, tmp_path):
     other.load_params(tmp_path / "big.npy")
     np.testing.assert_array_equal(other.get_flat_params(), net.get_flat_params())
     assert math.prod(other.get_flat_params().shape) == net.n_params
+
+
+@pytest.mark.parametrize("version", [(2, 0), (3, 0)])
+@pytest.mark.parametrize("declared", [65_537, 2**31, 2**32 - 1])
+@pytest.mark.parametrize("where", ["params file", "model member"])
+def test_a_huge_declared_header_length_allocates_nothing(
+    original, tmp_path, version, declared, where
+):
+    """Guards the bound on a .npy header's declared length: without it a 27-byte file
+    declaring a 2 GiB header makes the reader allocate 2 GiB before finding it short."""
+    net, path, _ = original
+    fake = b"\x93NUMPY" + bytes(version) + declared.to_bytes(4, "little") + b"{'descr': '<f8'"
+    if where == "params file":
+        target = tmp_path / "tiny.npy"
+        target.write_bytes(fake)
+        assert target.stat().st_size == 27
+        peak, outcome = peak_while(lambda: net.load_params(target))
+    else:
+        contents = members(path)
+        contents["params.npy"] = fake
+        target = tmp_path / "tiny-header.npz"
+        with zipfile.ZipFile(target, "w") as archive:
+            for name, raw in contents.items():
+                archive.writestr(name, raw)
+        peak, outcome = peak_while(lambda: nn.load_model(target))
+    assert outcome is not None and str(target) in outcome, outcome
+    assert peak < 2**20, peak  # refused after reading 27 bytes; 2 GiB without the bound

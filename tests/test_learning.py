@@ -19,7 +19,8 @@ def test_xor():
     )
     losses = net.fit(x, y, batch_size=4, epochs=300, categorical=True, verbose=0)
     np.testing.assert_array_equal(net.predict(x, labels=True), y)
-    assert losses[-1] < 0.05 < losses[0]
+    # measured: 0.817 after the first epoch, 0.00044 after the last (both kernel sets)
+    assert losses[-1] < 0.002 and losses[0] > 0.5
 
 
 def test_xor_single_sigmoid_unit():
@@ -48,7 +49,7 @@ def test_smooth_regression_r2():
     net.fit(x[:800], y[:800], batch_size=32, epochs=100, verbose=0)
     pred = net.predict(x[800:])
     r2 = 1 - np.sum((pred - y[800:]) ** 2) / np.sum((y[800:] - y[800:].mean()) ** 2)
-    assert r2 >= 0.95
+    assert r2 >= 0.999  # measured 0.99992
 
 
 def test_digits_test_accuracy():
@@ -58,6 +59,7 @@ def test_digits_test_accuracy():
         [64, 128, 10], "relu", "softmax", "categorical_crossentropy", nn.Adam(1e-3), seed=0
     )
     net.fit(x_train, y_train, batch_size=32, epochs=40, categorical=True, verbose=0)
+    # measured 0.9694 (348 of 359 test images); the mark allows 3 images fewer
     assert net.score(x_test, y_test, accuracy=True) >= 0.96
 
 
@@ -78,7 +80,7 @@ def test_mnist_first_10000(mnist_dir):
     )
     net.fit(x_train, y_train, batch_size=64, epochs=12, categorical=True, verbose=0)
     accuracy = net.score(x_test, y_test, accuracy=True)
-    assert accuracy >= 0.95
+    assert accuracy >= 0.955  # measured 0.9584 (NumPy kernels) and 0.9586 (Numba), float32
 
 
 class ArticleStyleSGD:
@@ -146,6 +148,8 @@ def test_users_own_pairs_and_optimizer_train_like_the_builtins():
     lo = ours.fit(x_train, y_train, 32, 20, categorical=True, verbose=0)
     acc_mine = mine.score(x_test, y_test, accuracy=True)
     acc_ours = ours.score(x_test, y_test, accuracy=True)
-    assert acc_mine >= 0.95
-    assert abs(acc_mine - acc_ours) <= 0.01
-    np.testing.assert_allclose(lm, lo, rtol=1e-6)
+    assert acc_mine >= 0.96  # measured 0.9666
+    # the same numbers by two routes (Jacobian and fused): measured equal accuracies and
+    # epoch losses within 2e-15 relative; a single test image may flip on a near tie
+    assert abs(acc_mine - acc_ours) <= 1 / len(y_test)
+    np.testing.assert_allclose(lm, lo, rtol=1e-10)

@@ -40,10 +40,15 @@ def test_the_article_flow():
     losses = net.fit(x, y, 10, 5, True, verbose=0)
     assert len(losses) == 5 and all(np.isfinite(losses))
     probs = net.predict(x)
-    assert probs.shape == (60, 3)
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
-    assert net.predict(x, labels=True).shape == (60,)
-    assert 0.0 <= net.score(x, y, accuracy=True) <= 1.0
+    # the article's forward pass, written out here (float64; BLAS may sum in another order)
+    hidden = np.maximum(x @ net.weights[0] + net.biases[0], 0)
+    z = hidden @ net.weights[1] + net.biases[1]
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probs, expected, rtol=1e-10, atol=1e-14)
+    labels = net.predict(x, labels=True)
+    np.testing.assert_array_equal(labels, expected.argmax(axis=1))
+    assert net.score(x, y, accuracy=True) == np.mean(labels == y)
     assert net.score(x, nn.to_categorical(y, 3)) == pytest.approx(
         float(np.mean(nn.categorical_crossentropy(probs, nn.to_categorical(y, 3))))
     )
@@ -96,12 +101,18 @@ def test_uneven_last_batch_and_batch_larger_than_data():
     net = nn.NeuralNetwork(
         [4, 6, 3], "relu", "softmax", "categorical_crossentropy", Counting(0.1), seed=0
     )
+    sizes = []
+    net.input_transform = lambda batch: sizes.append(batch.shape[0]) or batch
     losses = net.fit(x, y, batch_size=4, epochs=2, categorical=True, verbose=0)
-    assert len(seen) == 6  # batches of 4, 4, 2 per epoch
-    big = small_net(seed=0)
-    big_losses = big.fit(x, y, batch_size=1000, epochs=2, categorical=True, verbose=0)
-    assert len(big_losses) == 2 and np.isfinite(big_losses).all()
+    assert len(seen) == 6
+    assert sizes == [4, 4, 2, 4, 4, 2]  # batches of 4, 4, 2 per epoch
     assert np.isfinite(losses).all()
+    big = small_net(seed=0)
+    first = big.score(x, y)
+    big_losses = big.fit(x, y, batch_size=1000, epochs=2, categorical=True, verbose=0)
+    # one batch of all 10 rows per epoch: the first epoch reports the loss before its update
+    assert big_losses[0] == pytest.approx(first, rel=1e-12)
+    assert big_losses[1] < big_losses[0]
 
 
 def test_epoch_loss_is_the_average_over_samples():
