@@ -1,6 +1,6 @@
 """Train on the 8x8 digits, export to ONNX, and check ONNX Runtime agrees.
 
-    pip install 'nnscratch[onnx]'
+    pip install -e ".[onnx]"
     python examples/onnx_export.py
 
 The exported file needs neither Python nor nnscratch: ONNX Runtime serves it
