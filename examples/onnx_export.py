@@ -14,6 +14,7 @@ import numpy as np
 import onnxruntime
 
 from nnscratch import NeuralNetwork
+from nnscratch.data import Scale
 from nnscratch.datasets import load_digits
 from nnscratch.export import to_onnx
 from nnscratch.utils import train_test_split
@@ -21,14 +22,15 @@ from nnscratch.utils import train_test_split
 x, y = load_digits()  # pixel values 0..16
 x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, seed=0)
 
-# Train on pixels scaled to [0, 1], and record that scaling with the network:
-# the export puts it into the graph, so the ONNX model takes the raw pixels.
+# The scaling to [0, 1] is the network's input transform: fit and predict apply
+# it to every batch, and the export puts it into the graph, so the network and
+# the ONNX model both take the raw pixels.
 net = NeuralNetwork(
     [64, 64, 10], "relu", "softmax", "categorical_crossentropy", "adam", dtype=np.float32, seed=0
 )
-net.metadata = {"input_offset": 0.0, "input_scale": 1 / 16}
+net.input_transform = Scale(1 / 16)
 start = time.perf_counter()
-net.fit(x_train / 16, y_train, batch_size=32, epochs=30, categorical=True, verbose=0)
+net.fit(x_train, y_train, batch_size=32, epochs=30, categorical=True, verbose=0)
 print(f"trained {net} in {time.perf_counter() - start:.1f} s")
 
 model = to_onnx(net, "digits.onnx")
@@ -40,8 +42,8 @@ print(
 session = onnxruntime.InferenceSession("digits.onnx", providers=["CPUExecutionProvider"])
 labels, probabilities = session.run(None, {"input": x_test.astype(np.float32)})
 
-expected = net.predict(x_test / 16)
-agree = int(np.sum(labels == net.predict(x_test / 16, labels=True)))
+expected = net.predict(x_test)
+agree = int(np.sum(labels == net.predict(x_test, labels=True)))
 print(f"largest difference in probabilities {np.max(np.abs(probabilities - expected)):.2e}")
 print(f"labels agree on {agree} of {len(x_test)} test images")
 print(f"test accuracy {np.mean(labels == y_test):.2%} (ONNX Runtime)")
