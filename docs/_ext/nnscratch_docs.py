@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -177,16 +178,20 @@ class CommandOutput(SphinxDirective):
 
 
 def subcommands():
-    """The names of the ``nnscratch`` subcommands, read from the CLI's own parser."""
-    import argparse
+    """The names of the ``nnscratch`` subcommands, read from ``nnscratch --help``.
 
-    from nnscratch import cli
-
-    parser = cli.build_parser()
-    for action in parser._actions:  # argparse keeps subparsers as one action
-        if isinstance(action, argparse._SubParsersAction):
-            return list(action.choices)
-    return []
+    The help text is the command line's public face, so this works however the
+    command line is organised inside (one module or a package): each command is
+    listed under "positional arguments" as an indented name and its summary.
+    """
+    text, status = run_cli(["--help"])
+    if status != 0:
+        raise RuntimeError(f"'nnscratch --help' exited with status {status}:\n{text}")
+    section = text.split("positional arguments:", 1)[1].split("\noptions:", 1)[0]
+    names = re.findall(r"^ {4}([a-z][\w-]*) ", section, re.M)
+    if not names:
+        raise RuntimeError(f"no commands found in 'nnscratch --help':\n{text}")
+    return names
 
 
 class NnscratchHelp(SphinxDirective):
@@ -422,7 +427,7 @@ def write_api_pages(folder):
             if name == "__version__":
                 lines.append(
                     ".. data:: nnscratch.__version__\n\n   The installed version, "
-                    "a string such as ``'0.1.0'``.\n"
+                    "a string such as ``'0.3.0'``.\n"
                 )
             else:
                 lines.append(_entry(_kind(getattr(nnscratch, name)), f"nnscratch.{name}"))
