@@ -236,7 +236,8 @@ GALLERY_RUNNER = textwrap.dedent("""
     import runpy, sys
     import matplotlib.pyplot as plt
     plt.show = lambda *args, **kwargs: None
-    runpy.run_path(sys.argv[1], run_name="__main__")
+    sys.argv = sys.argv[1:]  # the script sees itself as sys.argv[0] and no arguments
+    runpy.run_path(sys.argv[0], run_name="__main__")
     print(f"\\n[figures: {len(plt.get_fignums())}]")
 """)
 
