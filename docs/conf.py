@@ -15,6 +15,7 @@ sys.path.insert(0, str(DOCS / "_ext"))
 os.environ.setdefault("MPLBACKEND", "Agg")  # figures of runblocks and gallery, no display
 
 import nnscratch_docs  # noqa: E402
+from nnscratch_pages import gallery_pattern, mnist_data_home  # noqa: E402
 
 import nnscratch  # noqa: E402
 
@@ -58,12 +59,22 @@ numpydoc_xref_param_type = False
 numpydoc_attributes_as_param_list = True
 
 # ------------------------------------------------------------------ gallery
-# Scripts named plot_*.py run at build time on small data; the MNIST-sized
-# ones (plot_mnist_*.py) are shown with their code only.
+# Every plot_*.py runs at build time.  The MNIST ones (plot_mnist*.py) need the
+# MNIST files: they are found in ../shared/data beside the repository (or
+# $NNSCRATCH_TEST_DATA / $NNSCRATCH_DATA), and the examples read them through
+# $NNSCRATCH_DATA.  Without the files those examples are shown with their code only.
+MNIST_HOME = mnist_data_home(REPO)
+if MNIST_HOME is not None:
+    os.environ["NNSCRATCH_DATA"] = str(MNIST_HOME)
+else:
+    print(
+        "nnscratch docs: MNIST not found beside the repository; the gallery's MNIST "
+        "examples are shown without running them"
+    )
 sphinx_gallery_conf = {
     "examples_dirs": str(REPO / "examples" / "gallery"),
     "gallery_dirs": str(DOCS / "auto_examples"),
-    "filename_pattern": r"/plot_(?!mnist)",
+    "filename_pattern": gallery_pattern(MNIST_HOME),
     "ignore_pattern": r"__init__\.py|/_",
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,

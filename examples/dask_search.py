@@ -1,6 +1,6 @@
 """Model search on a Dask cluster with the tools people already use.
 
-    pip install 'nnscratch[dask-ml]'
+    pip install -e ".[dask-ml]"
     python examples/dask_search.py                       # a local cluster of 2 workers
     python examples/dask_search.py --scheduler tcp://scheduler:8786
 

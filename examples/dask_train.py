@@ -1,6 +1,6 @@
 """Data-parallel training on a Dask cluster, with a checkpoint to resume from.
 
-    pip install 'nnscratch[dask]'
+    pip install -e ".[dask]"
     python examples/dask_train.py                      # a local cluster of 2 workers
     python examples/dask_train.py --workers 4
     python examples/dask_train.py --scheduler tcp://scheduler:8786

@@ -1,6 +1,6 @@
 """Train on the 8x8 digits, export to ONNX, and check ONNX Runtime agrees.
 
-    pip install 'nnscratch[onnx]'
+    pip install -e ".[onnx]"
     python examples/onnx_export.py
 
 The exported file needs neither Python nor nnscratch: ONNX Runtime serves it
@@ -22,9 +22,9 @@ from nnscratch.utils import train_test_split
 x, y = load_digits()  # pixel values 0..16
 x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, seed=0)
 
-# The network scales each batch of pixels to [0, 1] itself (its input transform):
-# fit and predict take the raw pixels, and the export puts the scaling into the
-# graph, so the ONNX model takes them too.
+# The scaling to [0, 1] is the network's input transform: fit and predict apply
+# it to every batch, and the export puts it into the graph, so the network and
+# the ONNX model both take the raw pixels.
 net = NeuralNetwork(
     [64, 64, 10], "relu", "softmax", "categorical_crossentropy", "adam", dtype=np.float32, seed=0
 )

@@ -1,6 +1,6 @@
 """nnscratch inside scikit-learn: a pipeline with a scaler, tuned by grid search.
 
-pip install 'nnscratch[sklearn]'
+pip install -e ".[sklearn]"
 python examples/sklearn_pipeline.py
 """
 

@@ -4,9 +4,10 @@ Three pieces, each small enough to read in one sitting:
 
 ``.. runblock::``
     Runs the Python code of the directive while the page is read and shows
-    the code followed by what it printed.  All runblocks of one page share
-    one namespace and run in order, in a temporary working folder, so files
-    a snippet writes never land in the repository.  A snippet that raises
+    the code followed by what it printed and the warnings it raised.  All
+    runblocks of one page share one namespace and run in order, in a
+    temporary working folder, so files a snippet writes never land in the
+    repository.  A snippet that raises
     stops the build with the traceback: a page cannot show code that fails.
 
 ``.. needs:: EXPRESSION``
@@ -37,16 +38,18 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import traceback
+import warnings
 from pathlib import Path
 
 from docutils import nodes
 from docutils.parsers.rst import directives
-from nnscratch_pages import needs_met
+from nnscratch_pages import needs_met, wrap_command
 from sphinx.util.docutils import SphinxDirective
 
 HELP_COLUMNS = "90"  # argparse wraps help text to $COLUMNS: fixed, so pages don't vary
@@ -87,15 +90,29 @@ class _PageState:
         self.missing = None  # the reason why the page's remaining runblocks don't run
 
     def execute(self, code, label):
+        """Run ``code``; return what it printed, then the warnings it raised.
+
+        A warning the snippet raises is shown on the page as a reader running the
+        page's snippets in one session would see it (``Category: message``): the
+        warning filters are Python's and the snippet's own, as in that session,
+        so a page cannot hide a warning its code gives.
+        """
         out = io.StringIO()
-        here = os.getcwd()
+        raised = []
+
+        def show(message, category, *args, **kwargs):
+            raised.append(f"{category.__name__}: {message}\n")
+
+        here, saved = os.getcwd(), warnings.showwarning
         os.chdir(self.folder)
+        warnings.showwarning = show
         try:
             with contextlib.redirect_stdout(out):
                 exec(compile(code, label, "exec"), self.namespace)  # noqa: S102 - our own pages
         finally:
+            warnings.showwarning = saved
             os.chdir(here)
-        return out.getvalue()
+        return out.getvalue() + "".join(raised)
 
 
 class Needs(SphinxDirective):
@@ -162,7 +179,7 @@ class CommandOutput(SphinxDirective):
         args = self.arguments[0].split()
         state = self.env.temp_data.setdefault("runblock", _PageState())
         if state.missing is not None:  # the page says why its examples don't run
-            return [_literal(f"$ nnscratch {' '.join(args)}", "console")]
+            return [_literal(wrap_command(args), "console")]
         text, status = run_cli(args, cwd=state.folder)
         if (status != 0) != ("fails" in self.options):
             expected = "to fail" if "fails" in self.options else "to succeed"
@@ -170,23 +187,29 @@ class CommandOutput(SphinxDirective):
                 f"'nnscratch {' '.join(args)}' was expected {expected} but exited "
                 f"with status {status}:\n{text}"
             )
-        shown = f"$ nnscratch {' '.join(args)}\n{text.rstrip()}"
+        shown = f"{wrap_command(args)}\n{text.rstrip()}"
         if status != 0:
             shown += f"\n$ echo $?\n{status}"
-        return [_literal(shown, "console")]
+        block = _literal(shown, "console")
+        block["classes"].append("command-output")  # long output lines wrap (CSS)
+        return [block]
 
 
 def subcommands():
-    """The names of the ``nnscratch`` subcommands, read from the CLI's own parser."""
-    import argparse
+    """The names of the ``nnscratch`` subcommands, read from ``nnscratch --help``.
 
-    from nnscratch import cli
-
-    parser = cli.build_parser()
-    for action in parser._actions:  # argparse keeps subparsers as one action
-        if isinstance(action, argparse._SubParsersAction):
-            return list(action.choices)
-    return []
+    The help text is the command line's public face, so this works however the
+    command line is organised inside (one module or a package): each command is
+    listed under "positional arguments" as an indented name and its summary.
+    """
+    text, status = run_cli(["--help"])
+    if status != 0:
+        raise RuntimeError(f"'nnscratch --help' exited with status {status}:\n{text}")
+    section = text.split("positional arguments:", 1)[1].split("\noptions:", 1)[0]
+    names = re.findall(r"^ {4}([a-z][\w-]*) ", section, re.M)
+    if not names:
+        raise RuntimeError(f"no commands found in 'nnscratch --help':\n{text}")
+    return names
 
 
 class NnscratchHelp(SphinxDirective):
@@ -422,7 +445,7 @@ def write_api_pages(folder):
             if name == "__version__":
                 lines.append(
                     ".. data:: nnscratch.__version__\n\n   The installed version, "
-                    "a string such as ``'0.1.0'``.\n"
+                    "a string such as ``'0.3.0'``.\n"
                 )
             else:
                 lines.append(_entry(_kind(getattr(nnscratch, name)), f"nnscratch.{name}"))

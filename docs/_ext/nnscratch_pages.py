@@ -14,10 +14,19 @@ folder per page, as the Sphinx build does.
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 from pathlib import Path
 from typing import NamedTuple
+
+# The widest line of code a page may show.  Measured in headless Chromium at a
+# 1280 px window with docs/_static/nnscratch.css: a guide's code blocks hold 95
+# characters of the monospace face (the tutorial and the front page, without the
+# left sidebar, 122).  Three columns are kept in reserve for wider fonts.
+# tests/test_docs.py holds every code line of the site to it; outputs wrap instead
+# (the CSS sets them to pre-wrap), and command-output wraps its command to it.
+CODE_COLUMNS = 92
 
 DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\. (?P<name>[\w-]+)::\s*(?P<argument>.*)$")
 
@@ -89,3 +98,56 @@ def needs_met(expression):
         )
     except (ImportError, AttributeError):
         return False
+
+
+def mnist_data_home(repo):
+    """The data folder holding MNIST for the gallery's MNIST example, or None.
+
+    Looked for in ``$NNSCRATCH_TEST_DATA`` (the tests' override), ``$NNSCRATCH_DATA``
+    (the loaders' own variable) and ``../shared/data`` beside the repository
+    ``repo``, in that order: the first that holds the MNIST training images wins.
+    """
+    candidates = [
+        os.environ.get("NNSCRATCH_TEST_DATA"),
+        os.environ.get("NNSCRATCH_DATA"),
+        Path(repo).parent / "shared" / "data",
+    ]
+    for folder in candidates:
+        if folder and (Path(folder) / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+            return Path(folder)
+    return None
+
+
+def gallery_pattern(mnist_home):
+    """sphinx-gallery's ``filename_pattern``: which ``plot_*.py`` scripts run at build time.
+
+    All of them when MNIST is at hand; without it, all but the MNIST ones
+    (``plot_mnist*.py``), which are then shown with their code only.
+    """
+    return r"/plot_" if mnist_home is not None else r"/plot_(?!mnist)"
+
+
+def wrap_command(words, width=CODE_COLUMNS, prompt="$ nnscratch"):
+    """A shell command as lines of at most ``width`` characters, joined by ``\\``.
+
+    ``words`` are the arguments after the prompt; an option and its value
+    (``--layers 64``) stay on one line.  A single word longer than the width is
+    left whole on its own line.
+    """
+    groups, i = [], 0
+    while i < len(words):
+        if words[i].startswith("-") and i + 1 < len(words) and not words[i + 1].startswith("-"):
+            groups.append(f"{words[i]} {words[i + 1]}")
+            i += 2
+        else:
+            groups.append(words[i])
+            i += 1
+    lines, line = [], prompt
+    for group in groups:
+        if len(line) + 1 + len(group) + 2 > width and line.strip() not in ("", prompt):
+            lines.append(line + " \\")
+            line = "    " + group
+        else:
+            line = f"{line} {group}"
+    lines.append(line)
+    return "\n".join(lines)

@@ -17,7 +17,12 @@ x, y = load_digits(normalize=True)
 x_train, x_test, y_train, y_test = nn.train_test_split(x, y, test_size=0.3, seed=1)
 
 net = nn.NeuralNetwork(
-    [64, 32, 10], "relu", "softmax", "categorical_crossentropy", nn.SGD(0.05, momentum=0.9), seed=1
+    [64, 32, 10],
+    "relu",
+    "softmax",
+    "categorical_crossentropy",
+    nn.SGD(0.05, momentum=0.9),
+    seed=1,
 )
 net.fit(x_train, y_train, 32, 15, categorical=True, verbose=0)
 predicted = net.predict(x_test, labels=True)

@@ -37,13 +37,22 @@ grid = np.column_stack([grid_u.ravel(), grid_v.ravel()])
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.8), sharey=True)
 for ax, activation in zip(axes, ["relu", "leaky_relu", "elu", "tanh"]):
     net = nn.NeuralNetwork(
-        [2, 32, 32, 2], activation, "softmax", "categorical_crossentropy", nn.Adam(1e-2), seed=0
+        [2, 32, 32, 2],
+        activation,
+        "softmax",
+        "categorical_crossentropy",
+        nn.Adam(1e-2),
+        seed=0,
     )
     net.fit(x, y, 32, 250, categorical=True, verbose=0)
     accuracy = net.score(x, y, accuracy=True)
     surface = net.predict(grid)[:, 1].reshape(grid_u.shape)
-    ax.contourf(grid_u, grid_v, surface, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.8)
-    ax.scatter(x[:, 0], x[:, 1], c=y, cmap="RdBu_r", s=6, edgecolors="k", linewidths=0.2)
+    ax.contourf(
+        grid_u, grid_v, surface, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.8
+    )
+    ax.scatter(
+        x[:, 0], x[:, 1], c=y, cmap="RdBu_r", s=6, edgecolors="k", linewidths=0.2
+    )
     ax.set_title(f"{activation}: training accuracy {accuracy:.0%}")
     ax.set_aspect("equal")
     print(f"{activation:>10}: {accuracy:.3f}")

@@ -34,9 +34,9 @@ for ax in axes.flat:
     ax.axis("off")
 for ax, i in zip(axes.flat, wrong):
     ax.imshow(x_test[i].reshape(8, 8), cmap="gray_r", interpolation="nearest")
+    sure = probabilities[i, predicted[i]]
     ax.set_title(
-        f"true {y_test[i]}, said {predicted[i]}\n({probabilities[i, predicted[i]]:.0%} sure)",
-        fontsize=9,
+        f"true {y_test[i]}, said {predicted[i]}\n({sure:.0%} sure)", fontsize=9
     )
 fig.suptitle("Test digits the network got wrong, most confident first")
 plt.show()

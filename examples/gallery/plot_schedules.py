@@ -16,7 +16,9 @@ steps = np.arange(3000)
 schedules = {
     "Constant(1e-3)": Constant(1e-3),
     "StepDecay(1e-3, factor=0.5, every=750)": StepDecay(1e-3, factor=0.5, every=750),
-    "ExponentialDecay(1e-3, rate=0.5, steps=1000)": ExponentialDecay(1e-3, rate=0.5, steps=1000),
+    "ExponentialDecay(1e-3, rate=0.5, steps=1000)": ExponentialDecay(
+        1e-3, rate=0.5, steps=1000
+    ),
     "CosineDecay(1e-3, 2700, warmup_steps=300)": CosineDecay(
         1e-3, decay_steps=2700, warmup_steps=300
     ),
@@ -24,7 +26,9 @@ schedules = {
 
 fig, ax = plt.subplots(figsize=(8, 4.5))
 for label, schedule in schedules.items():
-    print(f"{label:>45}: {schedule(0):.2e} at step 0, {schedule(2999):.2e} at step 2999")
+    print(
+        f"{label:>45}: {schedule(0):.2e} at step 0, {schedule(2999):.2e} at step 2999"
+    )
     ax.plot(steps, [schedule(int(s)) for s in steps], label=label)
 ax.set_xlabel("update (optimizer step)")
 ax.set_ylabel("learning rate")
