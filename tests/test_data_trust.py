@@ -1,7 +1,7 @@
 """Issue 20's data-layer classes, each closed over its class: predict's ``out`` for labels,
 the shuffle buffer's cap, generators that run short, one-shot validation generators,
-NaNs in streamed validation data, labels from a regression, truncated memory maps and
-Dask arrays of unknown chunk sizes."""
+NaNs in streamed validation data, truncated memory maps and Dask arrays of unknown chunk
+sizes."""
 
 import os
 import warnings
@@ -45,26 +45,6 @@ def test_predict_labels_refuses_an_out_that_cannot_hold_them(classes, dtype, tmp
             with pytest.raises(TypeError, match=f"dtype {np.dtype(dtype)}.*0 to {largest}"):
                 net.predict(given, labels=True, out=out)
             assert not out.any()  # nothing half-written
-
-
-# ------------------------------------------------------------- 8. labels from a regression
-@pytest.mark.parametrize("kind", ["array", "one row", "memmap", "generator", "out"])
-def test_labels_from_a_one_unit_regression_are_refused(kind, tmp_path):
-    """Issue 20, item 8: predict(x, labels=True) on an identity regression returned 0/1."""
-    net = NeuralNetwork([3, 4, 1], "relu", "identity", "mse", SGD(), seed=0)
-    x = np.random.default_rng(1).normal(size=(20, 3))
-    np.save(tmp_path / "x.npy", x)
-    given = {
-        "array": x,
-        "one row": x[0],
-        "memmap": np.load(tmp_path / "x.npy", mmap_mode="r"),
-        "generator": lambda: iter([(x, None)]),
-        "out": x,
-    }[kind]
-    kwargs = {"out": np.zeros(20, dtype=np.int64)} if kind == "out" else {}
-    with pytest.raises(ValueError, match="regression.*predict\\(x\\) for its values"):
-        net.predict(given, labels=True, **kwargs)
-    assert net.predict(x).shape == (20, 1)  # its values are still there
 
 
 # ------------------------------------------------------------- 14. shuffle_buffer cap

@@ -92,8 +92,6 @@ def predict(network, x, *, labels=False, out=None):
     gathered into a new array, or written into ``out`` (e.g. a memory map
     opened for writing) when it is given, which is then returned.
     """
-    if labels:
-        _check_labels_make_sense(network)
     transform = input_transform(network)
     if out is None and not data_module.is_streamed(x):
         single = np.ndim(x) == 1
@@ -136,17 +134,6 @@ def _holds(dtype, largest):
     if dtype.kind == "f":
         return largest <= 2 ** (np.finfo(dtype).nmant + 1)
     return False
-
-
-def _check_labels_make_sense(network):
-    """Refuse labels=True on a network whose one output unit is a regression (identity)."""
-    activation = getattr(network.output_activation, "name", None)
-    if network.layers[-1] == 1 and activation == "identity" and not network.is_classifier():
-        raise ValueError(
-            "labels=True turns outputs into class labels, but this network is a "
-            "regression (one identity output unit): call predict(x) for its values, or "
-            "give a classifier a sigmoid or softmax output"
-        )
 
 
 def _n_rows(x):
