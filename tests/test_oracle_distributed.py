@@ -212,14 +212,9 @@ def test_two_replicas_average_parameters_and_optimizer_state(client, kind, sync_
     np.testing.assert_allclose(net.get_flat_params(), averaged, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the wrong numbers; a cluster that fails to start fails
-    reason="bug: nnscratch.distributed.fit trains on the raw rows and ignores "
-    "net.input_transform (the replicas build ArraySource without the transform), while "
-    "its validation and net.predict apply it",
-)
 def test_input_transform_applies_to_the_replicas_training_batches(client):
+    """Bug (issue 19): distributed.fit trained the replicas on raw rows, ignoring
+    net.input_transform, while its validation and net.predict applied it."""
     x, y = data(3)
     x_raw = x * 255.0 + 100.0
     net = make_net(SGD(0.3, 0.9))

@@ -44,10 +44,13 @@ and its settings (or an object whose ``get_config()`` returns one), mapped to
 ONNX nodes by the exporter registered under that name (see
 :func:`register_input_transform`).
 
-Built-in exporters: ``"offset_scale"`` (``offset``, ``scale``:
-``(x - offset) * scale``), ``"scale"`` (``factor``) and ``"standardize"``
-(``mean``, ``std``: ``(x - mean) / std``).  A spec with no exporter is refused
-before anything is written.
+``nnscratch.data``'s transforms (``Scale``, ``Standardize``) carry their ONNX
+form themselves.  Specs written by hand as dicts are checked and built by the exporters
+registered under their names: ``"offset_scale"`` (``offset``, ``scale``:
+``(x - offset) * scale``), ``"scale"`` (``factor``, ``offset``) and
+``"standardize"`` (``mean``, ``std``), the last two through the classes' own
+ONNX form.  A
+transform with neither is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from .data.transforms import Scale, Standardize, Transform
 
 __all__ = [
     "to_onnx",
@@ -262,35 +267,32 @@ def _offset_scale(graph, x, spec):
     return x
 
 
-# FALLBACK (issue 19): nnscratch.data's Scale and Standardize get a to_onnx method of their
-# own; until that is merged these two exporters build their nodes from get_config().
 def _scale(graph, x, spec):
-    """``x * factor``, e.g. pixels by 1 / 255."""
+    """A hand-written ``{"name": "scale", "factor": ..., "offset": ...}`` spec, checked
+    here and built by :class:`nnscratch.data.Scale`'s own ONNX form."""
     if "factor" not in spec:
         raise ValueError(f"the input transform 'scale' needs a 'factor'; got {spec!r}"[:300])
-    x = graph.node(
-        "Mul", [x, graph.constant(_per_feature(graph, spec, "factor", 1.0), "scale_factor")]
-    )
+    factor = _per_feature(graph, spec, "factor", 1.0)
     offset = _per_feature(graph, spec, "offset", 0.0)
-    if np.any(offset != 0):  # nnscratch.data.Scale: x * factor + offset
-        x = graph.node("Add", [x, graph.constant(offset, "scale_offset")])
-    return x
+    return Scale(factor, offset).to_onnx(graph, x, graph.n_features)
 
 
 def _standardize(graph, x, spec):
-    """``(x - mean) / std`` with stored statistics."""
+    """A hand-written ``{"name": "standardize", "mean": ..., "std": ...}`` spec, checked
+    here and built by :class:`nnscratch.data.Standardize`'s own ONNX form."""
     missing = [key for key in ("mean", "std") if key not in spec]
     if missing:
         raise ValueError(
             f"the input transform 'standardize' needs {' and '.join(missing)}; got {spec!r}"[:300]
         )
-    x = graph.node("Sub", [x, graph.constant(_per_feature(graph, spec, "mean", 0.0), "mean")])
-    return graph.node("Div", [x, graph.constant(_per_feature(graph, spec, "std", 1.0), "std")])
+    mean = _per_feature(graph, spec, "mean", 0.0)
+    std = _per_feature(graph, spec, "std", 1.0)
+    return Standardize(mean, std).to_onnx(graph, x, graph.n_features)
 
 
 register_input_transform("offset_scale", _offset_scale)
-register_input_transform("scale", _scale)  # FALLBACK (issue 19), see _scale
-register_input_transform("standardize", _standardize)  # FALLBACK (issue 19)
+register_input_transform("scale", _scale)
+register_input_transform("standardize", _standardize)
 
 
 def _as_spec(item):
@@ -325,7 +327,7 @@ def _stored_transforms(net):
         return []
     items = list(stored) if isinstance(stored, (list, tuple)) else [stored]
     for item in items:
-        if not callable(getattr(item, "to_onnx", None)):
+        if not _knows_its_onnx_form(item):
             spec = _as_spec(item)
             if spec["name"] not in input_transforms:
                 raise ValueError(
@@ -337,6 +339,13 @@ def _stored_transforms(net):
     return items
 
 
+def _knows_its_onnx_form(item):
+    """Whether ``item`` builds its own ONNX nodes: it has a ``to_onnx`` method other
+    than the base class's, which only says that there is none."""
+    method = getattr(type(item), "to_onnx", None)
+    return callable(method) and method is not getattr(Transform, "to_onnx", None)
+
+
 def _transform_nodes(graph, x, item):
     """Nodes computing one input transform of tensor ``x``; returns the output's name.
 
@@ -344,9 +353,8 @@ def _transform_nodes(graph, x, item):
     method, as ``nnscratch.data``'s do) builds its own nodes; anything else is
     a spec handled by the exporter registered under its name.
     """
-    to_onnx = getattr(item, "to_onnx", None)
-    if callable(to_onnx):
-        return to_onnx(graph, x, graph.n_features)
+    if _knows_its_onnx_form(item):
+        return item.to_onnx(graph, x, graph.n_features)
     spec = _as_spec(item)
     return input_transforms[spec["name"]](graph, x, spec)
 
