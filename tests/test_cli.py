@@ -1028,7 +1028,7 @@ def test_plot_without_matplotlib_is_found_before_training(tables, monkeypatch):
         "--out",
         tables / "m.npz",
     )
-    assert status == 1 and "pip install 'nnscratch[plot]'" in one_error_line(err)
+    assert status == 1 and "pip install -e '.[plot]'" in one_error_line(err)
 
 
 def test_ctrl_c_is_not_swallowed(tables, monkeypatch):

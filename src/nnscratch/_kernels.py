@@ -12,7 +12,7 @@ This module offers both behind one interface, :class:`Kernels`:
   :mod:`~nnscratch.activations`, :mod:`~nnscratch.losses` and
   :mod:`~nnscratch.optimizers` and adds nothing of its own.
 * :class:`NumbaKernels` runs the fused loops of :mod:`nnscratch._numba_kernels`
-  (``pip install 'nnscratch[fast]'``), compiled on first use and cached on
+  (``pip install -e '.[fast]' in the checkout``), compiled on first use and cached on
   disk.
 
 Both compute the same values to rounding; ``tests/test_kernels.py`` checks
@@ -46,7 +46,7 @@ from .optimizers import (
 from .registry import hidden_activations, losses, output_activations
 
 ENV_VAR = "NNSCRATCH_KERNELS"
-INSTALL_HINT = "pip install 'nnscratch[fast]'"
+INSTALL_HINT = "pip install -e '.[fast]' in the checkout"
 
 # The library's own objects (a user's piece registered later under a built-in's
 # name replaces the registry entry, never these).

@@ -1,7 +1,7 @@
 """Data-parallel training on a Dask cluster: how one round runs on the workers, nothing more.
 
 Needs Dask and its distributed scheduler (an optional extra:
-``pip install 'nnscratch[dask]'``).  The core of nnscratch never imports this
+``pip install -e '.[dask]' in the checkout``).  The core of nnscratch never imports this
 module.
 
 One road
@@ -87,7 +87,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "nnscratch.distributed needs Dask and its distributed scheduler, an "
-        "optional extra: pip install 'nnscratch[dask]' (or pip install "
+        "optional extra: pip install -e '.[dask]' in the checkout (or pip install "
         "'dask[array]' distributed)"
     ) from err
 

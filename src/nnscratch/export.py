@@ -100,7 +100,7 @@ def _import_onnx():
     except ImportError as err:
         raise ImportError(
             "exporting to ONNX needs the onnx package: "
-            "pip install 'nnscratch[onnx]' (or pip install onnx)"
+            "pip install -e '.[onnx]' in the checkout (or pip install onnx)"
         ) from err
     return onnx
 
@@ -646,7 +646,7 @@ def to_onnx(
         A user's own activation pair, an unsupported dtype or opset, an input
         transform without an exporter: always before anything is written.
     ImportError
-        The ``onnx`` package is missing (``pip install 'nnscratch[onnx]'``).
+        The ``onnx`` package is missing (``pip install -e '.[onnx]' in the checkout``).
 
     Examples
     --------

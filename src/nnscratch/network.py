@@ -144,7 +144,7 @@ class NeuralNetwork:
         over all weight matrices (not the biases); 0 (default) is off.
     kernels : {'auto', 'numpy', 'numba', 'numba-parallel'}, keyword-only
         Who does the element-wise work of training for built-in pieces:
-        ``'numba'`` fused compiled loops (``pip install 'nnscratch[fast]'``),
+        ``'numba'`` fused compiled loops (``pip install -e '.[fast]' in the checkout``),
         ``'numba-parallel'`` the same split over all cores, ``'numpy'`` the
         NumPy reference; ``'auto'`` (default) takes ``NNSCRATCH_KERNELS``
         when set, else ``'numba'`` when Numba is installed, else NumPy.  All
@@ -811,7 +811,7 @@ class NeuralNetwork:
         return saving.save_model(self, path)
 
     def to_onnx(self, path: str | os.PathLike | None = None, **kwargs) -> object:
-        """Export to ONNX: see :func:`nnscratch.export.to_onnx` (needs ``nnscratch[onnx]``)."""
+        """Export to ONNX: see :func:`nnscratch.export.to_onnx` (needs the onnx extra)."""
         from .export import to_onnx
 
         return to_onnx(self, path, **kwargs)

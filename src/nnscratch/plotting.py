@@ -1,4 +1,4 @@
-"""Training curves with matplotlib (an optional extra: ``pip install nnscratch[plot]``)."""
+"""Training curves with matplotlib (an optional extra: ``pip install -e '.[plot]'``)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def plot_history(history, path=None, *, size=(960, 400), dpi=100, title=None):
     except ImportError:
         raise ImportError(
             "plot_history needs matplotlib, an optional extra: "
-            "pip install 'nnscratch[plot]' (or pip install matplotlib)"
+            "pip install -e '.[plot]' in the checkout (or pip install matplotlib)"
         ) from None
     fmt = None
     if path is not None:

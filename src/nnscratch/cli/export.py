@@ -18,7 +18,7 @@ def add_parser(sub):
         "(C++, C#, Java, JavaScript, mobile) without Python. "
         "The input scaling stored at training time is part of "
         "the graph, so the ONNX model takes raw input. Needs "
-        "pip install 'nnscratch[onnx]'.",
+        "pip install -e '.[onnx]' in the checkout.",
     )
     export.add_argument("model", help="model file written by train")
     export.add_argument(

@@ -112,14 +112,14 @@ def add_parser(sub):
         "--scheduler",
         metavar="ADDRESS",
         help="train on the Dask cluster at ADDRESS (e.g. tcp://host:8786), "
-        "data-parallel; needs nnscratch[dask]",
+        "data-parallel; needs the dask extra: pip install -e '.[dask]'",
     )
     train.add_argument(
         "--workers",
         type=_positive_int,
         metavar="N",
         help="train data-parallel on a new local Dask cluster of N "
-        "single-threaded worker processes; needs nnscratch[dask]",
+        "single-threaded worker processes; needs the dask extra: pip install -e '.[dask]'",
     )
     train.add_argument(
         "--sync-every",
@@ -163,7 +163,8 @@ def _check_train_outputs(args):
         _check_output(args.plot, "--plot")
         if importlib.util.find_spec("matplotlib") is None:
             raise CLIError(
-                "--plot needs matplotlib, an optional extra: pip install 'nnscratch[plot]'"
+                "--plot needs matplotlib, an optional extra: "
+                "pip install -e '.[plot]' in the checkout"
             )
     return out
 

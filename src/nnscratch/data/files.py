@@ -31,7 +31,7 @@ def open_data_file(path, key=None):
     Raises
     ------
     ImportError
-        h5py or zarr is missing (``pip install 'nnscratch[ooc]'``).
+        h5py or zarr is missing (``pip install -e '.[ooc]' in the checkout``).
     ValueError
         An unknown suffix, a missing member, or a compressed ``.npz`` member.
     """
@@ -70,7 +70,7 @@ def _optional(module, what):
     except ImportError:
         raise ImportError(
             f"reading {what} needs the {module} package: "
-            f"pip install 'nnscratch[ooc]' (or pip install {module})"
+            f"pip install -e '.[ooc]' in the checkout (or pip install {module})"
         ) from None
 
 

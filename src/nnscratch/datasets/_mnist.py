@@ -97,7 +97,7 @@ def _fetch(name, filename, folder, download):
     except ImportError:
         raise FileNotFoundError(
             f"{path} is missing, and downloading it needs the optional extra: pip install "
-            f"'nnscratch[datasets]'. Or {where}"
+            f"-e '.[datasets]' in the checkout. Or {where}"
         ) from None
     sha256 = DATASETS[name]["files"][filename]
     downloader = DOWNLOADER or pooch.HTTPDownloader(progressbar=True)
