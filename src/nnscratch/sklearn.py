@@ -414,7 +414,7 @@ class _NNBase(BaseEstimator):
             kernels="auto" if self.kernels is None else self.kernels,
         )
 
-    def _initialize(self, hidden, n_features, n_outputs, dtype, random_state):
+    def _initialize(self, hidden, n_features, n_outputs, dtype, random_state=None):
         """Build the network and reset every fitted attribute (a first fit).
 
         The weights are scikit-learn's: for each layer, its weights then its
@@ -422,6 +422,8 @@ class _NNBase(BaseEstimator):
         (factor 2 for the logistic activation, 6 otherwise) from
         ``random_state``, in float64, then cast to the network's dtype.
         """
+        if random_state is None:
+            random_state = self._random_state_for_call()
         net = self._new_network([n_features, *hidden, n_outputs], dtype, random_state)
         factor = 2.0 if self.activation == "logistic" else 6.0
         for w, b in zip(net.weights, net.biases):
@@ -486,7 +488,13 @@ class _NNBase(BaseEstimator):
     # ---------------------------------------------------------------- data
     def _validate_x(self, X, y, reset):
         if data_module.is_lazy_array(X):  # a memory map or a chunked store: read in pieces
-            return self._check_lazy(X, reset), np.asarray(y)
+            X, y = self._check_lazy(X, reset), np.asarray(y)
+            if y.ndim == 0 or y.shape[0] != X.shape[0]:
+                raise ValueError(
+                    f"Found input variables with inconsistent numbers of samples: "
+                    f"X has {X.shape[0]} rows, y has {y.shape[0] if y.ndim else 0}"
+                )
+            return X, y
         X, y = validate_data(
             self,
             X,
@@ -606,23 +614,9 @@ class _NNBase(BaseEstimator):
             X = np.asarray(X, dtype=net.dtype)  # full-batch: L-BFGS needs every row each step
         alpha = float(self.alpha)
         total = X.shape[0] if weights is None else float(np.sum(weights))
-        scale = self._output_scale(net.layers[-1])
-        n_weights = sum(w.size for w in net.weights)
-        net.l2 = 0.0  # the L2 term is added here, in scikit-learn's form
 
         def objective(packed):
-            net.set_flat_params(packed)
-            loss, grad = net.loss_and_gradient(
-                X, targets, sample_weight=weights, categorical=categorical
-            )
-            grad = grad.astype(np.float64, copy=False)
-            if scale != 1.0:
-                grad *= scale
-            coefs = packed[:n_weights]
-            if alpha:
-                loss += 0.5 * alpha * float(np.dot(coefs, coefs)) / total
-                grad[:n_weights] += alpha * coefs / total
-            return loss, grad
+            return self._loss_grad_lbfgs(packed, X, targets, weights, categorical=categorical)
 
         state = {"iterations": 0}
 
@@ -671,6 +665,46 @@ class _NNBase(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,
             )
+
+    def _loss_grad_lbfgs(self, packed, X, y, sample_weight=None, *unused, categorical=False):
+        """scikit-learn's full-batch objective and its gradient at the parameters ``packed``.
+
+        The (weighted) mean loss plus ``alpha / (2 S) * sum(W ** 2)``, ``S`` the
+        number of samples (or the sum of their weights); the gradient is
+        scikit-learn's (for several regression outputs, that of the loss summed
+        over them, see the module notes).  The name and first arguments follow
+        scikit-learn's private method; extra positional arguments are ignored.
+
+        Parameters
+        ----------
+        packed : ndarray of shape (n_params,)
+            Weights then intercepts, flat.
+        X : ndarray of shape (n_samples, n_features), the network's dtype
+        y : ndarray of shape (n_samples, n_outputs), or labels with ``categorical=True``
+        sample_weight : ndarray of shape (n_samples,) or None
+
+        Returns
+        -------
+        (float, ndarray of shape (n_params,), float64)
+        """
+        net = self.network_
+        alpha = float(self.alpha)
+        total = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+        net.l2 = 0.0  # the L2 term is added below, in scikit-learn's form
+        net.set_flat_params(packed)
+        loss, grad = net.loss_and_gradient(
+            X, y, sample_weight=sample_weight, categorical=categorical
+        )
+        grad = grad.astype(np.float64, copy=False)
+        scale = self._output_scale(net.layers[-1])
+        if scale != 1.0:
+            grad *= scale
+        if alpha:
+            n_weights = sum(w.size for w in net.weights)
+            coefs = np.asarray(packed[:n_weights], dtype=np.float64)
+            loss += 0.5 * alpha * float(np.dot(coefs, coefs)) / total
+            grad[:n_weights] += alpha * coefs / total
+        return loss, grad
 
     def _batch_size(self, n):
         if self.batch_size == "auto":
