@@ -6,7 +6,6 @@ word.
 """
 
 import itertools
-import warnings
 
 import numpy as np
 import pytest
