@@ -96,6 +96,7 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
         'pip install -e ".[sklearn]" (run from the checkout), or pip install scikit-learn scipy'
     ) from err
 
+from . import _sklearn_onnx
 from . import data as data_module
 from ._sklearn_params import (
     Boolean,
@@ -112,7 +113,14 @@ from .network import NeuralNetwork
 from .optimizers import SGD, Adagrad, Adam, RMSprop
 from .registry import hidden_activations
 
-__all__ = ["NNClassifier", "NNRegressor", "InvalidParameterError", "EXPECTED_FAILED_CHECKS"]
+__all__ = [
+    "NNClassifier",
+    "NNRegressor",
+    "InvalidParameterError",
+    "EXPECTED_FAILED_CHECKS",
+    "pipeline_to_onnx",
+    "register_skl2onnx",
+]
 
 # Checks of scikit-learn's suite that these estimators are expected to fail, with
 # the reason.  Pass it to check_estimator(expected_failed_checks=...); the test
@@ -1460,3 +1468,67 @@ class NNRegressor(RegressorMixin, _NNBase):
 
 NNClassifier.__doc__ = NNClassifier.__doc__.format(parameters=_PARAMETERS, attributes=_ATTRIBUTES)
 NNRegressor.__doc__ = NNRegressor.__doc__.format(parameters=_PARAMETERS, attributes=_ATTRIBUTES)
+
+
+# --------------------------------------------------------------------------- #
+# ONNX: pipelines ending in our estimators
+# --------------------------------------------------------------------------- #
+
+
+def register_skl2onnx() -> None:
+    """Teach skl2onnx to convert NNClassifier and NNRegressor (and so pipelines ending in them).
+
+    After this, ``skl2onnx.to_onnx(make_pipeline(StandardScaler(),
+    NNClassifier()).fit(X, y), X[:1])`` converts the whole pipeline, the
+    scaler with skl2onnx's own converter.  Classifiers give a ``label`` and a
+    ``probabilities`` output (``options={id(clf): {"zipmap": False}}`` keeps
+    the probabilities a plain tensor, as skl2onnx does for its own
+    classifiers); regressors give one ``variable`` of shape (N, n_outputs).
+    Importing ``nnscratch.sklearn`` already arranges for this call to happen
+    as soon as skl2onnx is imported; call it yourself to see an error, if any.
+
+    Raises
+    ------
+    ImportError
+        skl2onnx is not installed (``pip install -e ".[onnx]"``).
+    """
+    _sklearn_onnx.register(NNClassifier, NNRegressor)
+
+
+def pipeline_to_onnx(
+    pipeline: Any,
+    path: Any = None,
+    *,
+    opset: int | None = None,
+    dtype: Any = None,
+    labels: Any = None,
+) -> Any:
+    """An ONNX model of a fitted pipeline of scalers ending in NNClassifier / NNRegressor.
+
+    No skl2onnx needed: each StandardScaler, MinMaxScaler or MaxAbsScaler
+    becomes an input transform of the graph, so the model takes the
+    pipeline's raw input and computes ``pipeline.predict_proba`` /
+    ``predict``.  Other steps are refused by name (convert such pipelines
+    with skl2onnx, see :func:`register_skl2onnx`).
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline, fitted
+    path, opset, dtype, labels
+        As for :func:`nnscratch.export.to_onnx`.
+
+    Returns
+    -------
+    onnx.ModelProto
+    """
+    return _sklearn_onnx.pipeline_to_onnx(
+        pipeline,
+        path,
+        estimator_classes=(NNClassifier, NNRegressor),
+        opset=opset,
+        dtype=dtype,
+        labels=labels,
+    )
+
+
+_sklearn_onnx.register_when_imported(NNClassifier, NNRegressor)
