@@ -74,14 +74,14 @@ def test_a_misspelt_name_gets_did_you_mean(cls, name):
         cls(**{name: typo}).fit(x, y)
     message = str(info.value)
     assert message.startswith(f"{cls.__name__}: {name} must be")
-    assert f"did you mean {meant!r}" in message and repr(typo) in message
+    assert f"Did you mean {meant!r}" in message and repr(typo) in message
 
 
 def test_misspelt_loss_and_class_weight():
     x, y = iris()
-    with pytest.raises(InvalidParameterError, match="did you mean 'poisson'"):
+    with pytest.raises(InvalidParameterError, match="Did you mean 'poisson'"):
         NNRegressor(loss="poison").fit(x, y)
-    with pytest.raises(InvalidParameterError, match="did you mean 'balanced'"):
+    with pytest.raises(InvalidParameterError, match="Did you mean 'balanced'"):
         NNClassifier(class_weight="balance").fit(x, y)
 
 

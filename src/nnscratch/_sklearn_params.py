@@ -116,7 +116,7 @@ class OneOf(Form):
             return ""
         words = [o for o in self.options if isinstance(o, str)]
         close = difflib.get_close_matches(value, words, n=1, cutoff=0.6)
-        return f"did you mean {close[0]!r}?" if close else ""
+        return f"Did you mean {close[0]!r}?" if close else ""
 
 
 class Boolean(Form):
