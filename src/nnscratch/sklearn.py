@@ -134,6 +134,7 @@ _SCHEDULES = ("constant", "invscaling", "adaptive")
 _SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 _ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name -> ours
 _KERNELS = ("auto", "numpy", "numba", "numba-parallel")
+_SCORE_CHUNK_BYTES = 4 * 2**20  # held-out rows of a memory map are scored in chunks this size
 
 
 # --------------------------------------------------------------------------- #
@@ -915,7 +916,9 @@ class _NNBase(BaseEstimator):
         if held.rows is None:
             out = net.predict(held.x)
         else:
-            step = data_module.PREDICT_ROWS
+            # held-out rows of a memory map, a few MB of float64 at a time
+            width = max(1, int(np.prod(held.x.shape[1:])))
+            step = max(1, min(data_module.PREDICT_ROWS, _SCORE_CHUNK_BYTES // (8 * width)))
             parts = [
                 net.predict(np.asarray(held.x[held.rows[i : i + step]]))
                 for i in range(0, held.rows.shape[0], step)
