@@ -948,6 +948,14 @@ class _NNBase(BaseEstimator):
         ]
         return np.concatenate(parts)
 
+    def _export_pipeline_to_onnx(self, pipeline, path=None, **kwargs):
+        """The ONNX export of a fitted pipeline ending in this estimator.
+
+        A hook for :func:`nnscratch.export.to_onnx`, which receives the pipeline
+        and so need not import this module: see :func:`pipeline_to_onnx`.
+        """
+        return pipeline_to_onnx(pipeline, path, **kwargs)
+
     def _can_partial_fit(self):
         if self.solver == "lbfgs":
             raise AttributeError(
