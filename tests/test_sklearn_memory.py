@@ -132,3 +132,37 @@ def test_lbfgs_loss_is_that_of_the_parameters_kept(monkeypatch):
         packed = model.network_.get_flat_params()
         expected, _ = model._loss_grad_lbfgs(packed, x, y.reshape(-1, 1))
         assert model.loss_ == pytest.approx(expected, rel=1e-12)
+
+
+class SliceOnlyStore:
+    """A chunked store that can only be read by row slices; records the rows of each read."""
+
+    def __init__(self, array, chunk_rows):
+        self.array, self.shape, self.dtype = array, array.shape, array.dtype
+        self.chunks = (chunk_rows, array.shape[1])
+        self.ndim = 2
+        self.reads = []
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            raise TypeError(f"read by row slices only, got {key!r}")
+        start, stop, _ = key.indices(self.shape[0])
+        self.reads.append(stop - start)
+        return self.array[key]
+
+
+@pytest.mark.parametrize("cls", [NNClassifier, NNRegressor])
+def test_early_stopping_on_a_chunked_store_reads_one_chunk_at_a_time(cls):
+    """The early-stopping split of a store (HDF5, Zarr, Dask) is read by row slices, never
+    more than one storage chunk at once, for training and for scoring alike."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 8))
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
+    store = SliceOnlyStore(x, 256)
+    model = cls(hidden_layer_sizes=(8,), max_iter=4, early_stopping=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(store, y if cls is NNClassifier else y.astype(float))
+    assert max(store.reads) <= 256
+    assert len(model.validation_scores_) == model.n_iter_ == 4
+    assert np.all(np.isfinite(model.validation_scores_))

@@ -756,8 +756,13 @@ class _NNBase(BaseEstimator):
                 f"{val.shape[0]}, and a score needs at least 2. Increase "
                 f"validation_fraction or the size of your dataset."
             )
+        if data_module.is_lazy_array(X) and not isinstance(X, np.ndarray):
+            # a chunked store is read by row slices only: the held-out rows in file order
+            val = np.sort(val)
+            w_val = None if weights is None else weights[val]
+            return train, _Held(_TakeRows(X, val), None, y[val], w_val)
         w_val = None if weights is None else weights[val]
-        if data_module.is_lazy_array(X):
+        if isinstance(X, np.memmap):
             held = _Held(X, val, y[val], w_val)  # scored chunk by chunk, never copied whole
         else:
             held = _Held(X[val], None, y[val], w_val)
@@ -972,11 +977,12 @@ class _NNBase(BaseEstimator):
 
 
 class _TakeRows:
-    """Rows of a chunked store picked by a sorted index, read slice by slice.
+    """Rows of a chunked store picked by a sorted index, read one storage chunk at a time.
 
-    Early stopping on a store: the training part is read through this view
-    (its ``__getitem__`` takes row slices, as the chunked source reads), and
-    nothing is copied whole.
+    Early stopping on a store: the training and the held-out parts are read
+    through such views (by row slices, as the chunked source and ``predict``
+    read), so nothing is copied whole and no read spans more than one of the
+    store's chunks.
     """
 
     def __init__(self, store, rows):
@@ -985,19 +991,28 @@ class _TakeRows:
         self.shape = (rows.shape[0], *store.shape[1:])
         self.dtype = store.dtype
         self.ndim = len(self.shape)
-        self.chunks = (min(4096, max(1, rows.shape[0])), *store.shape[1:])
+        block = store.chunks[0]
+        if isinstance(block, tuple):  # Dask: the sizes of every chunk along the rows
+            block = max(block)
+        self.block = max(1, int(block))
+        self.chunks = (self.block, *store.shape[1:])
 
     def __getitem__(self, key):
         if not isinstance(key, slice):
             raise TypeError(f"rows are read by slices here, got {key!r}")
         picked = self.rows[key]
-        if picked.size == 0:
+        parts = []
+        blocks = picked // self.block
+        for block in np.unique(blocks):
+            inside = picked[blocks == block]
+            low, high = int(inside[0]), int(inside[-1]) + 1
+            part = self.store[low:high]
+            if callable(getattr(part, "compute", None)):  # a Dask block
+                part = part.compute()
+            parts.append(np.asarray(part)[inside - low])
+        if not parts:
             return np.empty((0, *self.store.shape[1:]), dtype=self.dtype)
-        low, high = int(picked[0]), int(picked[-1]) + 1
-        part = self.store[low:high]
-        if callable(getattr(part, "compute", None)):  # a Dask block
-            part = part.compute()
-        return np.asarray(part)[picked - low]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 _PARAMETERS = """
