@@ -6,7 +6,6 @@ word.
 """
 
 import itertools
-import warnings
 
 import numpy as np
 import pytest
@@ -115,23 +114,33 @@ def test_classes_must_come_with_the_first_call():
         NNClassifier().partial_fit(x, y)
 
 
-def test_partial_fit_matches_fit_epoch_for_epoch():
-    """Epochs of fit and calls of partial_fit are the same steps (same generator)."""
+@pytest.mark.parametrize("seed", ["int", "RandomState"])
+def test_partial_fit_calls_are_scikit_learns_calls(seed):
+    """Each partial_fit call takes scikit-learn's step: an int random_state seeds a fresh
+    RandomState per call (so the calls are not the epochs of one fit), a RandomState
+    carries on."""
+    from sklearn.neural_network import MLPClassifier
+
     x, y = separable(90)
-    settings = dict(
-        hidden_layer_sizes=(6,),
-        solver="sgd",
-        learning_rate_init=0.05,
-        random_state=3,
-        tol=0.0,
-        n_iter_no_change=1000,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fitted = NNClassifier(max_iter=8, **settings).fit(x, y)
-    stepped = NNClassifier(**settings)
+
+    def settings():
+        state = 3 if seed == "int" else np.random.RandomState(3)
+        return dict(
+            hidden_layer_sizes=(6,),
+            solver="sgd",
+            learning_rate_init=0.05,
+            random_state=state,
+            tol=0.0,
+            n_iter_no_change=1000,
+            batch_size=32,
+        )
+
+    ours, theirs = NNClassifier(**settings()), MLPClassifier(**settings())
     for _ in range(8):
-        stepped.partial_fit(x, y, classes=[0, 1, 2])
-    assert stepped.loss_curve_ == fitted.loss_curve_
-    np.testing.assert_array_equal(stepped.predict_proba(x), fitted.predict_proba(x))
-    assert stepped.t_ == fitted.t_ == 8 * 90
+        ours.partial_fit(x, y, classes=[0, 1, 2])
+        theirs.partial_fit(x, y, classes=[0, 1, 2])
+    # the same steps in another order of floating-point operations: rounding apart
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    np.testing.assert_allclose(ours.predict_proba(x), theirs.predict_proba(x), atol=1e-9)
+    assert ours.t_ == theirs.t_ == 8 * 90
+    assert ours.n_iter_ == theirs.n_iter_ == 1
