@@ -485,7 +485,7 @@ def test_open_data_file_reads_hdf5_and_zarr(tmp_path):
 @pytest.mark.parametrize("module, suffix", [("h5py", ".h5"), ("zarr", ".zarr")])
 def test_missing_optional_package_names_the_extra(tmp_path, monkeypatch, module, suffix):
     monkeypatch.setitem(sys.modules, module, None)
-    with pytest.raises(ImportError, match=r"nnscratch\[ooc\]"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[ooc\]'"):
         data.open_data_file(tmp_path / f"d{suffix}")
 
 

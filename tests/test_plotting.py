@@ -31,7 +31,7 @@ def test_plot_history_writes_a_png_of_the_asked_size(tmp_path):
 
 def test_plot_history_without_matplotlib_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match=r"pip install 'nnscratch\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[plot\]'"):
         nn.plot_history({"loss": [1.0]})
 
 

@@ -274,7 +274,14 @@ def _scale(graph, x, spec):
         raise ValueError(f"the input transform 'scale' needs a 'factor'; got {spec!r}"[:300])
     factor = _per_feature(graph, spec, "factor", 1.0)
     offset = _per_feature(graph, spec, "offset", 0.0)
-    return Scale(factor, offset).to_onnx(graph, x, graph.n_features)
+    if factor.ndim == 0 and offset.ndim == 0:
+        return Scale(float(factor), float(offset)).to_onnx(graph, x, graph.n_features)
+    # one factor and offset per feature (e.g. scikit-learn's MinMaxScaler): the same
+    # two nodes as Scale's, with vectors that Scale itself does not take
+    x = graph.node("Mul", [x, graph.constant(factor, "scale_factor")])
+    if np.any(offset != 0):
+        x = graph.node("Add", [x, graph.constant(offset, "scale_offset")])
+    return x
 
 
 def _standardize(graph, x, spec):
@@ -656,6 +663,18 @@ def to_onnx(
     >>> label, proba = session.run(None, {"input": x.astype(np.float32)})  # doctest: +SKIP
     """
     onnx = _import_onnx()
+    steps = getattr(net, "steps", None)
+    if isinstance(steps, list) and steps and isinstance(steps[-1], tuple):
+        # a scikit-learn pipeline: its last step, if it is ours, knows how to export it
+        # (scalers become input transforms); nothing else here imports the estimators
+        hook = getattr(steps[-1][-1], "_export_pipeline_to_onnx", None)
+        if hook is None:
+            raise TypeError(
+                f"to_onnx exports a pipeline only when it ends in NNClassifier or "
+                f"NNRegressor, got a Pipeline ending in {type(steps[-1][-1]).__name__}; "
+                f"for other pipelines use skl2onnx.to_onnx"
+            )
+        return hook(net, path, opset=opset, dtype=dtype, labels=labels)
     network, estimator = _unwrap(net)
     hidden = _builtin_name(network.hidden_activation, _HIDDEN, "hidden")
     output = _builtin_name(network.output_activation, _OUTPUT, "output")
