@@ -36,6 +36,7 @@ TEST_EXTRA = {
     "h5py": "h5py",
     "zarr": "zarr",
     "numba": "numba",
+    "skl2onnx": "skl2onnx",
     "sphinx": "sphinx",
     "pydata-sphinx-theme": "pydata_sphinx_theme",
     "numpydoc": "numpydoc",
