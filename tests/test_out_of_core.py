@@ -257,7 +257,10 @@ def test_nan_in_a_chunked_store_or_generator_restores_the_epoch(tmp_path):
 @pytest.fixture
 def sk():
     """The scikit-learn estimators; only the tests that take this fixture need scikit-learn."""
-    return pytest.importorskip("nnscratch.sklearn")
+    pytest.importorskip("sklearn")  # nnscratch.sklearn re-raises a plain ImportError
+    import nnscratch.sklearn
+
+    return nnscratch.sklearn
 
 
 @pytest.mark.parametrize("kind", KINDS)
