@@ -614,7 +614,10 @@ def test_export_command_missing_model_file(tmp_path):
 # ------------------------------------------------------------------ scikit-learn estimators
 @pytest.fixture(scope="module")
 def sk():
-    return pytest.importorskip("nnscratch.sklearn", reason="needs scikit-learn")
+    pytest.importorskip("sklearn")  # nnscratch.sklearn re-raises a plain ImportError
+    import nnscratch.sklearn
+
+    return nnscratch.sklearn
 
 
 NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
