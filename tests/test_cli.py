@@ -62,6 +62,26 @@ def make_rows(n, seed=0):
     return x, kind
 
 
+def assert_printed_predictions(printed, model_path, x, classes=None, rtol=5e-8):
+    """The rows ``predict`` printed are the loaded model's own answer on the same rows.
+
+    With ``classes``, printed labels are compared exactly with the class of the largest
+    output; otherwise the printed numbers are compared to the precision they are printed
+    with, half a unit in the last digit: ``rtol=5e-6`` for ``.6g`` probabilities and
+    ``5e-8`` for ``.8g`` regression values.
+    """
+    out = nn.load_model(model_path).predict(np.asarray(x, dtype=float))
+    header, *rows = printed.splitlines()
+    assert len(rows) == len(out)
+    if classes is not None:
+        index = np.argmax(out, axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(int)
+        assert rows == [str(classes[i]) for i in index]
+    else:
+        numbers = np.array([[float(v) for v in row.split(",")] for row in rows])
+        np.testing.assert_allclose(numbers, out, rtol=rtol, atol=0)
+    return header
+
+
 @pytest.fixture
 def tables(tmp_path):
     x, kind = make_rows(150)
@@ -214,18 +234,18 @@ def test_csv_classification_end_to_end(tables):
     assert proc.stderr == ""  # --verbose 0: nothing at all on stderr
     proc = run("evaluate", "m.npz", "--data", "cls.csv", cwd=tables)
     assert proc.returncode == 0, proc.stderr
-    assert float(proc.stdout.split("accuracy ")[1].split("%")[0]) > 90
+    # Measured: 95.33% (143 of the 150 rows); allow one row to flip on other machines.
+    assert float(proc.stdout.split("accuracy ")[1].split("%")[0]) >= 94.6
     lines = proc.stdout.splitlines()  # the confusion matrix names its columns too
     assert lines[-3].split() == ["down", "up"]
     assert [l.split()[0] for l in lines[-2:]] == ["down", "up"]
     proc = run("predict", "m.npz", "new.csv", "--output", "out.csv", cwd=tables)
     assert proc.returncode == 0, proc.stderr
-    out = (tables / "out.csv").read_text().splitlines()
-    assert out[0] == "kind" and len(out) == 5 and set(out[1:]) <= {"up", "down"}
+    x, _ = make_rows(150)
+    printed = (tables / "out.csv").read_text()
+    assert assert_printed_predictions(printed, tables / "m.npz", x[:4], ["down", "up"]) == "kind"
     proc = run("predict", "m.npz", "cls.csv", "--proba", cwd=tables)  # target column dropped
-    rows = proc.stdout.splitlines()
-    assert rows[0] == "down,up" and len(rows) == 151
-    assert abs(sum(map(float, rows[1].split(","))) - 1) < 1e-4
+    assert assert_printed_predictions(proc.stdout, tables / "m.npz", x, rtol=5e-6) == "down,up"
 
 
 def test_csv_regression_end_to_end(tables):
@@ -248,9 +268,11 @@ def test_csv_regression_end_to_end(tables):
     assert proc.returncode == 0, proc.stderr
     proc = run("evaluate", "r.npz", "--data", "reg.csv", cwd=tables)
     assert proc.returncode == 0
-    assert float(proc.stdout.split("R^2 ")[1]) > 0.9
+    # Measured: R^2 0.9960 (the target is the linear 2a - b)
+    assert float(proc.stdout.split("R^2 ")[1]) > 0.99
     proc = run("predict", "r.npz", "new.csv", cwd=tables)
-    assert proc.stdout.splitlines()[0] == "value" and len(proc.stdout.splitlines()) == 5
+    x, _ = make_rows(150)
+    assert assert_printed_predictions(proc.stdout, tables / "r.npz", x[:4]) == "value"
 
 
 def test_verbose_levels_on_stderr(tables):
@@ -386,7 +408,7 @@ def test_columns_left_out_at_training_may_stay_in_the_file(tables):
     assert proc.returncode == 0, proc.stderr
     proc = run("predict", "ids.npz", "ids.csv", cwd=tables)
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.splitlines()) == 61
+    assert assert_printed_predictions(proc.stdout, tables / "ids.npz", x, ["down", "up"]) == "kind"
     proc = run(
         "train",
         "--data",
@@ -418,7 +440,7 @@ def test_nameless_models_go_by_position_and_width(tables):
     write_csv(tables / "any_names.csv", x[:5], ["p", "q", "r"])
     proc = run("predict", "n.npz", "any_names.csv", cwd=tables)
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.splitlines()) == 6
+    assert assert_printed_predictions(proc.stdout, tables / "n.npz", x[:5], ["0", "1"])
 
 
 # --------------------------------------------------------------- data widths
@@ -488,13 +510,23 @@ def test_outputs_into_new_folders(tables):
 
 @pytest.mark.parametrize("option", ["--out", "--plot", "--output"])
 @pytest.mark.parametrize("case", ["folder", "under_a_file", "read_only_folder"])
-def test_unwritable_outputs_fail_before_any_work(tables, option, case):
+def test_unwritable_outputs_fail_before_any_work(tables, option, case, monkeypatch):
     if case == "read_only_folder":
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            pytest.skip("root may write into a read-only folder")
         (tables / "locked").mkdir()
         (tables / "locked").chmod(0o555)
         target = "locked/out.x"
+        # Root writes into a read-only folder anyway, so the refusal is also simulated: the
+        # probe file the command line creates there is refused, as it is for anyone else.
+        import nnscratch._paths as paths
+
+        real_mkstemp = paths.tempfile.mkstemp
+
+        def refuse_in_locked(*args, **kwargs):
+            if os.path.realpath(kwargs.get("dir", "")) == os.path.realpath(tables / "locked"):
+                raise PermissionError(13, "Permission denied")
+            return real_mkstemp(*args, **kwargs)
+
+        monkeypatch.setattr(paths.tempfile, "mkstemp", refuse_in_locked)
     elif case == "folder":
         (tables / "already").mkdir()
         target = "already"
@@ -528,9 +560,14 @@ def test_unwritable_outputs_fail_before_any_work(tables, option, case):
             target,
             *(["--out", "fine.npz"] if option == "--plot" else []),
         ]
-    proc = run(*args, cwd=tables)
-    assert proc.returncode == 1
-    line = one_error_line(proc.stderr)  # no "Epoch ..." line: nothing was trained
+    if case == "read_only_folder":  # in this process, where the simulation applies
+        monkeypatch.chdir(tables)
+        status, _, err = call(*args)
+    else:
+        proc = run(*args, cwd=tables)
+        status, err = proc.returncode, proc.stderr
+    assert status == 1
+    line = one_error_line(err)  # no "Epoch ..." line: nothing was trained
     assert line.startswith(f"nnscratch: error: {option} {target}")
     assert not (tables / "fine.npz").exists()
 
@@ -588,7 +625,8 @@ def test_a_file_without_header_keeps_its_first_row(tables):
     proc = run("evaluate", "b.npz", "--data", "bare.csv", cwd=tables)
     assert proc.returncode == 0 and proc.stdout.startswith("25 samples"), proc.stderr
     proc = run("predict", "b.npz", "bare.csv", cwd=tables)  # the target column goes
-    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 26, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert assert_printed_predictions(proc.stdout, tables / "b.npz", x, ["0", "1"])
     # forced either way
     proc = run(
         "evaluate", "b.npz", "--data", "bare.csv", "--header", "--target", "col3", cwd=tables
@@ -1072,8 +1110,9 @@ def test_train_evaluate_predict_on_memory_mapped_and_hdf5_arrays(tmp_path):
     assert accuracy == pytest.approx(model.score(x, y, accuracy=True), abs=1e-4)
     proc = run("predict", "m.npz", "x.npy", "--output", "p.csv", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    lines = (tmp_path / "p.csv").read_text().splitlines()
-    assert len(lines) == 1201
+    assert assert_printed_predictions(
+        (tmp_path / "p.csv").read_text(), tmp_path / "m.npz", x, ["0", "1"]
+    )
     h5py = pytest.importorskip("h5py")
     with h5py.File(tmp_path / "d.h5", "w") as f:
         f["x"] = x.astype(np.float32)

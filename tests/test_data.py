@@ -30,14 +30,23 @@ def toy(n=700, d=6, classes=3, seed=0, dtype=np.float64):
     return x, y
 
 
+def zarr_array(array, chunk_rows):
+    """``array`` as a real (in-memory) zarr array cut into chunks of ``chunk_rows`` rows."""
+    zarr = pytest.importorskip("zarr")
+    return zarr.array(array, chunks=(chunk_rows, array.shape[1]))
+
+
 class CountingStore:
-    """A minimal chunked store: shape, dtype, chunks, slicing; it records every read."""
+    """A real zarr array behind a thin proxy that records every read.
+
+    The tests that use it assert *which* reads a source makes (whole chunks, by row
+    slices), and zarr keeps no record of the reads it serves: the proxy only counts them
+    and passes each one on. Shape, dtype, chunks and the data are the zarr array's own.
+    """
 
     def __init__(self, array, chunk_rows):
-        self.array = array
-        self.shape = array.shape
-        self.dtype = array.dtype
-        self.chunks = (chunk_rows, array.shape[1])
+        self.store = zarr_array(array, chunk_rows)
+        self.shape, self.dtype, self.chunks = self.store.shape, self.store.dtype, self.store.chunks
         self.reads = []
 
     def __getitem__(self, key):
@@ -45,7 +54,7 @@ class CountingStore:
             raise AssertionError(f"a chunked store must be read by row slices, got {key!r}")
         start, stop, _ = key.indices(self.shape[0])
         self.reads.append((start, stop))
-        return self.array[key].copy()
+        return self.store[key]
 
 
 def rows_of_epoch(source, batch_size, rng, shuffle=True):
@@ -166,20 +175,22 @@ def test_shuffle_buffer_size_controls_how_far_a_batch_reaches():
     assert spread[n] >= 8  # a full buffer is a full shuffle: rows from all over
 
 
-def test_row_blocks_follow_dask_blocks_and_cut_big_chunks():
-    class Dask:  # the chunks attribute as Dask gives it: block sizes per axis
-        shape, dtype, chunks = (10, 4), np.dtype(np.float32), ((3, 3, 4), (4,))
-
-    assert data.row_blocks(Dask()) == [(0, 3), (3, 6), (6, 10)]
-    store = CountingStore(np.zeros((100, 10)), 100)
+def test_row_blocks_follow_dask_blocks_and_cut_big_chunks(tmp_path):
+    da = pytest.importorskip("dask.array")
+    blocks = da.from_array(np.zeros((10, 4), np.float32), chunks=((3, 3, 4), (4,)))
+    assert data.row_blocks(blocks) == [(0, 3), (3, 6), (6, 10)]  # Dask's block sizes per axis
+    store = zarr_array(np.zeros((100, 10)), 100)
     assert data.row_blocks(store, max_bytes=10 * 8 * 30) == [
         (0, 30),
         (30, 60),
         (60, 90),
         (90, 100),
     ]
-    store.chunks = None  # a contiguous HDF5 data set
-    assert data.row_blocks(store, max_bytes=10 * 8 * 40) == [(0, 40), (40, 80), (80, 100)]
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "flat.h5", "w") as handle:
+        flat = handle.create_dataset("x", data=np.zeros((100, 10)))
+        assert flat.chunks is None  # a contiguous HDF5 data set
+        assert data.row_blocks(flat, max_bytes=10 * 8 * 40) == [(0, 40), (40, 80), (80, 100)]
 
 
 def test_chunked_validation_split_holds_out_whole_chunks():
@@ -364,7 +375,7 @@ def test_scale_on_uint8_trains_like_the_prescaled_array(tmp_path):
 def test_standardize_fit_streams_and_matches_numpy():
     x, _ = toy(n=1000)
     x = x * np.arange(1, 7) + 5
-    t = data.Standardize.fit(CountingStore(x, 64))
+    t = data.Standardize.fit(zarr_array(x, 64))
     np.testing.assert_allclose(t.mean, x.mean(axis=0), rtol=1e-10)
     np.testing.assert_allclose(t.std, x.std(axis=0), rtol=1e-8)
 
@@ -404,7 +415,7 @@ def test_prefetch_changes_nothing_but_timing(tmp_path, kind):
         if kind == "memmap":
             return np.load(tmp_path / "x.npy", mmap_mode="r"), y, 25
         if kind == "chunked":
-            return CountingStore(x, 60), y, 25
+            return zarr_array(x, 60), y, 25
         return (lambda: batches_of(x, y, 25)), None, None
 
     results = []
@@ -501,9 +512,8 @@ def test_prefetch_auto_is_off_where_it_was_measured_not_to_pay():
     # on an idle 2-core machine the thread paid for no source (benchmarks/out_of_core.md)
     assert depth(x) == 0  # already the network's dtype: a batch is a plain copy
     assert depth(x.astype(np.uint8)) == 0  # converted per batch
-    assert depth(CountingStore(x, 10)) == 0  # Zarr / HDF5 style store
-    dask_like = CountingStore(x, 10)
-    dask_like.dask = {}  # Dask arrays carry their task graph here
-    assert depth(dask_like) == 0
+    assert depth(zarr_array(x, 10)) == 0  # a chunked store
     assert depth(lambda: batches_of(x, y, 10), None) == 0
     assert training.prefetch_depth(True, None) == 1 and training.prefetch_depth(2, None) == 2
+    # last, so that only this line needs Dask
+    assert depth(pytest.importorskip("dask.array").from_array(x, chunks=(10, x.shape[1]))) == 0

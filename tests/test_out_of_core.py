@@ -8,10 +8,6 @@ import pytest
 
 from nnscratch import Adam, NeuralNetwork, data
 
-h5py = pytest.importorskip("h5py")
-zarr = pytest.importorskip("zarr")
-da = pytest.importorskip("dask.array")
-
 KINDS = ["memmap_f32", "memmap_u8", "hdf5", "zarr", "dask"]
 
 
@@ -35,7 +31,11 @@ def problem(n=1500, d=8, seed=0):
 
 
 def stored(kind, x, folder, chunk_rows=128):
-    """``x`` written to disk (or wrapped) as the given input kind."""
+    """``x`` written to disk (or wrapped) as the given input kind.
+
+    The chunked kinds need their optional library: only the tests of that kind skip
+    when it is missing, so the memory-map and generator tests still run.
+    """
     if kind == "memmap_f32":
         np.save(folder / "x32.npy", x.astype(np.float32))
         return np.load(folder / "x32.npy", mmap_mode="r")
@@ -43,10 +43,12 @@ def stored(kind, x, folder, chunk_rows=128):
         np.save(folder / "x8.npy", x)
         return np.load(folder / "x8.npy", mmap_mode="r")
     if kind == "hdf5":
+        h5py = pytest.importorskip("h5py")
         handle = h5py.File(folder / "x.h5", "w")
         handle.create_dataset("x", data=x, chunks=(chunk_rows, x.shape[1]))
         return handle["x"]
     if kind == "zarr":
+        zarr = pytest.importorskip("zarr")
         z = zarr.open(
             str(folder / "x.zarr"),
             mode="w",
@@ -57,6 +59,7 @@ def stored(kind, x, folder, chunk_rows=128):
         z[:] = x
         return z
     if kind == "dask":
+        da = pytest.importorskip("dask.array")
         return da.from_array(x, chunks=(chunk_rows, x.shape[1]))
     raise AssertionError(kind)
 
@@ -92,7 +95,9 @@ def test_every_source_trains_predicts_and_scores(tmp_path, kind):
         pieces = [net.predict(x[i : i + step]) for i in range(0, x.shape[0], step)]
         assert np.array_equal(predicted, np.concatenate(pieces))
     assert_same_labels(net.predict(xs, labels=True), expected)
-    assert net.score(xs, ys, accuracy=True) > 0.8
+    # Measured (seed 0, four epochs): 0.961 on the memory maps, 0.969 on the chunked stores,
+    # 0.919 from the generator (its 100-row batches come in file order, unshuffled).
+    assert net.score(xs, ys, accuracy=True) > (0.9 if kind == "generator" else 0.95)
     # a label may flip only where two outputs tie to rounding (none in this data)
     assert net.score(xs, ys, accuracy=True) == pytest.approx(
         net.score(x, y, accuracy=True), abs=2 / x.shape[0]
@@ -198,6 +203,7 @@ def test_nan_at_row_three_million_is_named_and_the_epoch_undone(tmp_path, kind):
     if kind == "memmap":
         xs, ys, batch, extra = np.load(tmp_path / "x.npy", mmap_mode="r"), y, 8192, {}
     elif kind == "zarr":
+        zarr = pytest.importorskip("zarr")
         z = zarr.open(
             str(tmp_path / "x.zarr"), mode="w", shape=x.shape, chunks=(2**18, 2), dtype=x.dtype
         )
@@ -248,11 +254,17 @@ def test_nan_in_a_chunked_store_or_generator_restores_the_epoch(tmp_path):
 
 
 # ----------------------------------------------------------- scikit-learn estimators
-sk = pytest.importorskip("nnscratch.sklearn")
+@pytest.fixture
+def sk():
+    """The scikit-learn estimators; only the tests that take this fixture need scikit-learn."""
+    pytest.importorskip("sklearn")  # nnscratch.sklearn re-raises a plain ImportError
+    import nnscratch.sklearn
+
+    return nnscratch.sklearn
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_sklearn_estimators_take_out_of_core_input(tmp_path, kind):
+def test_sklearn_estimators_take_out_of_core_input(tmp_path, kind, sk):
     x, y = problem()
     xs = stored(kind, x, tmp_path)
     classifier = sk.NNClassifier(
@@ -267,7 +279,8 @@ def test_sklearn_estimators_take_out_of_core_input(tmp_path, kind):
     # streamed in 128-row chunks against one product in memory: the same labels except
     # where two class probabilities tie to rounding
     assert_same_labels(predicted, classifier.predict_proba(x.astype(np.float64)))
-    assert np.mean(predicted == y) > 0.6
+    # Measured (five epochs, random_state=0): 0.794 on the memory maps, 0.784 on the stores.
+    assert np.mean(predicted == y) > 0.77
     partial = sk.NNClassifier(hidden_layer_sizes=(16,), random_state=0)
     for _ in range(2):
         partial.partial_fit(xs, y, classes=[0, 1, 2])
@@ -275,7 +288,15 @@ def test_sklearn_estimators_take_out_of_core_input(tmp_path, kind):
     regressor = sk.NNRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(
         xs, y.astype(np.float64)
     )
-    assert regressor.predict(xs).shape == (x.shape[0],)
+    values = regressor.predict(xs)
+    assert values.shape == (x.shape[0],)
+    # The same network on the same rows in memory, in one product: the stored input is
+    # read in 128-row chunks, and BLAS rounds by shape, so equal to the output's rounding.
+    in_memory = x.astype(np.float32) if kind == "memmap_f32" else x
+    expected = regressor.network_.predict(in_memory).ravel()
+    assert values.dtype == expected.dtype
+    rtol = 1e-5 if values.dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(values, expected, rtol=rtol)
 
 
 class SliceOnlyStore:
@@ -295,7 +316,7 @@ class SliceOnlyStore:
         return self.array[key]
 
 
-def test_sklearn_estimators_read_stores_chunk_by_chunk_in_bounded_memory(tmp_path):
+def test_sklearn_estimators_read_stores_chunk_by_chunk_in_bounded_memory(tmp_path, sk):
     x, y = problem(n=3000)
     store = SliceOnlyStore(x, 256)
     for model in (
@@ -378,6 +399,7 @@ def test_memory_stays_bounded_on_chunked_stores(tmp_path, kind):
     y = rng.integers(0, 10, n).astype(np.uint8)
     xs = stored(kind, x, tmp_path, chunk_rows=4096)
     if kind == "dask":  # a Dask array that is lazy, not one wrapping x in memory
+        da = pytest.importorskip("dask.array")
         np.save(tmp_path / "x.npy", x)
         xs = da.from_array(np.load(tmp_path / "x.npy", mmap_mode="r"), chunks=(4096, d))
     del x
