@@ -92,6 +92,8 @@ def predict(network, x, *, labels=False, out=None):
     gathered into a new array, or written into ``out`` (e.g. a memory map
     opened for writing) when it is given, which is then returned.
     """
+    if labels:
+        _checks.check_gives_labels(network)
     transform = input_transform(network)
     if out is None and not data_module.is_streamed(x):
         single = np.ndim(x) == 1
@@ -191,6 +193,8 @@ def score(network, x, y, *, accuracy=False):
     be a memory map or a chunked store too.
     """
     m = network.layers[-1]
+    if accuracy:
+        _checks.check_gives_labels(network, "accuracy=True")
     transform = input_transform(network)
     if not data_module.is_streamed(x) and not data_module._is_lazy_array(y):
         x = _checks.check_x(x, dtype=network.dtype, n_features=network.layers[0])
