@@ -402,3 +402,69 @@ def test_cli_names_the_array_file_holding_a_non_finite_value(bad, container, tmp
         err = capsys.readouterr().err
         assert "non-finite" in err and named in err, (argv, err)
         assert "error: x " not in err and "error: y " not in err, err
+
+
+# --------------------------------------------------------------------------- #
+# D. item 13: predict / score chunks sized in bytes
+# --------------------------------------------------------------------------- #
+def test_predict_rows_is_sized_in_bytes():
+    """One rule for every predict chunk: the widest array of a chunk within
+    PREDICT_CHUNK_BYTES, at most PREDICT_ROWS rows, at least one."""
+    from nnscratch import data
+
+    for layers, dtype in [
+        ([128 * 128, 32, 10], np.float32),
+        ([128 * 128, 32, 10], np.float64),
+        ([64, 10], np.float32),
+        ([10, 2**23, 2], np.float64),  # a row wider than the whole budget: still one row
+        ([4, 100_000, 3], np.float32),  # a wide hidden layer counts like a wide input
+    ]:
+        rows = data.predict_rows(layers, dtype)
+        width = max(layers) * np.dtype(dtype).itemsize
+        assert 1 <= rows <= data.PREDICT_ROWS
+        assert rows == 1 or rows * width <= data.PREDICT_CHUNK_BYTES
+        assert rows == data.PREDICT_ROWS or (rows + 1) * width > data.PREDICT_CHUNK_BYTES
+
+
+def test_streamed_predict_and_score_memory_follows_bytes_not_rows(tmp_path):
+    """Issue 20 item 13: streamed predict/score read 2,048 rows per chunk whatever their
+    width (384 MiB traced for 128x128 images).  Every streamed path (predict, predict
+    into out=, score, score with accuracy, a generator's batches excepted: they are the
+    user's) now stays within a few chunks of PREDICT_CHUNK_BYTES."""
+    import tracemalloc
+
+    from nnscratch import data
+
+    n, width = 2500, 128 * 128
+    path = tmp_path / "img.npy"
+    m = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(n, width))
+    m[:] = np.arange(width, dtype=np.uint8)
+    m.flush()
+    del m
+    x = np.load(path, mmap_mode="r")
+    net = NeuralNetwork([width, 16, 10], "relu", "softmax", "categorical_crossentropy", "sgd",
+                        dtype=np.float32, seed=0)  # fmt: skip
+    net.input_transform = Scale(1 / 255)
+    y = np.arange(n) % 10
+    out = np.empty((n, 10), np.float32)
+    calls = {
+        "predict": lambda: net.predict(x),
+        "predict labels": lambda: net.predict(x, labels=True),
+        "predict out=": lambda: net.predict(x, out=out),
+        "score": lambda: net.score(x, y),
+        "score accuracy": lambda: net.score(x, y, accuracy=True),
+    }
+    # a 2048-row chunk of this width takes 128 MiB in float32: the budget allows the
+    # source chunk, its transformed copy and the activations, about 3 chunks of 16 MiB
+    budget = 4 * data.PREDICT_CHUNK_BYTES
+    for what, call in calls.items():
+        tracemalloc.start()
+        try:
+            call()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < budget, (what, peak / 2**20)
+    # the chunked answer agrees with one in-memory pass (other shapes: BLAS rounding)
+    small = np.asarray(x[:300])
+    np.testing.assert_allclose(net.predict(x)[:300], net.predict(small), rtol=1e-5, atol=1e-6)
