@@ -39,9 +39,7 @@ def evaluate(network, validation, y=None, sample_weight=None, *, classify=False,
     correct = seen = 0
     units = network.layers[-1] if network.multilabel() else 1
     single = None
-    for index, batch in enumerate(
-        validation.batches(_rows(network), None, shuffle=False)
-    ):
+    for index, batch in enumerate(validation.batches(_rows(network), None, shuffle=False)):
         output = network._forward_fast(batch.x)
         per_sample = network.loss.f(output, batch.y)[:, 0]
         if batch.sample_weight is None:
@@ -108,8 +106,9 @@ def predict(network, x, *, labels=False, out=None):
         _checks.check_gives_labels(network)
     transform = input_transform(network)
     if out is None and not data_module.is_streamed(x):
-        single = np.ndim(x) == 1
+        given = x
         x = _checks.check_x(x, dtype=network.dtype, n_features=network.layers[0], allow_1d=True)
+        single = np.ndim(given) == 1  # x is an array now, so this cannot fail
         if transform is None:
             result = forward_in_chunks(network, x)
             if result is x:  # identity network on its own input: never hand back the caller's

@@ -44,6 +44,7 @@ def predict_rows(layers, dtype):
     row_bytes = max(layers) * np.dtype(dtype).itemsize
     return max(1, min(PREDICT_ROWS, PREDICT_CHUNK_BYTES // row_bytes))
 
+
 # Default size of a chunked store's shuffle buffer, in bytes of source data.
 SHUFFLE_BUFFER_BYTES = 16 * 2**20
 
