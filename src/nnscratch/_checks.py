@@ -96,9 +96,29 @@ def as_generator(seed, name="seed"):
     return np.random.default_rng(int(seed))
 
 
-def _numeric_array(value, name):
+#: What a message about text targets adds: how to encode them.
+TEXT_LABELS_HINT = (
+    "; text labels must be encoded as class numbers first, e.g. "
+    "classes, codes = np.unique(y, return_inverse=True), then fit codes with "
+    "categorical=True (or nnscratch.to_categorical(codes)); or use "
+    "nnscratch.NNClassifier, which takes text labels as they are"
+)
+
+
+def single_unit_categorical(name="y"):
+    """The refusal of ``categorical=True`` for a network with one output unit."""
+    return (
+        f"categorical=True one-hot encodes {name} into one column per class, but the output "
+        f"layer has a single unit (a yes/no output such as one sigmoid), which takes 0/1 "
+        f"labels as they are: drop categorical=True (or give the output layer one unit "
+        f"per class with softmax)"
+    )
+
+
+def _numeric_array(value, name, targets=False):
+    hint = TEXT_LABELS_HINT if targets else ""
     if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be a numeric array, got a string")
+        raise TypeError(f"{name} must be a numeric array, got a string{hint}")
     try:
         arr = np.asarray(value)
     except Exception as err:  # ragged lists and the like
@@ -107,9 +127,12 @@ def _numeric_array(value, name):
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"{name} must be numeric, but {_first_non_numeric(arr)}") from None
+            found = _first_non_numeric(arr)
+            text = " is str " in found or " is bytes " in found
+            raise TypeError(f"{name} must be numeric, but {found}{hint if text else ''}") from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
+        text = hint if arr.dtype.kind in "US" else ""
+        raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}{text}")
     return arr
 
 
@@ -277,7 +300,7 @@ def check_labels(y, *, n_classes, name="y"):
 
     With ``n_classes=None`` only whole, non-negative labels are required.
     """
-    arr = _numeric_array(y, name)
+    arr = _numeric_array(y, name, targets=True)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
@@ -307,12 +330,14 @@ def check_targets(y, *, n_samples, n_outputs, dtype, categorical=False, name="y"
     ``y`` is accepted for a single output unit.
     """
     if categorical:
+        if n_outputs == 1:
+            raise ValueError(single_unit_categorical(name))
         labels = check_labels(y, n_classes=n_outputs, name=name)
         out = np.zeros((labels.shape[0], n_outputs), dtype=dtype)
         out[np.arange(labels.shape[0]), labels] = 1
         arr = out
     else:
-        arr = _numeric_array(y, name)
+        arr = _numeric_array(y, name, targets=True)
         if arr.ndim == 1:
             if n_outputs != 1:
                 raise ValueError(
@@ -341,3 +366,40 @@ def check_shape(what, got, expected, hint=""):
     got = np.shape(got)
     if got != tuple(expected):
         raise ValueError(f"{what} returned shape {got}; {hint}must return {tuple(expected)}")
+
+
+#: Built-in output activations whose outputs are values, not class scores.
+VALUE_OUTPUTS = ("identity", "exp")
+#: Losses whose targets are classes, whatever the output activation.
+CLASS_LOSSES = ("categorical_crossentropy", "binary_crossentropy")
+
+
+def labels_refusal(network, what="labels=True"):
+    """Why ``network`` cannot give class labels, or None when it can.
+
+    Labels come from class scores: a softmax or sigmoid output, or any output
+    trained with a cross-entropy.  A built-in value output (``identity``,
+    ``exp``) trained with another loss is a regression network, whose 0/1 or
+    arg-max "labels" would be made up; an output pair of the user's own is
+    trusted (the library cannot tell what it computes).
+    """
+    output = network.output_activation
+    name = output.builtin or output.name
+    if name not in VALUE_OUTPUTS or network.loss.name in CLASS_LOSSES:
+        return None
+    m = network.layers[-1]
+    threshold = "net.predict(x) > 0.5" if m == 1 else "net.predict(x).argmax(axis=1)"
+    return (
+        f"{what} needs a classifier, but this network is a regression network: its "
+        f"output layer is '{name}' ({m} unit{'s' if m != 1 else ''}) trained with the "
+        f"loss '{network.loss.name}', so its outputs are values, not class scores. "
+        f"Build a classifier (output 'softmax' or 'sigmoid' with a cross-entropy loss), "
+        f"or turn the values into classes yourself ({threshold})"
+    )
+
+
+def check_gives_labels(network, what="labels=True"):
+    """Raise ``ValueError`` for a regression network (see :func:`labels_refusal`)."""
+    reason = labels_refusal(network, what)
+    if reason is not None:
+        raise ValueError(reason)

@@ -818,11 +818,16 @@ class _DataParallelRounds:
                     f"run: its {key} is {record.get(key)!r}, this run's is "
                     f"{value!r}"
                 )
-        if loaded.layers != network.layers:
-            raise ValueError(
-                f"the checkpoint {self.checkpoint} holds layers {loaded.layers}, "
-                f"but the network has {network.layers}"
-            )
+        # the whole description first: nothing of the network changes on a refusal
+        theirs, ours = saving.model_fingerprint(loaded), saving.model_fingerprint(network)
+        for key, value in ours.items():
+            if theirs.get(key) != value:
+                raise ValueError(
+                    f"the checkpoint {self.checkpoint} holds a network with {key} "
+                    f"{theirs.get(key)!r}, but the network to train has {value!r}; "
+                    f"resume into a network built exactly as the checkpointed one "
+                    f"(or pass resume=False to start over)"
+                )
         groups = record.get("groups")
         if not isinstance(groups, list) or sorted(i for g in groups for i in g) != list(
             range(len(self.partitions.sizes))
@@ -831,11 +836,20 @@ class _DataParallelRounds:
                 f"the checkpoint {self.checkpoint} has a damaged record of its "
                 f"replicas ({groups!r})"
             )
-        self.groups = [list(g) for g in groups]  # the same replicas as before the fault
-        network.set_flat_params(loaded.get_flat_params())
+        if not isinstance(record.get("losses"), list):
+            raise ValueError(
+                f"the checkpoint {self.checkpoint} has a damaged record of its "
+                f"losses ({record.get('losses')!r})"
+            )
         state = _state_of(loaded.optimizer)
         if state is not None and _state_of(network.optimizer) is not None:
+            copy.deepcopy(network.optimizer).set_state(state)  # a refusal comes before any change
+        else:
+            state = None
+        self.groups = [list(g) for g in groups]  # the same replicas as before the fault
+        if state is not None:
             network.optimizer.set_state(state)
+        network.set_flat_params(loaded.get_flat_params())
         network.rng.bit_generator.state = loaded.rng.bit_generator.state
         network.history = {k: list(v) for k, v in loaded.history.items()}
         self.losses = list(record["losses"])
@@ -918,7 +932,12 @@ def fit(
         epoch) instead of starting over; the data, ``batch_size``,
         ``sync_every`` and ``replicas`` must be those of the first call.
         Without a file, training starts from the beginning.  Callbacks start
-        afresh (an EarlyStopping's patience counts from the resume).
+        afresh (an EarlyStopping's patience counts from the resume).  The
+        network must be built as the checkpointed one (layers, dtype,
+        activations, loss, optimizer class and settings, initializer, dropout,
+        L2, input transform): all of it is compared before anything changes,
+        and a refusal leaves the network as it was.  A finished run resumed
+        with more ``epochs`` than it was asked for trains the epochs missing.
 
     Returns
     -------
@@ -1036,9 +1055,17 @@ def _resume(rounds, net, checkpoint, epochs):
     except Exception:
         rounds.close()
         raise
-    if record["finished"] or len(rounds.losses) >= epochs:
+    # A finished run asked for more epochs than it had carries on to the new
+    # count (its next epoch starts afresh); asked for as many or fewer, it is over.
+    planned = record.get("epochs")
+    over = len(rounds.losses) >= epochs or (
+        record["finished"] and (not isinstance(planned, int) or epochs <= planned)
+    )
+    if over:
         rounds.close()
         return False
+    if record["finished"]:
+        rounds.position = None
     return True
 
 

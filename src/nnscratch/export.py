@@ -60,6 +60,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from . import _checks
 from .data.transforms import Scale, Standardize, Transform
 
 __all__ = [
@@ -533,6 +534,9 @@ def _label_plan(net, estimator, output_name, labels):
         labels = output_name in CLASSIFIER_OUTPUTS
     if labels is False:
         return None
+    # a regression network has no labels, exactly as net.predict(labels=True) says
+    what = "labels=True" if labels is True else "labels (a list of class names)"
+    _checks.check_gives_labels(net, f"to_onnx({what})")
     # the rule of net.predict(labels=True): threshold a sigmoid or a single unit at 0.5
     rule = "threshold" if output_name == "sigmoid" or m == 1 else "argmax"
     if labels is True:

@@ -4,8 +4,10 @@ Every input kind goes through the same road as in training: the data package
 (:mod:`nnscratch.data`) converts each chunk to the network's dtype, checks it
 and applies the network's input transform, so that what is scored or predicted
 is what training saw.  In-memory input is used at once; memory maps, chunked
-stores and generators are read :data:`~nnscratch.data.PREDICT_ROWS` rows at a
-time.
+stores and generators are read in chunks of
+:func:`~nnscratch.data.predict_rows` rows (a chunk's widest array is at most
+:data:`~nnscratch.data.PREDICT_CHUNK_BYTES`); in-memory input is pushed through
+the layers in chunks of the same size.
 
 This module receives the network as an argument and never imports the network
 module.
@@ -28,7 +30,7 @@ def evaluate(network, validation, y=None, sample_weight=None, *, classify=False,
 
     ``validation`` is either arrays ``(x, y, w)`` already converted and
     transformed (pass them as ``validation, y, sample_weight``, as before), or
-    a data source, streamed in order :data:`~nnscratch.data.PREDICT_ROWS` rows
+    a data source, streamed in order :func:`~nnscratch.data.predict_rows` rows
     at a time so that nothing is held whole.
     """
     if y is not None or isinstance(validation, np.ndarray):
@@ -37,9 +39,7 @@ def evaluate(network, validation, y=None, sample_weight=None, *, classify=False,
     correct = seen = 0
     units = network.layers[-1] if network.multilabel() else 1
     single = None
-    for index, batch in enumerate(
-        validation.batches(data_module.PREDICT_ROWS, None, shuffle=False)
-    ):
+    for index, batch in enumerate(validation.batches(_rows(network), None, shuffle=False)):
         output = network._forward_fast(batch.x)
         per_sample = network.loss.f(output, batch.y)[:, 0]
         if batch.sample_weight is None:
@@ -78,8 +78,18 @@ def _evaluate_arrays(network, x, y, sample_weight, classify, prefix, output=None
     return logs
 
 
-def forward_in_chunks(network, x, chunk=8192):
-    """The network's output for converted (and transformed) ``x``, 8192 rows at a time."""
+def _rows(network):
+    """Rows per predict chunk for ``network``: the library's one rule."""
+    return data_module.predict_rows(network.layers, network.dtype)
+
+
+def forward_in_chunks(network, x, chunk=None):
+    """The network's output for converted (and transformed) ``x``, a chunk at a time.
+
+    ``chunk`` rows (default :func:`~nnscratch.data.predict_rows`), so that the
+    activations of a chunk, not of the whole input, are held at once.
+    """
+    chunk = _rows(network) if chunk is None else chunk
     parts = [network._forward_fast(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)]
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
@@ -88,14 +98,17 @@ def predict(network, x, *, labels=False, out=None):
     """:meth:`NeuralNetwork.predict`: in-memory input at once, other input streamed.
 
     Memory maps, chunked stores and generators are read
-    :data:`~nnscratch.data.PREDICT_ROWS` rows at a time; the outputs are
+    :func:`~nnscratch.data.predict_rows` rows at a time; the outputs are
     gathered into a new array, or written into ``out`` (e.g. a memory map
     opened for writing) when it is given, which is then returned.
     """
+    if labels:
+        _checks.check_gives_labels(network)
     transform = input_transform(network)
     if out is None and not data_module.is_streamed(x):
-        single = np.ndim(x) == 1
+        given = x
         x = _checks.check_x(x, dtype=network.dtype, n_features=network.layers[0], allow_1d=True)
+        single = np.ndim(given) == 1  # x is an array now, so this cannot fail
         if transform is None:
             result = forward_in_chunks(network, x)
             if result is x:  # identity network on its own input: never hand back the caller's
@@ -109,7 +122,7 @@ def predict(network, x, *, labels=False, out=None):
         raise ValueError("out= needs 2-D x (samples, features); predict one sample without it")
     chunks = data_module.iter_x_chunks(
         x,
-        data_module.PREDICT_ROWS,
+        _rows(network),
         network.dtype,
         n_features=network.layers[0],
         transform=transform,
@@ -191,6 +204,8 @@ def score(network, x, y, *, accuracy=False):
     be a memory map or a chunked store too.
     """
     m = network.layers[-1]
+    if accuracy:
+        _checks.check_gives_labels(network, "accuracy=True")
     transform = input_transform(network)
     if not data_module.is_streamed(x) and not data_module._is_lazy_array(y):
         x = _checks.check_x(x, dtype=network.dtype, n_features=network.layers[0])

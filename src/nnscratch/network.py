@@ -749,7 +749,9 @@ class NeuralNetwork:
         labels : bool
             Return class labels instead: the arg-max output, or for a sigmoid
             output layer each unit thresholded at 0.5 (a 1-D array when there
-            is a single unit).
+            is a single unit).  Needs a classifier: a regression network
+            (an ``identity`` or ``exp`` output not trained with a
+            cross-entropy) raises ``ValueError`` rather than make labels up.
         out : array, keyword-only
             Write the result here (a memory map opened for writing, say, when
             the predictions themselves are large) and return it.
@@ -769,7 +771,8 @@ class NeuralNetwork:
         (one-hot for classification; integer labels are one-hot encoded for
         you).  With ``accuracy=True``, ``y`` holds class labels (one-hot rows are
         accepted too), checked as ``fit`` checks them, and the fraction
-        predicted right is returned.  Memory maps, chunked stores and
+        predicted right is returned (a classifier only, as for
+        ``predict(labels=True)``).  Memory maps, chunked stores and
         generators of ``(x, y)`` batches (then ``y`` is None) are streamed.
         """
         return inference.score(self, x, y, accuracy=accuracy)

@@ -643,6 +643,45 @@ def save_model(network: nnscratch.NeuralNetwork, path: str | os.PathLike) -> str
     return path
 
 
+def model_fingerprint(network) -> dict:
+    """What a model file records about a network besides its numbers.
+
+    The layers, dtype, activation and loss names, the optimizer's registered
+    name and settings (not its state), the initializer, dropout, L2 and the
+    input transform, as :func:`save_model` writes them (JSON values), so that
+    two fingerprints compare equal exactly when the two networks would be
+    saved with the same description.  Raises ``ValueError`` for a piece that
+    a model file cannot name (as :func:`save_model` does).
+    """
+    from .registry import hidden_activations, losses, output_activations
+
+    opt_spec, _ = _optimizer_spec(network.optimizer)
+    found = {
+        "layers": list(network.layers),
+        "dtype": network.dtype.name,
+        "hidden_activation": _piece_name(
+            network.hidden_activation,
+            hidden_activations,
+            "hidden activation",
+            "nnscratch.register_activation",
+        ),
+        "output_activation": _piece_name(
+            network.output_activation,
+            output_activations,
+            "output activation",
+            "nnscratch.register_activation(kind='output') as",
+        ),
+        "loss": _piece_name(network.loss, losses, "loss", "nnscratch.register_loss"),
+        "optimizer": opt_spec["name"],
+        "optimizer settings": opt_spec["config"],
+        "initializer": network.initializer,
+        "dropout": network.dropout,
+        "l2": network.l2,
+        "input_transform": _transform_config(network),
+    }
+    return json.loads(json.dumps(found, default=_jsonable))
+
+
 def _jsonable(value):
     if isinstance(value, np.generic):
         return value.item()

@@ -310,6 +310,17 @@ class LocalRounds:
             )
 
 
+#: A loss this many times its first epoch's value means a run that diverged without
+#: (yet) overflowing.  A healthy run's loss falls, or rises by a small factor when the
+#: learning rate is a little high; a million-fold rise is far outside both and is
+#: what a step size past the stable range does within a few epochs (each step
+#: multiplies the error), so the warning does not fire on noisy but sound runs.
+#: A loss below 1 never warns: a near-perfect fit (first loss 1e-12, say) may
+#: wobble by huge factors harmlessly, and a true explosion grows geometrically,
+#: so this floor delays its warning by a few epochs at most.
+EXPLOSION_FACTOR = 1e6
+
+
 class EpochFrame:
     """The epochs of one ``fit`` call, around the rounds a :class:`Rounds` computes.
 
@@ -373,6 +384,7 @@ class EpochFrame:
                         logs = self.run_epoch(epoch)
                         if logs is None:  # diverged or interrupted mid-epoch
                             break
+                        self._check_growth(logs["loss"])
                         losses.append(logs["loss"])
                         self.callbacks.call("on_epoch_end", epoch, logs)
                         if network.stop_training or self.guard.interrupted:
@@ -454,6 +466,36 @@ class EpochFrame:
         logs["learning_rate"] = current_learning_rate(network.optimizer)
         logs["seconds"] = time.perf_counter() - start_time
         return logs
+
+    def _check_growth(self, loss):
+        """Warn once when the epoch loss has grown :data:`EXPLOSION_FACTOR` times.
+
+        The reference is the network's first recorded epoch loss (this run's
+        first epoch for a fresh network).  Finite but exploding losses are
+        not caught by the non-finite check: the run goes on, so this only warns.
+        """
+        history = self.network.history.get("loss") or []
+        first = history[0] if history else loss
+        if (
+            getattr(self, "_warned_growth", False)
+            or not math.isfinite(first)
+            or first <= 0
+            or loss <= EXPLOSION_FACTOR * first
+            or loss <= 1.0
+        ):
+            return
+        self._warned_growth = True
+        epoch = len(history) + 1
+        warnings.warn(
+            f"the loss is exploding: epoch {epoch} ended at {loss:.3g}, more than "
+            f"{EXPLOSION_FACTOR:.0e} times the first epoch's {first:.3g}, although it is "
+            f"still finite. Training goes on, but the run has most likely diverged: try a "
+            f"smaller learning rate (it is {current_learning_rate(self.network.optimizer):g}), "
+            f"gradient clipping (clipnorm=1.0 on the optimizer) or inputs scaled to about "
+            f"unit size.",
+            DivergenceWarning,
+            stacklevel=self.caller_depth + 3,
+        )
 
     def _validate(self):
         if isinstance(self.validation, tuple):

@@ -305,3 +305,21 @@ def _add_table_options(p, *, features=False, drop_missing=False):
             action="store_true",
             help="leave out rows with a missing value (empty, NA, NaN, ?) instead of stopping",
         )
+
+
+@contextlib.contextmanager
+def _naming(x=None, y=None):
+    """Library errors about ``x`` / ``y`` re-raised naming what the user typed.
+
+    ``net.fit``, ``predict`` and ``score`` name their arguments "x" and "y"; on
+    the command line those are files (``--data FILE``, ``--labels FILE``), and
+    a message such as "x holds non-finite values" must say which file.
+    """
+    try:
+        yield
+    except (ValueError, TypeError) as err:
+        message = str(err)
+        for argument, shown in (("x", x), ("y", y)):
+            if shown is not None and message.startswith(f"{argument} "):
+                raise CLIError(shown + message[len(argument) :]) from None
+        raise

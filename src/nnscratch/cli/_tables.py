@@ -414,7 +414,13 @@ def _model_data(args, net, meta, split=None, need_target=True):
         labels = np.asarray(data["class_names"], dtype=object)[data["y"]]
         return dict(x=data["x"], y=data["y"], labels=labels)
     if _is_array_file(source, labels_file):
-        x = _open_array(source, "--data" if need_target else "input")
+        what = "--data" if need_target else "input"
+        x = _open_array(source, what)
+        if len(x.shape) != 2:
+            raise CLIError(
+                f"{what} {source} has shape {tuple(x.shape)}: expected rows of features, "
+                f"shape (samples, {net.layers[0]})"
+            )
         _check_width(x.shape[1], net, source)
         y = None
         if labels_file is not None:

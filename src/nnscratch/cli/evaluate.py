@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import CLIError, _add_data_options, _add_table_options, _load_model
+from ._common import CLIError, _add_data_options, _add_table_options, _load_model, _naming
 from ._tables import _check_source, _encode_labels, _model_data
 
 
@@ -43,6 +43,13 @@ def run(args):
     x, y = data["x"], data["y"]
     if y is None:
         raise CLIError(f"{source}: no target column to evaluate against")
+    labels = f"--labels {args.labels}" if args.labels else f"the target of {source}"
+    with _naming(x=f"--data {source}", y=labels):
+        _evaluate(net, meta, x, y, data, source)
+    return 0
+
+
+def _evaluate(net, meta, x, y, data, source):
     n = len(y)
     if meta["task"] == "classification":
         names = meta["class_names"]
@@ -69,7 +76,6 @@ def run(args):
         print(f"loss (mse) {np.mean(residual**2):.6g}")
         print(f"mae {np.mean(np.abs(residual)):.6g}")
         print(f"R^2 {r2:.4f}")
-    return 0
 
 
 def _abbreviations(names, width):

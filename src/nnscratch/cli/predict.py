@@ -13,6 +13,7 @@ from ._common import (
     _add_table_options,
     _check_output,
     _load_model,
+    _naming,
     _similar_file,
 )
 from ._tables import _is_array_file, _model_data
@@ -42,7 +43,6 @@ def add_parser(sub):
 
 
 def run(args):
-    from .._atomic import atomic_write
 
     if args.output:
         _check_output(args.output, "--output")
@@ -54,6 +54,14 @@ def run(args):
         raise CLIError(f"{args.input}: expected a .csv or .npz file (or a .tsv)")
     data = _model_data(args, net, meta, need_target=False)
     x = data["x"]
+    with _naming(x=args.input):
+        _write_predictions(args, net, meta, x)
+    return 0
+
+
+def _write_predictions(args, net, meta, x):
+    from .._atomic import atomic_write
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if meta["task"] == "classification":
@@ -78,4 +86,3 @@ def run(args):
         print(f"{len(x)} predictions written to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(buffer.getvalue())
-    return 0

@@ -19,6 +19,7 @@ from ._common import (
     _finite_float,
     _fraction,
     _layers,
+    _naming,
     _positive_int,
 )
 from ._tables import (
@@ -148,7 +149,9 @@ def run(args):
     data = _training_data(args)
     net, targets, task = _build(args, data, source)
     net.input_transform = _input_transform(args, data)
-    seconds = _fit(args, net, data["x"], targets, task)
+    labels = f"--labels {args.labels}" if args.labels else f"the target of {source}"
+    with _naming(x=f"--data {source}", y=labels):
+        seconds = _fit(args, net, data["x"], targets, task)
     _report(args, net, source, seconds, out)
     return 0
 

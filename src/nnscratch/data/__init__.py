@@ -66,6 +66,7 @@ from .prefetch import prefetch
 from .reading import iter_x_chunks
 from .source import (
     MAX_BLOCK_BYTES,
+    PREDICT_CHUNK_BYTES,
     PREDICT_ROWS,
     SHUFFLE_BUFFER_BYTES,
     Batch,
@@ -77,6 +78,7 @@ from .source import (
     _read_rows,  # noqa: F401
     is_lazy_array,
     is_streamed,
+    predict_rows,
 )
 from .targets import TargetEncoder, check_sample_weight, class_weights, sample_weights
 from .transforms import (
@@ -99,7 +101,9 @@ __all__ = [
     "DataSource",
     "GeneratorSource",
     "MAX_BLOCK_BYTES",
+    "PREDICT_CHUNK_BYTES",
     "PREDICT_ROWS",
+    "predict_rows",
     "SHUFFLE_BUFFER_BYTES",
     "Scale",
     "Standardize",

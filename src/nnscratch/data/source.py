@@ -14,9 +14,36 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-# Rows per chunk when predicting or scoring streamed data: about 6 MB of
-# float32 MNIST rows, so a few chunks in flight stay well inside 64 MB.
+# Predicting and scoring (streamed input, validation, in-memory forward passes)
+# work in chunks of rows sized by one rule, :func:`predict_rows`: the widest array
+# a chunk creates (its input rows or a layer's activations, in the network's
+# dtype) takes at most PREDICT_CHUNK_BYTES, and a chunk has at most PREDICT_ROWS
+# rows (past a few thousand rows a larger product is no faster; narrow data keeps
+# the chunks it always had), and at least one.
+PREDICT_CHUNK_BYTES = 16 * 2**20
 PREDICT_ROWS = 2048
+
+
+def predict_rows(layers, dtype):
+    """Rows per chunk when predicting or scoring with a network of ``layers`` and ``dtype``.
+
+    Parameters
+    ----------
+    layers : list of int
+        Node counts from input to output.
+    dtype : numpy dtype
+        The network's dtype (what every chunk is converted to).
+
+    Returns
+    -------
+    int
+        ``PREDICT_CHUNK_BYTES // (max(layers) * itemsize)``, within
+        ``1..PREDICT_ROWS``: 128x128-pixel images in float32 (64 KiB a row)
+        give 256 rows, 16 MiB a chunk, where a fixed 2,048 rows took 128 MiB.
+    """
+    row_bytes = max(layers) * np.dtype(dtype).itemsize
+    return max(1, min(PREDICT_ROWS, PREDICT_CHUNK_BYTES // row_bytes))
+
 
 # Default size of a chunked store's shuffle buffer, in bytes of source data.
 SHUFFLE_BUFFER_BYTES = 16 * 2**20

@@ -27,6 +27,8 @@ class TargetEncoder:
     """
 
     def __init__(self, n_outputs, dtype, categorical, name="y"):
+        if categorical is True and n_outputs == 1:
+            raise ValueError(_checks.single_unit_categorical(name))
         self.n_outputs = n_outputs
         self.dtype = np.dtype(dtype)
         self.categorical = categorical
@@ -54,7 +56,8 @@ class TargetEncoder:
                     f"{self.n_outputs}), got {tuple(y.shape)}"
                 )
             if np.dtype(y.dtype).kind not in "biuf":
-                raise TypeError(f"{self.name} must be numeric, got dtype {y.dtype}")
+                text = _checks.TEXT_LABELS_HINT if np.dtype(y.dtype).kind in "USO" else ""
+                raise TypeError(f"{self.name} must be numeric, got dtype {y.dtype}{text}")
             return y
         return _checks.check_targets(
             y, n_samples=n_samples, n_outputs=self.n_outputs, dtype=self.dtype, name=self.name
