@@ -10,19 +10,8 @@ each as it comes.  Every source has
   epoch, already checked for finite values and converted to the network's
   dtype.
 
-:func:`as_source` picks the source for what it is given:
-
-=========================================  ======================================
-input                                      source
-=========================================  ======================================
-NumPy array, ``np.memmap`` (any real       :class:`ArraySource`: random rows per
-dtype, uint8 images included)              batch, gathered and converted per batch
-``dask.array.Array``, ``h5py.Dataset``,    :class:`ChunkedSource`: whole storage
-``zarr.Array`` (anything with ``shape``,   chunks in a random order, mixed by a
-``dtype``, ``chunks`` and slicing)         seeded shuffle buffer
-a function returning an iterator of        :class:`GeneratorSource`: the batches
-batches, or a re-iterable object           as they come
-=========================================  ======================================
+:func:`as_source` picks the source for what it is given (arrays and memory maps,
+chunked stores, generators; the table is in ``nnscratch.data.dispatch``).
 
 Memory stays bounded by a few batches (plus the shuffle buffer of a chunked
 store, plus one index per row for a shuffled array): the data set as a whole
